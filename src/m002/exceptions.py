@@ -1,0 +1,63 @@
+"""Domain exceptions of m002.
+
+Every error a user can trigger with bad input is one of these: they subclass `ValueError`
+so that generic handlers keep working, and carry enough context (file, ticker, row, rule)
+to fix the input without reading the code.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DataValidationError",
+    "M002Error",
+    "NotFittedError",
+    "SchemaError",
+]
+
+
+class M002Error(ValueError):
+    """Base class of every error m002 raises on purpose."""
+
+
+class SchemaError(M002Error):
+    """A table lacks a required column, or a column cannot be read as its canonical type."""
+
+
+class DataValidationError(M002Error):
+    """Input data breaks a validation rule (strict mode).
+
+    Attributes
+    ----------
+    rule : str
+        Name of the broken rule, e.g. ``"high_below_low"``.
+    source : str | None
+        File (or other source) where the offending row came from.
+    ticker : str | None
+        Ticker of the offending row.
+    detail : str | None
+        Row number and/or date and the offending values.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule: str,
+        source: str | None = None,
+        ticker: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.source = source
+        self.ticker = ticker
+        self.detail = detail
+
+
+class ConfigError(M002Error):
+    """A configuration value or option is invalid."""
+
+
+class NotFittedError(M002Error, AttributeError):
+    """A model was used for prediction before `fit` was called."""
