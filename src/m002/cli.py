@@ -203,8 +203,9 @@ def features_cmd(
 
 def _summary_table(frame: pl.DataFrame, names: list[str]) -> Table:
     table = Table(title="m002 features (after warm-up)", show_lines=False)
-    for column in ("feature", "mean", "std", "min", "max", "null %"):
-        table.add_column(column, justify="left" if column == "feature" else "right")
+    table.add_column("feature", no_wrap=True, min_width=26)
+    for column in ("mean", "std", "min", "max", "null %"):
+        table.add_column(column, justify="right")
     stats = frame.select(
         *(pl.col(n).cast(pl.Float64).mean().alias(f"{n}|mean") for n in names),
         *(pl.col(n).cast(pl.Float64).std().alias(f"{n}|std") for n in names),
