@@ -128,14 +128,20 @@ def data_check(
 
 
 @data.command("synth")
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
-              help="Folder to write (one file per ticker + _regimes.parquet).")  # fmt: skip
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder to write (one file per ticker + _regimes.parquet).",
+)
 @click.option("--tickers", "n_tickers", default=50, show_default=True, help="Number of tickers.")
 @click.option("--days", "n_days", default=1500, show_default=True, help="Trading days per ticker.")
 @click.option("--seed", default=0, show_default=True, help="Random seed (same seed, same data).")
 @click.option("--start", default="2010-01-04", show_default=True, help="First date.")
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet",
-              show_default=True)  # fmt: skip
+@click.option(
+    "--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True
+)
 @_friendly_errors
 def data_synth(out_dir: Path, n_tickers: int, n_days: int, seed: int, start: str, fmt: str) -> None:
     """Write a synthetic regime-switching universe with its ground-truth regimes."""
@@ -143,25 +149,50 @@ def data_synth(out_dir: Path, n_tickers: int, n_days: int, seed: int, start: str
 
     with _step(f"writing {n_tickers} tickers x {n_days} days to {out_dir}"):
         write_synthetic(
-            out_dir, n_tickers=n_tickers, n_days=n_days, seed=seed, start=start, fmt=fmt  # type: ignore[arg-type]
+            out_dir,
+            n_tickers=n_tickers,
+            n_days=n_days,
+            seed=seed,
+            start=start,
+            fmt=fmt,  # type: ignore[arg-type]
         )
     out.print(f"{n_tickers * n_days:,} rows in {out_dir} (ground truth: _regimes.parquet)")
 
 
 @main.command("features")
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("--set", "set_name", type=click.Choice(["v1", "v2", "v3", "m002"]),
-              default="m002", show_default=True, help="Feature set.")  # fmt: skip
-@click.option("--out", "out_file", required=True, type=click.Path(path_type=Path),
-              help="Output .parquet or .csv.")  # fmt: skip
+@click.option(
+    "--set",
+    "set_name",
+    type=click.Choice(["v1", "v2", "v3", "m002"]),
+    default="m002",
+    show_default=True,
+    help="Feature set.",
+)
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output .parquet or .csv.",
+)
 @_start
 @_end
 @_tickers
-@click.option("--validate", type=click.Choice(["strict", "lenient", "off"]), default="strict",
-              show_default=True, help="strict: stop at the first bad row; lenient: drop bad "
-              "rows and report them.")  # fmt: skip
-@click.option("--warmup", type=click.Choice(["keep", "drop", "flag"]), default="keep",
-              show_default=True, help="Rows of each ticker before every feature is defined.")  # fmt: skip
+@click.option(
+    "--validate",
+    type=click.Choice(["strict", "lenient", "off"]),
+    default="strict",
+    show_default=True,
+    help="strict: stop at the first bad row; lenient: drop bad rows and report them.",
+)
+@click.option(
+    "--warmup",
+    type=click.Choice(["keep", "drop", "flag"]),
+    default="keep",
+    show_default=True,
+    help="Rows of each ticker before every feature is defined.",
+)
 @_friendly_errors
 def features_cmd(
     source: Path,
@@ -223,8 +254,13 @@ def _summary_table(frame: pl.DataFrame, names: list[str]) -> Table:
 
 
 @main.command("demo")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
-              help="Keep the synthetic data here (default: a temporary folder).")  # fmt: skip
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Keep the synthetic data here (default: a temporary folder).",
+)
 @click.option("--tickers", "n_tickers", default=50, show_default=True)
 @click.option("--days", "n_days", default=1500, show_default=True)
 @click.option("--seed", default=0, show_default=True)
@@ -245,13 +281,12 @@ def demo(out_dir: Path | None, n_tickers: int, n_days: int, seed: int) -> None:
     out.print(_summary_table(frame, names))
     shares = regimes["regime"].value_counts(normalize=True).sort("regime")
     out.print(
-        "ground-truth regimes: "
-        + ", ".join(f"{r} {100 * s:.0f}%" for r, s in shares.iter_rows()),
+        "ground-truth regimes: " + ", ".join(f"{r} {100 * s:.0f}%" for r, s in shares.iter_rows()),
         highlight=False,
     )
     out.print(
         f"[bold]{frame.height:,}[/] rows after warm-up, {frame['ticker'].n_unique()} tickers, "
-        f"{len(names)} features, {frame['date'].min()} .. {frame['date'].max()}"
+        f"{len(names)} features, {frame['date'].min()!s} .. {frame['date'].max()!s}"
     )
 
 

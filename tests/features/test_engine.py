@@ -34,9 +34,11 @@ def test_a_ticker_gets_the_same_bits_alone_or_with_others(
 
 
 def test_each_feature_is_null_exactly_on_its_warmup(ohlcv: pl.DataFrame) -> None:
-    frame = add_features(ohlcv, "m002").with_columns(
-        row=pl.int_range(pl.len()).over("ticker")
-    ).collect()
+    frame = (
+        add_features(ohlcv, "m002")
+        .with_columns(row=pl.int_range(pl.len()).over("ticker"))
+        .collect()
+    )
     for feature in FEATURE_SETS["m002"]:
         if feature.name.startswith("_"):
             continue

@@ -40,7 +40,13 @@ def render_feature_docs() -> str:
     previous = set()
     for name, features in FEATURE_SETS.items():
         title = "v1" if name == "v1" else f"{name} (adds to the previous set)"
-        lines += ["", f"## {title}", "", "| feature | warm-up | units | definition |", "|---|---|---|---|"]  # noqa: E501
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            "| feature | warm-up | units | definition |",
+            "|---|---|---|---|",
+        ]
         for f in features:
             if f.name.startswith("_") or f.name in previous:
                 continue
