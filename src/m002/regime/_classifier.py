@@ -1,0 +1,507 @@
+"""`RegimeClassifier`: layer 1 with the estimator contract (fit / predict_probabilities)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict
+from functools import partial
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sklearn.base import BaseEstimator
+from torch import nn
+from torch.utils.data import DataLoader
+
+from m002 import __version__
+from m002._schema import DATE
+from m002.exceptions import ConfigError, NotFittedError, SchemaError
+from m002.features import FEATURE_SETS
+from m002.labels import (
+    ID_TO_STATE,
+    REGIME_LABEL_LOOKAHEAD,
+    REGIME_STATE_ID,
+    RegimeLabelConfig,
+    assign_regime_labels,
+)
+from m002.regime._metrics import classification_metrics
+from m002.regime._model import RegimeLSTM, RegimeSequenceDataset, balanced_collate_fn
+from m002.regime._sequences import SequenceSet, build_sequences, window_indices
+
+__all__ = [
+    "DEFAULT_SEQUENCE_FEATURES",
+    "STATE_PROB_PREFIX",
+    "RegimeClassifier",
+    "state_prob_columns",
+    "time_split",
+]
+
+STATE_PROB_PREFIX: Final = "state_prob_"
+CLASS_NAMES: Final = [ID_TO_STATE[i] for i in sorted(ID_TO_STATE)]
+
+# every m002 feature except those in price units, which mean different things across tickers
+DEFAULT_SEQUENCE_FEATURES: Final = tuple(
+    f.name for f in FEATURE_SETS["m002"] if not f.name.startswith("_") and f.units != "price"
+)
+_MODEL_FILE, _META_FILE = "regime_model.pt", "regime_meta.json"
+_PREDICT_BATCH = 4096
+
+
+def state_prob_columns() -> list[str]:
+    """``state_prob_<state>`` for each state, in class-id order."""
+    return [f"{STATE_PROB_PREFIX}{name}" for name in CLASS_NAMES]
+
+
+def time_split(
+    end_positions: np.ndarray, n_dates: int, *, valid_fraction: float, gap: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Training and validation windows by time, with a purge gap between them.
+
+    Parameters
+    ----------
+    end_positions : np.ndarray
+        Position of each window's date in the sorted calendar of all dates (0 .. n_dates-1).
+    n_dates : int
+    valid_fraction : float
+        Share of the calendar, at its end, that validates.
+    gap : int
+        Calendar positions left out between the last training window and the first
+        validation one: ``seq_len + lookahead`` keeps both a training label's hindsight and a
+        validation window's inputs away from each other.
+
+    Returns
+    -------
+    (train_mask, valid_mask, valid_start) : the masks over windows and the first validation
+    position.
+    """
+    valid_start = math.floor(n_dates * (1.0 - valid_fraction))
+    train = end_positions <= valid_start - 1 - gap
+    valid = end_positions >= valid_start
+    return train, valid, valid_start
+
+
+class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
+    """Layer 1: an LSTM over ``seq_len``-day windows of features -> regime state probabilities.
+
+    Parameters
+    ----------
+    seq_len : int
+        Rows per window (default 20).
+    hidden_size, num_layers, dropout
+        `RegimeLSTM` shape.
+    batch_size : int
+        Windows drawn per step, before the balanced collate repeats minority classes.
+    max_epochs : int
+    patience : int
+        Epochs without a better validation loss before stopping; the best epoch's weights
+        are restored.
+    lr, weight_decay : float
+        AdamW.
+    label_smoothing : float
+        Of the cross-entropy loss (spec: 0.15).
+    valid_fraction : float
+        Last share of the calendar used for validation (early stopping and metrics).
+    max_gap_days : int
+        Calendar-day gap that breaks a window (`build_sequences`).
+    feature_columns : sequence of str, optional
+        Window features; default `DEFAULT_SEQUENCE_FEATURES`.
+    label_config : RegimeLabelConfig, optional
+        Used when the frame given to `fit` has no ``regime_state_id`` yet.
+    seed : int
+    verbose : bool
+        Show a progress bar per epoch.
+
+    Attributes
+    ----------
+    model_ : RegimeLSTM
+    classes_ : list of str
+        State names in class-id order.
+    feature_names_ : list of str
+    n_features_in_ : int
+    label_lookahead_ : int
+        Hindsight of the labels the model was trained on.
+    history_ : list of dict
+        Per epoch: train/valid loss and accuracy.
+    metrics_ : dict
+        On the validation windows: accuracy, balanced accuracy, macro F1, per-class
+        precision/recall, confusion matrix, and windows per class (train and valid).
+    """
+
+    def __init__(
+        self,
+        *,
+        seq_len: int = 20,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        dropout: float = 0.1,
+        batch_size: int = 256,
+        max_epochs: int = 15,
+        patience: int = 3,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        label_smoothing: float = 0.15,
+        valid_fraction: float = 0.2,
+        max_gap_days: int = 7,
+        feature_columns: Sequence[str] | None = None,
+        label_config: RegimeLabelConfig | None = None,
+        seed: int = 0,
+        verbose: bool = True,
+    ) -> None:
+        self.seq_len = seq_len
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.label_smoothing = label_smoothing
+        self.valid_fraction = valid_fraction
+        self.max_gap_days = max_gap_days
+        self.feature_columns = feature_columns
+        self.label_config = label_config
+        self.seed = seed
+        self.verbose = verbose
+
+    # --- checks ---------------------------------------------------------------------------
+
+    def _validate_params(self) -> None:
+        rules: list[tuple[str, bool]] = [
+            ("seq_len", self.seq_len >= 2),
+            ("hidden_size", self.hidden_size >= 1),
+            ("num_layers", self.num_layers >= 1),
+            ("dropout", 0.0 <= self.dropout < 1.0),
+            ("batch_size", self.batch_size >= 2),
+            ("max_epochs", self.max_epochs >= 1),
+            ("patience", self.patience >= 1),
+            ("lr", self.lr > 0),
+            ("weight_decay", self.weight_decay >= 0),
+            ("label_smoothing", 0.0 <= self.label_smoothing < 1.0),
+            ("valid_fraction", 0.0 < self.valid_fraction < 1.0),
+            ("max_gap_days", self.max_gap_days >= 1),
+        ]
+        expected = {
+            "seq_len": ">= 2",
+            "hidden_size": ">= 1",
+            "num_layers": ">= 1",
+            "dropout": "in [0, 1)",
+            "batch_size": ">= 2",
+            "max_epochs": ">= 1",
+            "patience": ">= 1",
+            "lr": "> 0",
+            "weight_decay": ">= 0",
+            "label_smoothing": "in [0, 1)",
+            "valid_fraction": "in (0, 1)",
+            "max_gap_days": ">= 1",
+        }
+        for name, ok in rules:
+            if not ok:
+                value = getattr(self, name)
+                msg = f"`{name}` must be {expected[name]}, got `{name}={value!r}`"
+                raise ConfigError(msg)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            msg = (
+                "this RegimeClassifier is not fitted yet: call `fit(frame)` or "
+                "`RegimeClassifier.load(path)` first"
+            )
+            raise NotFittedError(msg)
+
+    @staticmethod
+    def _check_features(frame: pl.LazyFrame, names: Sequence[str]) -> None:
+        present = set(frame.collect_schema().names())
+        missing = [c for c in names if c not in present]
+        if missing:
+            msg = (
+                f"the frame lacks {len(missing)} feature column(s) the regime model needs: "
+                f"{missing}; build them with `m002.features.build_dataset(..., 'm002')`"
+            )
+            raise SchemaError(msg)
+
+    # --- fit ------------------------------------------------------------------------------
+
+    def _labelled(self, frame: pl.LazyFrame) -> tuple[pl.LazyFrame, int]:
+        names = frame.collect_schema().names()
+        if REGIME_STATE_ID in names:
+            lookahead = frame.select(pl.col(REGIME_LABEL_LOOKAHEAD).max()).collect().item()
+            return frame, int(lookahead or 0)
+        config = self.label_config or RegimeLabelConfig()
+        return assign_regime_labels(frame, config), config.lookahead
+
+    def fit(self, frame: pl.DataFrame | pl.LazyFrame) -> RegimeClassifier:
+        """Label (if needed), split by time with a purge gap, train with early stopping.
+
+        Parameters
+        ----------
+        frame : pl.DataFrame or pl.LazyFrame
+            m002 features per (ticker, date); ``regime_state_id`` and
+            ``regime_label_lookahead`` when already labelled, else labels are assigned with
+            ``label_config``.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        lazy = frame.lazy()
+        columns = list(self.feature_columns or DEFAULT_SEQUENCE_FEATURES)
+        self._check_features(lazy, columns)
+        labelled, lookahead = self._labelled(lazy)
+        sequences = build_sequences(
+            labelled,
+            columns,
+            seq_len=self.seq_len,
+            max_gap_days=self.max_gap_days,
+            label_column=REGIME_STATE_ID,
+        )
+        calendar = sequences.keys[DATE].unique().sort()
+        positions = np.searchsorted(calendar.to_numpy(), sequences.end_dates().to_numpy())
+        train_mask, valid_mask, valid_start = time_split(
+            positions,
+            calendar.len(),
+            valid_fraction=self.valid_fraction,
+            gap=self.seq_len + lookahead,
+        )
+        train, valid = sequences.subset(train_mask), sequences.subset(valid_mask)
+        if len(train) == 0 or len(valid) == 0:
+            msg = (
+                f"not enough labelled windows to train and validate: {len(train)} training and "
+                f"{len(valid)} validation windows of seq_len={self.seq_len} over "
+                f"{calendar.len()} dates; give more history or lower `valid_fraction`"
+            )
+            raise SchemaError(msg)
+        self.classes_ = list(CLASS_NAMES)
+        self.feature_names_ = columns
+        self.n_features_in_ = len(columns)
+        self.label_lookahead_ = lookahead
+        self.split_ = {
+            "train_end": str(calendar[max(valid_start - 1 - self.seq_len - lookahead, 0)]),
+            "valid_start": str(calendar[valid_start]),
+            "gap_dates": self.seq_len + lookahead,
+        }
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            self._train(train, valid)
+        self.metrics_ = self._evaluate(train, valid)
+        return self
+
+    def _scaler(self, train: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std of the feature rows that training windows cover (and no other)."""
+        covered = np.zeros(train.features.shape[0] + 1, dtype=np.int64)
+        np.add.at(covered, train.ends - train.seq_len + 1, 1)
+        np.add.at(covered, train.ends + 1, -1)
+        rows = train.features[np.cumsum(covered[:-1]) > 0].astype(np.float64)
+        return rows.mean(axis=0), rows.std(axis=0)
+
+    def _train(self, train: SequenceSet, valid: SequenceSet) -> None:
+        model = RegimeLSTM(
+            self.n_features_in_,
+            len(self.classes_),
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            dropout=self.dropout,
+        )
+        model.set_scaler(*self._scaler(train))
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=self.lr, weight_decay=self.weight_decay
+        )
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
+        shuffle_gen = torch.Generator().manual_seed(self.seed)
+        collate_gen = torch.Generator().manual_seed(self.seed + 1)
+        loader = DataLoader(
+            RegimeSequenceDataset(train),
+            batch_size=self.batch_size,
+            shuffle=True,
+            generator=shuffle_gen,
+            collate_fn=partial(balanced_collate_fn, generator=collate_gen),
+        )
+        self.history_: list[dict[str, float]] = []
+        best_loss, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0
+        progress = Progress(
+            TextColumn("[bold]regime LSTM[/] epoch {task.fields[epoch]}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} batches"),
+            TextColumn("loss {task.fields[loss]:.4f} acc {task.fields[acc]:.3f}"),
+            TimeElapsedColumn(),
+            disable=not self.verbose,
+            transient=False,
+        )
+        with progress:
+            for epoch in range(1, self.max_epochs + 1):
+                task = progress.add_task("", total=len(loader), epoch=epoch, loss=0.0, acc=0.0)
+                model.train()
+                loss_sum, correct, seen = 0.0, 0, 0
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    logits = model(x)
+                    loss = loss_fn(logits, y)
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    optimizer.step()
+                    loss_sum += loss.item() * y.numel()
+                    correct += int((logits.argmax(1) == y).sum())
+                    seen += y.numel()
+                    progress.update(task, advance=1, loss=loss_sum / seen, acc=correct / seen)
+                valid_loss, valid_acc = self._loss_and_accuracy(model, valid, loss_fn)
+                self.history_.append(
+                    {
+                        "epoch": epoch,
+                        "train_loss": loss_sum / seen,
+                        "train_accuracy": correct / seen,
+                        "valid_loss": valid_loss,
+                        "valid_accuracy": valid_acc,
+                    }
+                )
+                progress.update(task, loss=valid_loss, acc=valid_acc)
+                if self.verbose:
+                    progress.console.print(
+                        f"epoch {epoch}: train loss {loss_sum / seen:.4f} "
+                        f"acc {correct / seen:.3f} | valid loss {valid_loss:.4f} "
+                        f"acc {valid_acc:.3f}",
+                        highlight=False,
+                    )
+                if valid_loss < best_loss - 1e-6:
+                    best_loss, best_state, stale = valid_loss, copy.deepcopy(model.state_dict()), 0
+                else:
+                    stale += 1
+                    if stale >= self.patience:
+                        break
+        model.load_state_dict(best_state)
+        model.eval()
+        self.model_ = model
+        self.best_epoch_ = int(np.argmin([h["valid_loss"] for h in self.history_]) + 1)
+
+    def _logits(self, model: RegimeLSTM, sequences: SequenceSet) -> torch.Tensor:
+        matrix = torch.from_numpy(sequences.features)
+        chunks = []
+        model.eval()
+        with torch.no_grad():
+            for start in range(0, len(sequences), _PREDICT_BATCH):
+                ends = sequences.ends[start : start + _PREDICT_BATCH]
+                index = torch.from_numpy(window_indices(ends, sequences.seq_len))
+                chunks.append(model(matrix[index]))
+        if not chunks:
+            return torch.empty((0, len(CLASS_NAMES)))
+        return torch.cat(chunks)
+
+    def _loss_and_accuracy(
+        self, model: RegimeLSTM, sequences: SequenceSet, loss_fn: nn.Module
+    ) -> tuple[float, float]:
+        logits = self._logits(model, sequences)
+        y = torch.from_numpy(sequences.require_labels())
+        model.train()
+        return float(loss_fn(logits, y)), float((logits.argmax(1) == y).float().mean())
+
+    def _evaluate(self, train: SequenceSet, valid: SequenceSet) -> dict[str, Any]:
+        predicted = self._logits(self.model_, valid).argmax(1).numpy()
+        metrics = classification_metrics(valid.require_labels(), predicted, self.classes_)
+        n = len(self.classes_)
+        metrics["sequences_per_class"] = {
+            part: dict(zip(self.classes_, np.bincount(labels, minlength=n).tolist(), strict=True))
+            for part, labels in (
+                ("train", train.require_labels()),
+                ("valid", valid.require_labels()),
+            )
+        }
+        metrics["best_epoch"] = self.best_epoch_
+        metrics["split"] = self.split_
+        return metrics
+
+    # --- predict --------------------------------------------------------------------------
+
+    def predict_probabilities(self, frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+        """State probabilities per (ticker, date).
+
+        Returns
+        -------
+        pl.DataFrame
+            ticker, date and one ``state_prob_<state>`` column per state, one row per input
+            row (sorted by ticker, date); null where fewer than ``seq_len`` clean rows (no
+            ticker change, date gap or null feature) end at that date.
+        """
+        self._check_fitted()
+        lazy = frame.lazy()
+        self._check_features(lazy, self.feature_names_)
+        sequences = build_sequences(
+            lazy, self.feature_names_, seq_len=self.seq_len, max_gap_days=self.max_gap_days
+        )
+        probs = torch.softmax(self._logits(self.model_, sequences), dim=1).numpy()
+        full = np.full((sequences.features.shape[0], len(self.classes_)), np.nan)
+        full[sequences.ends] = probs
+        columns = {
+            name: pl.Series(name, full[:, i]).fill_nan(None)
+            for i, name in enumerate(state_prob_columns())
+        }
+        return sequences.keys.with_columns(**columns)
+
+    # --- persistence ----------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``regime_model.pt`` (the state dict) and ``regime_meta.json`` into ``path``."""
+        self._check_fitted()
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(self.model_.state_dict(), folder / _MODEL_FILE)
+        params = self.get_params()
+        params["feature_columns"] = list(self.feature_names_)
+        if self.label_config is not None:
+            params["label_config"] = asdict(self.label_config)
+        meta = {
+            "m002_version": __version__,
+            "params": params,
+            "classes": self.classes_,
+            "feature_names": self.feature_names_,
+            "label_lookahead": self.label_lookahead_,
+            "scaler": {
+                "mean": self.model_.feature_mean.tolist(),
+                "std": self.model_.feature_std.tolist(),
+            },
+            "history": self.history_,
+            "metrics": self.metrics_,
+            "best_epoch": self.best_epoch_,
+            "split": self.split_,
+        }
+        (folder / _META_FILE).write_text(json.dumps(meta, indent=2))
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path) -> RegimeClassifier:
+        """Load a classifier written by `save` (weights with ``weights_only=True``)."""
+        folder = Path(path)
+        for name in (_MODEL_FILE, _META_FILE):
+            if not (folder / name).is_file():
+                msg = f"{folder} is not a saved RegimeClassifier: {name} is missing"
+                raise FileNotFoundError(msg)
+        meta = json.loads((folder / _META_FILE).read_text())
+        params = dict(meta["params"])
+        if isinstance(params.get("label_config"), dict):
+            params["label_config"] = RegimeLabelConfig(**params["label_config"])
+        model = cls(**params)
+        net = RegimeLSTM(
+            len(meta["feature_names"]),
+            len(meta["classes"]),
+            hidden_size=model.hidden_size,
+            num_layers=model.num_layers,
+            dropout=model.dropout,
+        )
+        state = torch.load(folder / _MODEL_FILE, weights_only=True)
+        net.load_state_dict(state)
+        net.eval()
+        model.model_ = net
+        model.classes_ = list(meta["classes"])
+        model.feature_names_ = list(meta["feature_names"])
+        model.n_features_in_ = len(model.feature_names_)
+        model.label_lookahead_ = int(meta["label_lookahead"])
+        model.history_ = meta["history"]
+        model.metrics_ = meta["metrics"]
+        model.best_epoch_ = int(meta["best_epoch"])
+        model.split_ = meta["split"]
+        return model

@@ -1,0 +1,121 @@
+"""The PyTorch side of layer 1: `RegimeLSTM`, `RegimeSequenceDataset`, `balanced_collate_fn`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from m002.regime._sequences import SequenceSet
+
+__all__ = ["RegimeLSTM", "RegimeSequenceDataset", "balanced_collate_fn"]
+
+# a standardised feature beyond this many standard deviations carries no more information and
+# would only destabilise the LSTM's gates (fat-tailed returns, 100x volume days)
+_CLIP_Z = 8.0
+
+
+class RegimeLSTM(nn.Module):
+    """Standardise -> LSTM -> linear head on the last step's hidden state.
+
+    The standardisation (mean/std fitted on training rows) lives in the module as buffers, so it
+    is saved and loaded with the weights and the model reads raw feature windows.
+
+    Parameters
+    ----------
+    n_features, n_classes : int
+    hidden_size : int
+    num_layers : int
+    dropout : float
+        Between LSTM layers (when ``num_layers > 1``) and before the head.
+    """
+
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+
+    def __init__(
+        self,
+        n_features: int,
+        n_classes: int,
+        *,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.register_buffer("feature_mean", torch.zeros(n_features))
+        self.register_buffer("feature_std", torch.ones(n_features))
+        self.lstm = nn.LSTM(
+            n_features,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size, n_classes)
+
+    def set_scaler(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """Store the training rows' feature mean and std (std 0 is treated as 1)."""
+        safe_std = np.where(std > 0, std, 1.0)
+        self.feature_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.feature_std.copy_(torch.as_tensor(safe_std, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, seq_len, n_features)`` raw windows -> ``(batch, n_classes)`` logits."""
+        z = ((x - self.feature_mean) / self.feature_std).clamp(-_CLIP_Z, _CLIP_Z)
+        output, _ = self.lstm(z)
+        return self.head(self.dropout(output[:, -1, :]))  # type: ignore[no-any-return]
+
+
+class RegimeSequenceDataset(Dataset[tuple[torch.Tensor, int]]):
+    """Windows of a `SequenceSet` as ``(window, label)`` pairs.
+
+    Each window is a zero-copy view into the set's feature matrix.
+    """
+
+    def __init__(self, sequences: SequenceSet) -> None:
+        self.sequences = sequences
+        self._labels = sequences.require_labels()
+        self._matrix = torch.from_numpy(sequences.features)
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        end = int(self.sequences.ends[i])
+        return self._matrix[end - self.sequences.seq_len + 1 : end + 1], int(self._labels[i])
+
+
+def balanced_collate_fn(
+    batch: Sequence[tuple[torch.Tensor, int]], *, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack a batch, repeating the windows of minority classes until every class present in
+    the batch has as many windows as the largest one.
+
+    Oversampling inside each batch, rather than with a ``WeightedRandomSampler`` over the
+    epoch, gives every gradient step all classes in equal measure (spec 2.3). Which windows of
+    a minority class are repeated is drawn with ``generator``; a class with ``n`` windows and
+    target ``m`` gets every window ``m // n`` times plus ``m % n`` distinct extra ones.
+
+    Returns
+    -------
+    (x, y) : ``(n, seq_len, n_features)`` float32 and ``(n,)`` int64 tensors.
+    """
+    labels = torch.tensor([label for _, label in batch], dtype=torch.int64)
+    classes, counts = torch.unique(labels, return_counts=True)
+    target = int(counts.max())
+    picks: list[torch.Tensor] = []
+    for cls, count in zip(classes.tolist(), counts.tolist(), strict=True):
+        members = torch.nonzero(labels == cls).flatten()
+        full, extra = divmod(target, count)
+        chosen = [members.repeat(full)]
+        if extra:
+            chosen.append(members[torch.randperm(count, generator=generator)[:extra]])
+        picks.extend(chosen)
+    order = torch.cat(picks)
+    x = torch.stack([batch[i][0] for i in order.tolist()])
+    return x, labels[order]
