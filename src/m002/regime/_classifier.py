@@ -143,7 +143,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         batch_size: int = 256,
         max_epochs: int = 15,
         patience: int = 3,
-        lr: float = 1e-3,
+        lr: float = 3e-3,
         weight_decay: float = 1e-4,
         label_smoothing: float = 0.15,
         valid_fraction: float = 0.2,

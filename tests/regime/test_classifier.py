@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.base import clone
+
+from m002.data import generate_synthetic
+from m002.exceptions import ConfigError, NotFittedError, SchemaError
+from m002.features import add_features
+from m002.labels import REGIME_STATE_ID, assign_regime_labels
+from m002.regime import (
+    RegimeClassifier,
+    build_sequences,
+    last_day_logistic_baseline,
+    majority_baseline,
+    state_prob_columns,
+    time_split,
+)
+
+PARAMS = {"hidden_size": 32, "max_epochs": 10, "seed": 0, "verbose": False}
+
+
+@pytest.fixture(scope="module")
+def frame() -> pl.DataFrame:
+    prices = generate_synthetic(n_tickers=30, n_days=1000, seed=0).prices
+    return assign_regime_labels(add_features(prices, "m002")).collect()
+
+
+@pytest.fixture(scope="module")
+def fitted(frame: pl.DataFrame) -> RegimeClassifier:
+    return RegimeClassifier(**PARAMS).fit(frame)
+
+
+def test_fit_fills_history_and_metrics(fitted: RegimeClassifier) -> None:
+    assert fitted.classes_ == ["Peak", "Accumulation", "EarlyUp", "LateDown", "Distribution"]
+    assert 1 <= len(fitted.history_) <= 10
+    assert set(fitted.history_[0]) == {
+        "epoch", "train_loss", "train_accuracy", "valid_loss", "valid_accuracy",
+    }  # fmt: skip
+    best = min(h["valid_loss"] for h in fitted.history_)
+    assert fitted.history_[fitted.best_epoch_ - 1]["valid_loss"] == best
+    m = fitted.metrics_
+    assert np.array(m["confusion_matrix"]).sum() == m["n"]
+    assert sum(m["sequences_per_class"]["valid"].values()) == m["n"]
+    assert set(m["per_class"]["Peak"]) == {"precision", "recall", "f1", "support"}
+
+
+def test_validation_comes_after_training_with_a_purge_gap(fitted: RegimeClassifier) -> None:
+    split = fitted.split_
+    assert split["train_end"] < split["valid_start"]
+    assert split["gap_dates"] == fitted.seq_len + fitted.label_lookahead_
+
+
+def test_beats_majority_and_last_day_logistic_on_later_dates(
+    frame: pl.DataFrame, fitted: RegimeClassifier
+) -> None:
+    seqs = build_sequences(frame, fitted.feature_names_, label_column=REGIME_STATE_ID)
+    calendar = seqs.keys["date"].unique().sort()
+    positions = np.searchsorted(calendar.to_numpy(), seqs.end_dates().to_numpy())
+    train, valid, _ = time_split(
+        positions, calendar.len(), valid_fraction=0.2, gap=fitted.split_["gap_dates"]
+    )
+    assert valid.sum() == fitted.metrics_["n"]  # the same validation windows
+    majority = majority_baseline(seqs.subset(train), seqs.subset(valid), fitted.classes_)
+    logistic = last_day_logistic_baseline(seqs.subset(train), seqs.subset(valid), fitted.classes_)
+    lstm = fitted.metrics_["macro_f1"]
+    assert lstm > majority["macro_f1"]
+    assert lstm > logistic["macro_f1"]
+
+
+def test_probabilities_are_aligned_and_sum_to_one(
+    frame: pl.DataFrame, fitted: RegimeClassifier
+) -> None:
+    probs = fitted.predict_probabilities(frame)
+    assert probs.columns == ["ticker", "date", *state_prob_columns()]
+    assert probs.select("ticker", "date").equals(frame.select("ticker", "date"))
+    defined = probs.drop_nulls()
+    np.testing.assert_allclose(defined.select(state_prob_columns()).sum_horizontal(), 1, atol=1e-5)
+    # the first 60 feature warm-up rows + 19 more rows of each ticker cannot end a window
+    first = probs.filter(pl.col("ticker") == "SYN0000")
+    assert first[: 60 + 19]["state_prob_Peak"].null_count() == 79
+    assert first[79:]["state_prob_Peak"].null_count() == 0
+
+
+def test_same_seed_same_probabilities_and_save_load_round_trip(
+    frame: pl.DataFrame, fitted: RegimeClassifier, tmp_path: Path
+) -> None:
+    again = RegimeClassifier(**PARAMS).fit(frame)
+    assert again.predict_probabilities(frame).equals(fitted.predict_probabilities(frame))
+    fitted.save(tmp_path / "regime")
+    loaded = RegimeClassifier.load(tmp_path / "regime")
+    assert loaded.predict_probabilities(frame).equals(fitted.predict_probabilities(frame))
+    assert loaded.metrics_ == fitted.metrics_
+    assert loaded.get_params() == {**fitted.get_params(), "feature_columns": fitted.feature_names_}
+
+
+def test_clone_keeps_params_and_drops_fitted_state(fitted: RegimeClassifier) -> None:
+    copy = clone(fitted)
+    assert copy.get_params() == fitted.get_params()
+    assert not hasattr(copy, "model_")
+
+
+def test_not_fitted_error() -> None:
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        RegimeClassifier().predict_probabilities(pl.DataFrame())
+
+
+def test_missing_features_are_named(frame: pl.DataFrame, fitted: RegimeClassifier) -> None:
+    with pytest.raises(SchemaError, match=r"lacks 2 feature column.*'rsi_smooth', 'curv_2'"):
+        fitted.predict_probabilities(frame.drop("curv_2", "rsi_smooth"))
+
+
+def test_bad_params_name_the_parameter(frame: pl.DataFrame) -> None:
+    with pytest.raises(ConfigError, match="`seq_len` must be >= 2, got `seq_len=1`"):
+        RegimeClassifier(seq_len=1).fit(frame)
+    with pytest.raises(ConfigError, match="`valid_fraction` must be in \\(0, 1\\)"):
+        RegimeClassifier(valid_fraction=1.5).fit(frame)
+
+
+def test_too_little_data_is_a_clear_error(frame: pl.DataFrame) -> None:
+    short = frame.filter(pl.col("date") < pl.col("date").min() + pl.duration(days=120))
+    with pytest.raises(SchemaError, match="not enough labelled windows"):
+        RegimeClassifier(**PARAMS).fit(short)
+
+
+def test_scaler_uses_training_rows_only(frame: pl.DataFrame) -> None:
+    # blow up one feature after the validation start: the stored mean must not move
+    model = RegimeClassifier(**{**PARAMS, "max_epochs": 1}).fit(frame)
+    cut = pl.lit(model.split_["valid_start"]).str.to_date()
+    spiked = frame.with_columns(
+        pl.when(pl.col("date") >= cut).then(pl.col("rsi_14") * 1000).otherwise("rsi_14")
+    )
+    spiked_model = RegimeClassifier(**{**PARAMS, "max_epochs": 1}).fit(spiked)
+    index = model.feature_names_.index("rsi_14")
+    assert spiked_model.model_.feature_mean[index] == model.model_.feature_mean[index]
+
+
+def test_unlabelled_frame_is_labelled_with_the_config(fitted: RegimeClassifier) -> None:
+    prices = generate_synthetic(n_tickers=6, n_days=500, seed=3).prices
+    model = RegimeClassifier(**{**PARAMS, "max_epochs": 1}).fit(add_features(prices, "m002"))
+    assert model.label_lookahead_ == 5
