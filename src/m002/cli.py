@@ -78,6 +78,7 @@ def main() -> None:
       m002 data synth --out DIR         write a synthetic universe to DIR
       m002 data check PATH              validate a folder or file of daily prices
       m002 features PATH --out F.parquet  build a feature set
+      m002 labels PATH                  regime label distribution, overall and per year
     """
 
 
@@ -230,6 +231,84 @@ def features_cmd(
         f"{frame.height:,} rows x {frame.width} columns, "
         f"{frame['ticker'].n_unique()} tickers -> {out_file}"
     )
+
+
+def _frame_table(frame: pl.DataFrame, title: str, *, percent: list[str]) -> Table:
+    """A rich table of a small frame; columns in ``percent`` shown as percentages."""
+    rows: list[list[str]] = []
+    for row in frame.iter_rows(named=True):
+        cells = []
+        for name, value in row.items():
+            if value is None:
+                cells.append("")
+            elif name in percent:
+                cells.append(f"{100 * value:.1f}%")
+            else:
+                cells.append(f"{value:,}" if name == "rows" else str(value))
+        rows.append(cells)
+    table = Table(title=title)
+    for i, name in enumerate(frame.columns):
+        # values never wrap; long headers may, so the table fits an 80-column terminal
+        widest = max((len(r[i]) for r in rows), default=1)
+        justify = "left" if frame.schema[name] == pl.String else "right"
+        table.add_column(name, justify=justify, min_width=widest, overflow="fold")
+    for cells in rows:
+        table.add_row(*cells)
+    return table
+
+
+@main.command("labels")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--lookahead",
+    type=int,
+    default=None,
+    help="Days of hindsight the labels may use (default 5; 0 = purely causal labels).",
+)
+@_start
+@_end
+@_tickers
+@click.option("--validate", type=click.Choice(["strict", "lenient", "off"]), default="strict")
+@_friendly_errors
+def labels_cmd(
+    source: Path,
+    lookahead: int | None,
+    start: str | None,
+    end: str | None,
+    tickers: str | None,
+    validate: str,
+) -> None:
+    """Regime labels of SOURCE: rows per state overall and per year."""
+    from m002.features import build_dataset
+    from m002.labels import (
+        RegimeLabelConfig,
+        assign_regime_labels,
+        label_distribution,
+        label_distribution_by_year,
+    )
+
+    config = RegimeLabelConfig() if lookahead is None else RegimeLabelConfig(lookahead=lookahead)
+    with _step(f"features and regime labels of {source} (lookahead {config.lookahead})"):
+        frame = build_dataset(
+            source,
+            "m002",
+            start=start,
+            end=end,
+            tickers=_tickers_option(tickers),
+            validate=validate,  # type: ignore[arg-type]
+        )
+        labelled = assign_regime_labels(frame, config).collect()
+    overall = label_distribution(labelled).drop("regime_state_id")
+    out.print(
+        _frame_table(
+            overall,
+            f"regime labels, lookahead {config.lookahead} days",
+            percent=["share", "share_of_labelled"],
+        )
+    )
+    by_year = label_distribution_by_year(labelled)
+    states = [c for c in by_year.columns if c not in ("year", "rows")]
+    out.print(_frame_table(by_year, "share of each year's rows", percent=states))
 
 
 def _summary_table(frame: pl.DataFrame, names: list[str]) -> Table:

@@ -96,3 +96,18 @@ def test_demo_runs_on_a_small_universe() -> None:
     assert result.exit_code == 0, result.output
     assert "rows after warm-up" in result.output
     assert "3 tickers" in result.output
+
+
+def test_labels_prints_states_overall_and_per_year(synth_dir: Path) -> None:
+    result = CliRunner().invoke(main, ["labels", str(synth_dir), "--lookahead", "3"])
+    assert result.exit_code == 0, result.output
+    for state in ("Peak", "Accumulation", "EarlyUp", "LateDown", "Distribution", "unlabelled"):
+        assert state in result.stdout
+    assert "lookahead 3 days" in result.stdout
+    assert "2010" in result.stdout  # the per-year table
+
+
+def test_labels_bad_lookahead_is_a_clear_error(synth_dir: Path) -> None:
+    result = CliRunner().invoke(main, ["labels", str(synth_dir), "--lookahead", "-1"])
+    assert result.exit_code == 2
+    assert "`lookahead` must be >= 0" in result.output
