@@ -250,8 +250,10 @@ def _frame_table(frame: pl.DataFrame, title: str, *, percent: list[str]) -> Tabl
     for i, name in enumerate(frame.columns):
         # values never wrap; long headers may, so the table fits an 80-column terminal
         widest = max((len(r[i]) for r in rows), default=1)
-        justify = "left" if frame.schema[name] == pl.String else "right"
-        table.add_column(name, justify=justify, min_width=widest, overflow="fold")
+        is_text = frame.schema[name] == pl.String
+        table.add_column(
+            name, justify="left" if is_text else "right", min_width=widest, overflow="fold"
+        )
     for cells in rows:
         table.add_row(*cells)
     return table
