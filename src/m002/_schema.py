@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 import polars as pl
+
+from m002.exceptions import SchemaError
 
 TICKER: Final = "ticker"
 DATE: Final = "date"
@@ -21,3 +24,17 @@ CANONICAL_SCHEMA: Final[dict[str, pl.DataType]] = {
     "close": pl.Float64(),
     VOLUME: pl.Float64(),
 }
+
+
+def require_columns(
+    frame: pl.LazyFrame | pl.DataFrame, columns: Iterable[str], *, needed_by: str, hint: str
+) -> None:
+    """Raise one `SchemaError` naming every column of ``columns`` that ``frame`` lacks.
+
+    The message reads "<needed_by> needs N column(s) the frame lacks: [...]; <hint>".
+    """
+    present = set(frame.collect_schema().names())
+    missing = [c for c in columns if c not in present]
+    if missing:
+        msg = f"{needed_by} needs {len(missing)} column(s) the frame lacks: {missing}; {hint}"
+        raise SchemaError(msg)

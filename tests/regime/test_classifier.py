@@ -109,7 +109,10 @@ def test_not_fitted_error() -> None:
 
 
 def test_missing_features_are_named(frame: pl.DataFrame, fitted: RegimeClassifier) -> None:
-    with pytest.raises(SchemaError, match=r"lacks 2 feature column.*'rsi_smooth', 'curv_2'"):
+    with pytest.raises(
+        SchemaError,
+        match=r"regime model needs 2 column\(s\) the frame lacks: \['rsi_smooth', 'curv_2'\]",
+    ):
         fitted.predict_probabilities(frame.drop("curv_2", "rsi_smooth"))
 
 

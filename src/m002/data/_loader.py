@@ -292,7 +292,9 @@ def _norm(name: str) -> str:
     return _NORMALISE.sub("", name.lower())
 
 
-def _walk_hive(folder: str, ticker: str | None) -> list[_Candidate]:
+def _walk(folder: str, partition: str | None, *, top: bool) -> list[_Candidate]:
+    """Price files under ``folder``. A file at the top level is named after its ticker; deeper
+    down, in hive folders, the ticker is the ``ticker=`` partition value (or unknown)."""
     found: list[_Candidate] = []
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
@@ -302,12 +304,17 @@ def _walk_hive(folder: str, ticker: str | None) -> list[_Candidate]:
         if entry.is_dir():
             key, sep, value = entry.name.partition("=")
             if sep:
-                sub = unquote(value) if _norm(key) in _ALIASES[TICKER] else ticker
-                found.extend(_walk_hive(entry.path, sub))
+                sub = unquote(value) if _norm(key) in _ALIASES[TICKER] else partition
+                found.extend(_walk(entry.path, sub, top=False))
         elif entry.is_file():
-            fmt = _SUFFIXES.get(Path(entry.name).suffix.lower())
-            if fmt is not None:
-                found.append(_Candidate(entry.path, fmt, ticker, partition=ticker is not None))
+            suffix = Path(entry.name).suffix
+            fmt = _SUFFIXES.get(suffix.lower())
+            if fmt is None:
+                continue
+            if top:
+                found.append(_Candidate(entry.path, fmt, entry.name[: -len(suffix)], False))
+            else:
+                found.append(_Candidate(entry.path, fmt, partition, partition is not None))
     return found
 
 
@@ -317,23 +324,7 @@ def _discover(root: Path) -> list[_Candidate]:
         # One file: CSV unless its suffix says parquet (the content is sniffed later).
         single: Fmt = _SUFFIXES.get(root.suffix.lower(), "csv")
         return [_Candidate(str(root), single, root.stem, partition=False)]
-    found: list[_Candidate] = []
-    with os.scandir(root) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
-        if _hidden(entry.name):
-            continue
-        if entry.is_dir():
-            key, sep, value = entry.name.partition("=")
-            if sep:
-                part = unquote(value) if _norm(key) in _ALIASES[TICKER] else None
-                found.extend(_walk_hive(entry.path, part))
-        elif entry.is_file():
-            suffix = Path(entry.name).suffix
-            kind = _SUFFIXES.get(suffix.lower())
-            if kind is not None:
-                stem = entry.name[: -len(suffix)]
-                found.append(_Candidate(entry.path, kind, stem, partition=False))
+    found = _walk(str(root), None, top=True)
     found.sort(key=lambda c: (c.name_ticker or "", c.path))
     return found
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 import polars as pl
 
-from m002._schema import CANONICAL_COLUMNS, DATE, TICKER
+from m002._schema import CANONICAL_COLUMNS, DATE, TICKER, require_columns
 from m002.exceptions import SchemaError
 from m002.features._engine import Engine, apply_features
 from m002.features._sets import feature_names, feature_set, longest_warmup
@@ -23,14 +23,13 @@ Source = str | Path | pl.LazyFrame | pl.DataFrame
 
 
 def _check_canonical(frame: pl.LazyFrame) -> None:
-    names = frame.collect_schema().names()
-    missing = [c for c in CANONICAL_COLUMNS if c not in names]
-    if missing:
-        msg = (
-            f"the frame lacks canonical column(s) {missing}; expected {list(CANONICAL_COLUMNS)} "
-            f"(load files with `m002.data.load_silver`, which renames common spellings)"
-        )
-        raise SchemaError(msg)
+    require_columns(
+        frame,
+        CANONICAL_COLUMNS,
+        needed_by="the feature pipeline",
+        hint=f"expected {list(CANONICAL_COLUMNS)} (load files with `m002.data.load_silver`, "
+        "which renames common spellings)",
+    )
 
 
 def _with_warmup(frame: pl.LazyFrame, set_name: str, warmup: Warmup) -> pl.LazyFrame:

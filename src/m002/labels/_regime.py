@@ -62,7 +62,7 @@ from typing import Final
 
 import polars as pl
 
-from m002._schema import DATE, TICKER
+from m002._schema import DATE, TICKER, require_columns
 from m002.exceptions import ConfigError, SchemaError
 
 __all__ = [
@@ -386,14 +386,12 @@ def _choose_state(conditions: Mapping[RegimeState, pl.Expr]) -> pl.Expr:
 
 
 def _check_columns(frame: pl.LazyFrame) -> None:
-    names = set(frame.collect_schema().names())
-    missing = [c for c in required_columns() if c not in names]
-    if missing:
-        msg = (
-            f"regime labels need column(s) {missing}, which the frame lacks; add the m002 "
-            f"features first: `m002.features.add_features(frame, 'm002')`"
-        )
-        raise SchemaError(msg)
+    require_columns(
+        frame,
+        required_columns(),
+        needed_by="regime labelling",
+        hint="add the m002 features first: `m002.features.add_features(frame, 'm002')`",
+    )
 
 
 def assign_regime_labels(

@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from m002 import __version__
-from m002._schema import DATE
+from m002._schema import DATE, require_columns
 from m002.exceptions import ConfigError, NotFittedError, SchemaError
 from m002.features import FEATURE_SETS
 from m002.labels import (
@@ -217,14 +217,12 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
 
     @staticmethod
     def _check_features(frame: pl.LazyFrame, names: Sequence[str]) -> None:
-        present = set(frame.collect_schema().names())
-        missing = [c for c in names if c not in present]
-        if missing:
-            msg = (
-                f"the frame lacks {len(missing)} feature column(s) the regime model needs: "
-                f"{missing}; build them with `m002.features.build_dataset(..., 'm002')`"
-            )
-            raise SchemaError(msg)
+        require_columns(
+            frame,
+            names,
+            needed_by="the regime model",
+            hint="build the features with `m002.features.build_dataset(..., 'm002')`",
+        )
 
     # --- fit ------------------------------------------------------------------------------
 

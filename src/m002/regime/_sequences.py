@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from m002._schema import DATE, TICKER
+from m002._schema import DATE, TICKER, require_columns
 from m002.exceptions import ConfigError, SchemaError
 
 __all__ = ["SequenceSet", "build_sequences", "window_indices"]
@@ -130,12 +130,8 @@ def build_sequences(
         msg = f"`max_gap_days` must be >= 1, got `max_gap_days={max_gap_days}`"
         raise ConfigError(msg)
     lazy = frame.lazy()
-    names = lazy.collect_schema().names()
     wanted = [TICKER, DATE, *feature_columns, *([label_column] if label_column else [])]
-    missing = [c for c in wanted if c not in names]
-    if missing:
-        msg = f"cannot build sequences: the frame lacks column(s) {missing}"
-        raise SchemaError(msg)
+    require_columns(lazy, wanted, needed_by="build_sequences", hint="check `feature_columns`")
     cols = list(feature_columns)
     clean = pl.all_horizontal(pl.col(c).cast(pl.Float64).is_finite().fill_null(False) for c in cols)
     new_run = (
