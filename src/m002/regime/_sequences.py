@@ -133,18 +133,23 @@ def build_sequences(
     wanted = [TICKER, DATE, *feature_columns, *([label_column] if label_column else [])]
     require_columns(lazy, wanted, needed_by="build_sequences", hint="check `feature_columns`")
     cols = list(feature_columns)
-    clean = pl.all_horizontal(pl.col(c).cast(pl.Float64).is_finite().fill_null(False) for c in cols)
+    # cast inside the plan so that float64 copies of the features are never materialised
+    clean = pl.all_horizontal(pl.col(c).is_finite().fill_null(False) for c in cols)
     new_run = (
         (pl.col(TICKER) != pl.col(TICKER).shift(1)).fill_null(True)
         | ((pl.col(DATE) - pl.col(DATE).shift(1)).dt.total_days() > max_gap_days).fill_null(True)
         | ~clean
         | ~clean.shift(1).fill_null(False)
     )
-    run_id = new_run.cum_sum()
     table = (
-        lazy.select(wanted)
+        lazy.select(
+            TICKER,
+            DATE,
+            pl.col(cols).cast(pl.Float32),
+            *([pl.col(label_column)] if label_column else []),
+        )
         .sort(TICKER, DATE)
-        .with_columns(_clean=clean, _run=run_id)
+        .with_columns(_clean=clean, _run=new_run.cum_sum())
         .with_columns(_pos=pl.int_range(pl.len()).over("_run"))
         .collect()
     )
@@ -152,9 +157,8 @@ def build_sequences(
     if label_column is not None:
         usable = usable & table[label_column].is_not_null()
     ends = np.flatnonzero(usable.to_numpy()).astype(np.int64)
-    matrix = np.ascontiguousarray(
-        table.select(pl.col(cols).cast(pl.Float32)).to_numpy(), dtype=np.float32
-    )
+    # one row-major copy, straight from the float32 columns
+    matrix = table.select(cols).to_numpy(order="c")
     labels = None
     if label_column is not None:
         labels = table[label_column].gather(ends).cast(pl.Int64).to_numpy()
