@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from m002 import __version__
+from m002._polars import collect
 from m002.exceptions import M002Error
 
 __all__ = ["main"]
@@ -212,15 +213,17 @@ def features_cmd(
         msg = f"`--out` must end in .parquet or .csv, got `{out_file}`"
         raise click.BadParameter(msg)
     with _step(f"loading {source} and building the {set_name} features"):
-        frame = build_dataset(
-            source,
-            set_name,
-            start=start,
-            end=end,
-            tickers=_tickers_option(tickers),
-            validate=validate,  # type: ignore[arg-type]
-            warmup=warmup,  # type: ignore[arg-type]
-        ).collect()
+        frame = collect(
+            build_dataset(
+                source,
+                set_name,
+                start=start,
+                end=end,
+                tickers=_tickers_option(tickers),
+                validate=validate,  # type: ignore[arg-type]
+                warmup=warmup,  # type: ignore[arg-type]
+            )
+        )
     with _step(f"writing {out_file}"):
         out_file.parent.mkdir(parents=True, exist_ok=True)
         if out_file.suffix.lower() == ".csv":
@@ -299,7 +302,7 @@ def labels_cmd(
             tickers=_tickers_option(tickers),
             validate=validate,  # type: ignore[arg-type]
         )
-        labelled = assign_regime_labels(frame, config).collect()
+        labelled = collect(assign_regime_labels(frame, config))
     overall = label_distribution(labelled).drop("regime_state_id")
     out.print(
         _frame_table(
@@ -356,7 +359,7 @@ def demo(out_dir: Path | None, n_tickers: int, n_days: int, seed: int) -> None:
         with _step(f"synthetic universe: {n_tickers} tickers x {n_days} days -> {folder}"):
             write_synthetic(folder, n_tickers=n_tickers, n_days=n_days, seed=seed)
         with _step("loading, validating and building the m002 features"):
-            frame = build_dataset(folder, "m002", warmup="drop").collect()
+            frame = collect(build_dataset(folder, "m002", warmup="drop"))
         regimes = pl.read_parquet(folder / "_regimes.parquet")
     names = feature_names("m002")
     out.print(_summary_table(frame, names))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from m002._polars import collect
 from m002._schema import DATE, TICKER, require_columns
 from m002.exceptions import ConfigError, SchemaError
 
@@ -141,7 +142,7 @@ def build_sequences(
         | ~clean
         | ~clean.shift(1).fill_null(False)
     )
-    table = (
+    table = collect(
         lazy.select(
             TICKER,
             DATE,
@@ -151,7 +152,6 @@ def build_sequences(
         .sort(TICKER, DATE)
         .with_columns(_clean=clean, _run=new_run.cum_sum())
         .with_columns(_pos=pl.int_range(pl.len()).over("_run"))
-        .collect()
     )
     usable = table["_clean"] & (table["_pos"] >= seq_len - 1)
     if label_column is not None:
