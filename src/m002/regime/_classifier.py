@@ -14,7 +14,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn
 from sklearn.base import BaseEstimator
 from torch import nn
 from torch.utils.data import DataLoader
@@ -324,17 +324,18 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         self.history_: list[dict[str, float]] = []
         best_loss, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0
         progress = Progress(
-            TextColumn("[bold]regime LSTM[/] epoch {task.fields[epoch]}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} batches"),
-            TextColumn("loss {task.fields[loss]:.4f} acc {task.fields[acc]:.3f}"),
-            TimeElapsedColumn(),
+            TextColumn("[bold]LSTM[/] epoch {task.fields[epoch]}"),
+            BarColumn(bar_width=8),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("loss {task.fields[loss]:.3f} acc {task.fields[acc]:.3f}"),
+            TextColumn("{task.fields[valid]}"),
             disable=not self.verbose,
-            transient=False,
         )
         with progress:
             for epoch in range(1, self.max_epochs + 1):
-                task = progress.add_task("", total=len(loader), epoch=epoch, loss=0.0, acc=0.0)
+                task = progress.add_task(
+                    "", total=len(loader), epoch=epoch, loss=0.0, acc=0.0, valid=""
+                )
                 model.train()
                 loss_sum, correct, seen = 0.0, 0, 0
                 for x, y in loader:
@@ -358,14 +359,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
                         "valid_accuracy": valid_acc,
                     }
                 )
-                progress.update(task, loss=valid_loss, acc=valid_acc)
-                if self.verbose:
-                    progress.console.print(
-                        f"epoch {epoch}: train loss {loss_sum / seen:.4f} "
-                        f"acc {correct / seen:.3f} | valid loss {valid_loss:.4f} "
-                        f"acc {valid_acc:.3f}",
-                        highlight=False,
-                    )
+                progress.update(task, valid=f"| valid loss {valid_loss:.3f} acc {valid_acc:.3f}")
                 if valid_loss < best_loss - 1e-6:
                     best_loss, best_state, stale = valid_loss, copy.deepcopy(model.state_dict()), 0
                 else:
