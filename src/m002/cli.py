@@ -57,6 +57,20 @@ def _step(message: str) -> Iterator[None]:
     console.print(f"[green]done[/] {message} ({time.perf_counter() - start:.1f} s)")
 
 
+def _check_out_suffix(path: Path) -> None:
+    if path.suffix.lower() not in (".parquet", ".csv"):
+        msg = f"`--out` must end in .parquet or .csv, got `{path}`"
+        raise click.BadParameter(msg)
+
+
+def _write(frame: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        frame.write_csv(path)
+    else:
+        frame.write_parquet(path)
+
+
 def _tickers_option(value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -209,9 +223,7 @@ def features_cmd(
     """Build a feature set from SOURCE and write it to --out."""
     from m002.features import build_dataset
 
-    if out_file.suffix.lower() not in (".parquet", ".csv"):
-        msg = f"`--out` must end in .parquet or .csv, got `{out_file}`"
-        raise click.BadParameter(msg)
+    _check_out_suffix(out_file)
     with _step(f"loading {source} and building the {set_name} features"):
         frame = collect(
             build_dataset(
@@ -225,11 +237,7 @@ def features_cmd(
             )
         )
     with _step(f"writing {out_file}"):
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        if out_file.suffix.lower() == ".csv":
-            frame.write_csv(out_file)
-        else:
-            frame.write_parquet(out_file)
+        _write(frame, out_file)
     out.print(
         f"{frame.height:,} rows x {frame.width} columns, "
         f"{frame['ticker'].n_unique()} tickers -> {out_file}"
@@ -314,6 +322,204 @@ def labels_cmd(
     by_year = label_distribution_by_year(labelled)
     states = [c for c in by_year.columns if c not in ("year", "rows")]
     out.print(_frame_table(by_year, "share of each year's rows", percent=states))
+
+
+def _read_config(path: Path | None) -> Any:
+    """The M002Config of a TOML file (or the defaults); the only place config files are read."""
+    import tomllib
+
+    from m002.exceptions import ConfigError
+    from m002.pipeline import M002Config, config_from_dict
+
+    if path is None:
+        return M002Config()
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        msg = f"config file not found: {path}"
+        raise ConfigError(msg) from None
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"{path} is not valid TOML: {exc}"
+        raise ConfigError(msg) from None
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        msg = f"{path}: {exc}"
+        raise ConfigError(msg) from None
+
+
+_config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="TOML file with [labels], [targets], [regime], [crossfit], [head], [policy] sections "
+    "(see docs/config.md); unknown keys are an error.",
+)
+_cache_options = [
+    click.option("--no-cache", is_flag=True, help="Neither read nor write the stage cache."),
+    click.option(
+        "--cache-dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Stage cache folder (default $M002_CACHE_DIR or ~/.cache/m002).",
+    ),
+]
+
+
+def _with_cache_options(func: Callable[P, R]) -> Callable[P, R]:
+    for option in reversed(_cache_options):
+        func = option(func)
+    return func
+
+
+@main.command("train")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Model folder to write.",
+)
+@_config_option
+@_with_cache_options
+@_friendly_errors
+def train_cmd(
+    source: Path, out_dir: Path, config_file: Path | None, no_cache: bool, cache_dir: Path | None
+) -> None:
+    """Train the whole system on SOURCE and save it to --out."""
+    from m002.pipeline import M002FullArchitecture
+
+    config = _read_config(config_file)
+    model = M002FullArchitecture(config, cache_dir=cache_dir, use_cache=not no_cache)
+    model.train(source)
+    model.save(out_dir)
+    _print_trained_state(model.trained_state)
+    out.print(f"model saved to {out_dir}")
+
+
+def _print_trained_state(state: dict[str, Any]) -> None:
+    head = state["head"]["held_out"]
+    ic = head["ic"]
+    regime = state["regime"]
+    lines = [
+        f"rows {state['rows']:,}, tickers {state['tickers']}, dates {state['dates'][0]} .. "
+        f"{state['dates'][1]}",
+        f"layer 1: validation macro F1 {regime['validation']['macro_f1']:.3f}, "
+        f"cross-fitted macro F1 {regime['crossfit'].get('macro_f1', float('nan')):.3f}",
+        f"layer 2 (held-out {state['head']['split']['valid_start']} on, "
+        f"{head['n_rows']:,} rows): AP {head['average_precision']:.3f} "
+        f"(base rate {head['base_rate']:.3f}), MAE ret {head['mae_ret_pct']:.2f}%, "
+        f"MAE dd {head['mae_dd_pct']:.2f}%, IC {ic['ic_mean']:.4f}, rank IC "
+        f"{ic['rank_ic_mean']:.4f} over {ic['n_dates']} dates",
+        "layer 3: mean policy score "
+        f"{state['policy']['mean_policy_score']:.5f}, actions "
+        + ", ".join(
+            f"{a} {100 * s:.0f}%" for a, s in sorted(state["policy"]["action_shares"].items())
+        ),
+        "timings: " + ", ".join(f"{k} {v}" for k, v in state["timings"].items()),
+    ]
+    for line in lines:
+        out.print(line, highlight=False)
+
+
+@main.command("predict")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--asof", default=None, help="A date (YYYY-MM-DD) or 'latest': decisions for that day only."
+)
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output .parquet or .csv.",
+)
+@_with_cache_options
+@_friendly_errors
+def predict_cmd(
+    model_dir: Path,
+    source: Path,
+    asof: str | None,
+    out_file: Path,
+    no_cache: bool,
+    cache_dir: Path | None,
+) -> None:
+    """Decisions of a trained model (MODEL_DIR) on SOURCE."""
+    from m002.pipeline import M002FullArchitecture
+
+    _check_out_suffix(out_file)
+    model = M002FullArchitecture.load(model_dir, cache_dir=cache_dir, use_cache=not no_cache)
+    with _step(f"predicting {source}" + (f" as of {asof}" if asof else "")):
+        decisions = model.predict(source, asof=asof)
+    _write(decisions, out_file)
+    out.print(f"{decisions.height:,} rows -> {out_file}")
+    if asof is not None:
+        out.print(_decisions_table(decisions))
+
+
+def _decisions_table(decisions: pl.DataFrame, limit: int = 20) -> Table:
+    """The strongest decisions of one day, largest positions first."""
+    table = Table(title=f"decisions ({decisions.height} tickers; top {limit} by |size|)")
+    for column in (
+        "ticker",
+        "date",
+        "action",
+        "position_size",
+        "policy_score",
+        "P(rebound)",
+        "E[ret] %",
+        "E[dd] %",
+    ):
+        table.add_column(column, justify="left" if column in ("ticker", "action") else "right")
+    top = decisions.sort(pl.col("position_size").abs(), descending=True).head(limit)
+    for row in top.iter_rows(named=True):
+        table.add_row(
+            row["ticker"],
+            str(row["date"]),
+            row["action"],
+            f"{row['position_size']:+.3f}",
+            _fmt(row["policy_score"], ".5f"),
+            _fmt(row["pred_rebound_prob"], ".3f"),
+            _fmt(row["pred_expected_ret_pct"], "+.2f"),
+            _fmt(row["pred_expected_dd_pct"], "+.2f"),
+        )
+    return table
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+@main.group()
+def cache() -> None:
+    """Inspect or clear the stage cache."""
+
+
+@cache.command("list")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@_friendly_errors
+def cache_list(cache_dir: Path | None) -> None:
+    """List cache entries."""
+    from m002.pipeline import StageCache, default_cache_dir
+
+    store = StageCache(cache_dir or default_cache_dir())
+    out.print(store.entries())
+
+
+@cache.command("clear")
+@click.option("--stage", default=None, help="Only this stage (features, regime, head, ...).")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@_friendly_errors
+def cache_clear(stage: str | None, cache_dir: Path | None) -> None:
+    """Remove cache entries (all, or one stage's)."""
+    from m002.pipeline import StageCache, default_cache_dir
+
+    store = StageCache(cache_dir or default_cache_dir())
+    removed = store.clear(stage)
+    out.print(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'}")
 
 
 def _summary_table(frame: pl.DataFrame, names: list[str]) -> Table:

@@ -1,0 +1,15 @@
+"""Layer 2: the LightGBM multi-task head (spec section 3)."""
+
+from __future__ import annotations
+
+from m002.head._head import HEAD_FEATURES, HEAD_TARGETS, PRED_COLUMNS, MultiTaskHead
+from m002.head._metrics import daily_ic, head_metrics
+
+__all__ = [
+    "HEAD_FEATURES",
+    "HEAD_TARGETS",
+    "PRED_COLUMNS",
+    "MultiTaskHead",
+    "daily_ic",
+    "head_metrics",
+]

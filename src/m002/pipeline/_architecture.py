@@ -1,0 +1,468 @@
+"""`M002FullArchitecture`: features -> layer 1 -> layer 2 -> layer 3, trained and applied.
+
+Training (``train``):
+
+1. canonical prices (`m002.data.load_silver`) -> m002 features;
+2. regime labels and the head's targets (both look ahead; used as targets only);
+3. layer 1, cross-fitted (`crossfit_regime_probabilities`): out-of-sample ``state_prob_*`` for
+   the head's training rows, plus a final regime model fitted on every labelled row for
+   prediction;
+4. layer 2 on the rows with out-of-sample probabilities, split 80/20 by date with a purge gap
+   of ``horizon + 1`` dates; metrics on the last 20% only;
+5. layer 3 (the policy) on those held-out predictions, for the policy metrics.
+
+Stages 1, 3 and 4 are cached on disk under a key of (input data, config section, upstream
+key, package and polars versions), so a second run with only the policy changed reads layers 1
+and 2 back instead of fitting them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+from m002 import __version__
+from m002._polars import collect
+from m002._schema import CANONICAL_COLUMNS, DATE, TICKER, require_columns
+from m002.exceptions import NotFittedError, SchemaError
+from m002.features import add_features, feature_names, longest_warmup
+from m002.head import PRED_COLUMNS, MultiTaskHead, head_metrics
+from m002.labels import assign_regime_labels, compute_future_returns
+from m002.pipeline._cache import (
+    StageCache,
+    StageKey,
+    config_fingerprint,
+    default_cache_dir,
+    frame_fingerprint,
+)
+from m002.pipeline._config import M002Config, config_from_dict, config_to_dict
+from m002.pipeline._crossfit import CROSSFIT_FOLD, crossfit_regime_probabilities
+from m002.policy import apply_policy
+from m002.regime import RegimeClassifier, state_prob_columns
+
+__all__ = ["EWM_SETTLE_ROWS", "OUTPUT_COLUMNS", "M002FullArchitecture"]
+
+OUTPUT_COLUMNS: Final = (
+    TICKER,
+    DATE,
+    *state_prob_columns(),
+    *PRED_COLUMNS,
+    "policy_score",
+    "ex_ante_vol",
+    "action",
+    "position_size",
+)
+_FILES: Final = {
+    "config": "config.json",
+    "schema": "feature_schema.json",
+    "metrics": "metrics.json",
+    "manifest": "manifest.json",
+}
+
+# the slowest EWM is Wilder's (alpha 1/14): its start weighs (13/14)**250 ~ 1e-8 after 250 rows
+EWM_SETTLE_ROWS: Final = 250
+
+Source = str | Path | pl.DataFrame | pl.LazyFrame
+
+
+def _as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+class M002FullArchitecture:
+    """The whole M002 system: ``train`` on history, ``predict`` decisions, ``save``/``load``.
+
+    Parameters
+    ----------
+    config : M002Config, optional
+        Every parameter, by section; defaults when omitted.
+    cache_dir : str or Path, optional
+        Stage cache folder; default `m002.pipeline.default_cache_dir()` (``~/.cache/m002``
+        or ``$M002_CACHE_DIR``).
+    use_cache : bool
+        False reads and writes no cache entry.
+    verbose : bool
+        Progress of each stage and of the LSTM epochs.
+
+    Attributes
+    ----------
+    regime_ : RegimeClassifier
+        Layer 1 fitted on every labelled row (used by `predict`).
+    head_ : MultiTaskHead
+    trained_state : dict
+        Metrics of the last `train`: regime (validation and cross-fitted), head (AP with the
+        base rate, MAE, daily IC and rank IC on the held-out 20%), policy (mean score, action
+        shares), the splits, the stage cache hits and timings.
+    """
+
+    def __init__(
+        self,
+        config: M002Config | None = None,
+        *,
+        cache_dir: str | Path | None = None,
+        use_cache: bool = True,
+        verbose: bool = True,
+    ) -> None:
+        self.config = config or M002Config()
+        self.cache = StageCache(cache_dir or default_cache_dir(), enabled=use_cache)
+        self.verbose = verbose
+        self.trained_state: dict[str, Any] = {}
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _say(self, message: str) -> None:
+        if self.verbose:
+            print(f"[m002] {message}", flush=True)
+
+    def _key(self, stage: str, input_hash: str, section: Any, upstream: str | None) -> StageKey:
+        return StageKey(
+            stage=stage,
+            input_hash=input_hash,
+            config_hash=config_fingerprint(section),
+            upstream=upstream,
+            package_version=__version__,
+            polars_version=pl.__version__,
+        )
+
+    def _prices(
+        self, source: Source, *, start: date | None = None, end: date | None = None
+    ) -> pl.DataFrame:
+        if isinstance(source, pl.DataFrame | pl.LazyFrame):
+            lazy = source.lazy()
+            require_columns(
+                lazy,
+                CANONICAL_COLUMNS,
+                needed_by="M002FullArchitecture",
+                hint="pass a path, or a frame in the canonical schema (m002.data.load_silver)",
+            )
+            if start is not None:
+                lazy = lazy.filter(pl.col(DATE) >= start)
+            if end is not None:
+                lazy = lazy.filter(pl.col(DATE) <= end)
+            return collect(lazy.sort(TICKER, DATE))
+        from m002.data import load_silver
+
+        validate = self.config.validate
+        return collect(
+            load_silver(
+                source,
+                start=start,
+                end=end,
+                validate=validate,  # type: ignore[arg-type]
+                min_rows=longest_warmup("m002") + 1 if validate != "off" else None,
+            )
+        )
+
+    def _features(self, prices: pl.DataFrame) -> tuple[pl.DataFrame, StageKey]:
+        key = self._key("features", frame_fingerprint(prices), {"set": "m002"}, None)
+        frame, hit = self.cache.get_or_compute(
+            key, lambda: collect(add_features(prices, "m002", assume_sorted=True))
+        )
+        self._say(f"features: {frame.height:,} rows" + (" (cached)" if hit else ""))
+        return frame, key
+
+    # --- train ------------------------------------------------------------------------------
+
+    def train(self, source: Source) -> M002FullArchitecture:
+        """Fit layers 1 and 2 on ``source`` (a path or canonical frame) and fill
+        ``trained_state``. Returns self."""
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        cfg = self.config
+        t0 = time.perf_counter()
+        prices = self._prices(source)
+        features, features_key = self._features(prices)
+        timings["features_s"] = time.perf_counter() - t0
+
+        labelled = collect(
+            compute_future_returns(assign_regime_labels(features, cfg.labels), cfg.targets)
+        )
+        t0 = time.perf_counter()
+        regime_key = self._key(
+            "regime",
+            features_key.input_hash,
+            {"labels": cfg.labels, "regime": cfg.regime, "crossfit": cfg.crossfit},
+            features_key.digest,
+        )
+        regime_dir, regime_hit = self._regime_stage(regime_key, labelled)
+        self.regime_ = RegimeClassifier.load(regime_dir / "model")
+        oof = pl.read_parquet(regime_dir / "oof.parquet")
+        folds = json.loads((regime_dir / "folds.json").read_text())
+        timings["regime_s"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        head_key = self._key(
+            "head",
+            features_key.input_hash,
+            {"targets": cfg.targets, "head": cfg.head, "crossfit": cfg.crossfit},
+            regime_key.digest,
+        )
+        head_dir, head_hit = self._head_stage(head_key, labelled, oof)
+        self.head_ = MultiTaskHead.load(head_dir / "model")
+        held_out = pl.read_parquet(head_dir / "held_out.parquet")
+        head_info = json.loads((head_dir / "head.json").read_text())
+        timings["head_s"] = time.perf_counter() - t0
+
+        decisions = apply_policy(held_out, cfg.policy)
+        actions = decisions["action"].value_counts(normalize=True)
+        self.feature_schema_ = {name: str(features.schema[name]) for name in feature_names("m002")}
+        self._regime_digest = regime_key.digest
+        timings["total_s"] = time.perf_counter() - started
+        self.trained_state = {
+            "rows": features.height,
+            "tickers": features[TICKER].n_unique(),
+            "dates": [str(features[DATE].min()), str(features[DATE].max())],
+            "regime": {
+                "validation": _pick(
+                    self.regime_.metrics_, "macro_f1", "balanced_accuracy", "accuracy", "n"
+                ),
+                "crossfit": _crossfit_quality(labelled, oof),
+                "folds": folds,
+            },
+            "head": {**head_info, "held_out": head_metrics(held_out)},
+            "policy": {
+                "mean_policy_score": float(decisions["policy_score"].mean() or 0.0),  # type: ignore[arg-type]
+                "action_shares": {a: float(s) for a, s in actions.iter_rows()},
+                "mean_abs_position": float(decisions["position_size"].abs().mean() or 0.0),  # type: ignore[arg-type]
+            },
+            "cache": {"features": "see timings", "regime_hit": regime_hit, "head_hit": head_hit},
+            "timings": {k: round(v, 2) for k, v in timings.items()},
+        }
+        self._say(
+            f"trained in {timings['total_s']:.1f} s "
+            f"(regime {'cached' if regime_hit else 'fitted'}, head "
+            f"{'cached' if head_hit else 'fitted'})"
+        )
+        return self
+
+    def _regime_stage(self, key: StageKey, labelled: pl.DataFrame) -> tuple[Path, bool]:
+        cfg = self.config
+
+        def fit(folder: Path) -> None:
+            self._say(f"layer 1: cross-fitting {cfg.crossfit.n_folds} folds")
+            oof, folds = crossfit_regime_probabilities(
+                labelled, cfg.regime, cfg.labels, n_folds=cfg.crossfit.n_folds,
+                verbose=self.verbose,
+            )  # fmt: skip
+            self._say("layer 1: final model on every labelled row")
+            final = RegimeClassifier(
+                **dataclasses.asdict(cfg.regime), label_config=cfg.labels, verbose=self.verbose
+            ).fit(labelled)
+            final.save(folder / "model")
+            oof.write_parquet(folder / "oof.parquet")
+            (folder / "folds.json").write_text(json.dumps(folds, indent=2))
+
+        return self.cache.get_or_build_dir(key, fit)
+
+    def _head_stage(
+        self, key: StageKey, labelled: pl.DataFrame, oof: pl.DataFrame
+    ) -> tuple[Path, bool]:
+        cfg = self.config
+
+        def fit(folder: Path) -> None:
+            rows = labelled.join(oof, on=[TICKER, DATE], how="inner")
+            calendar = rows[DATE].unique().sort()
+            start = math.floor(calendar.len() * (1 - cfg.crossfit.head_valid_fraction))
+            purge = cfg.targets.horizon + 1
+            train_end = calendar[start - 1 - purge]
+            valid_start = calendar[start]
+            self._say(f"layer 2: fitting the head on dates up to {train_end}")
+            head = MultiTaskHead(**dataclasses.asdict(cfg.head)).fit(
+                rows.filter(pl.col(DATE) <= train_end)
+            )
+            head.save(folder / "model")
+            held = rows.filter(pl.col(DATE) >= valid_start)
+            predictions = head.predict(held)
+            keep = [c for c in held.columns if c not in PRED_COLUMNS]
+            held.select(keep).join(predictions, on=[TICKER, DATE]).write_parquet(
+                folder / "held_out.parquet"
+            )
+            info = {
+                "split": {
+                    "train_end": str(train_end),
+                    "valid_start": str(valid_start),
+                    "purge_dates": purge,
+                    "first_crossfit_date": str(calendar[0]),
+                },
+                "n_train_rows": head.n_rows_fitted_,
+                "base_rate_train": head.base_rate_,
+            }
+            (folder / "head.json").write_text(json.dumps(info, indent=2))
+
+        return self.cache.get_or_build_dir(key, fit)
+
+    # --- predict ----------------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "head_"):
+            msg = (
+                "this M002FullArchitecture is not trained: call `train(source)` or "
+                "`M002FullArchitecture.load(path)` first"
+            )
+            raise NotFittedError(msg)
+
+    def _check_schema(self, features: pl.DataFrame) -> None:
+        problems = [
+            f"{name}: expected {dtype}, got "
+            + (str(features.schema[name]) if name in features.columns else "missing")
+            for name, dtype in self.feature_schema_.items()
+            if name not in features.columns or str(features.schema[name]) != dtype
+        ]
+        if problems:
+            msg = (
+                "the data's feature schema differs from the one the model was trained on: "
+                + "; ".join(problems[:10])
+                + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else "")
+            )
+            raise SchemaError(msg)
+
+    def history_days(self) -> int:
+        """Calendar days of history `predict(asof=...)` reads before ``asof``.
+
+        Every feature's warm-up and one regime window, plus `EWM_SETTLE_ROWS` rows so that the
+        exponential averages (MACD, Wilder RSI/ATR, EMA spread), whose memory never ends, have
+        forgotten where the data starts: the decisions then match a run over the full history
+        to about 1e-8, with room for holidays in the conversion to calendar days.
+        """
+        rows = longest_warmup("m002") + self.config.regime.seq_len + EWM_SETTLE_ROWS
+        return math.ceil(rows * 7 / 5 * 1.25) + 10
+
+    def predict(self, source: Source, *, asof: date | str | None = None) -> pl.DataFrame:
+        """Decisions per (ticker, date).
+
+        Parameters
+        ----------
+        source : path or frame
+            Canonical prices (or a frame that already holds the m002 features).
+        asof : date, ISO string or "latest", optional
+            Only that date (the daily use): reads just the history it needs. Without it,
+            every date with enough history is predicted (research use).
+
+        Returns
+        -------
+        pl.DataFrame
+            `OUTPUT_COLUMNS`: ticker, date, ``state_prob_*``, ``pred_*``, ``policy_score``,
+            ``ex_ante_vol``, ``action`` and ``position_size``. Where layer 1 has no
+            probabilities yet (a ticker's first ``warm-up + seq_len`` rows) the predictions
+            are null and the action is FLAT with size 0.
+        """
+        self._check_fitted()
+        day: date | None = None
+        if isinstance(asof, str) and asof == "latest":
+            day = self._latest_date(source)
+        elif asof is not None:
+            day = _as_date(asof)
+        start = None if day is None else day - timedelta(days=self.history_days())
+        prices = self._prices(source, start=start, end=day)
+        if prices.height == 0:
+            msg = f"no price rows to predict from (asof={asof!r})"
+            raise SchemaError(msg)
+        features, features_key = self._features(prices)
+        self._check_schema(features)
+        probs_key = self._key("regime_probs", features_key.input_hash, {}, self._regime_digest)
+        probs, _ = self.cache.get_or_compute(
+            probs_key, lambda: self.regime_.predict_probabilities(features)
+        )
+        frame = features.join(probs, on=[TICKER, DATE], how="left")
+        predictions = self.head_.predict(frame)
+        no_state = pl.any_horizontal(pl.col(c).is_null() for c in state_prob_columns())
+        frame = frame.join(predictions, on=[TICKER, DATE], how="left").with_columns(
+            pl.when(~no_state).then(pl.col(c)).alias(c) for c in PRED_COLUMNS
+        )
+        decided = apply_policy(frame, self.config.policy)
+        out = decided.select(OUTPUT_COLUMNS)
+        if day is not None:
+            out = out.filter(pl.col(DATE) == day)
+        return out
+
+    def _latest_date(self, source: Source) -> date:
+        if isinstance(source, pl.DataFrame | pl.LazyFrame):
+            latest = source.lazy().select(pl.col(DATE).max()).collect().item()
+        else:
+            from m002.data import load_silver
+
+            latest = load_silver(source, validate="off").select(pl.col(DATE).max()).collect().item()
+        if latest is None:
+            msg = "no dates in the source: cannot resolve asof='latest'"
+            raise SchemaError(msg)
+        return latest  # type: ignore[no-any-return]
+
+    # --- persistence ------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """One model folder: regime/ (state dict + JSON), head/ (LightGBM text), config,
+        feature schema, metrics and a manifest with the package version. No pickle."""
+        self._check_fitted()
+        folder = Path(path)
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        self.regime_.save(folder / "regime")
+        self.head_.save(folder / "head")
+        (folder / _FILES["config"]).write_text(json.dumps(config_to_dict(self.config), indent=2))
+        (folder / _FILES["schema"]).write_text(json.dumps(self.feature_schema_, indent=2))
+        (folder / _FILES["metrics"]).write_text(
+            json.dumps(self.trained_state, indent=2, default=str)
+        )
+        manifest = {"m002_version": __version__, "regime_digest": self._regime_digest}
+        (folder / _FILES["manifest"]).write_text(json.dumps(manifest, indent=2))
+        return folder
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        cache_dir: str | Path | None = None,
+        use_cache: bool = True,
+        verbose: bool = True,
+    ) -> M002FullArchitecture:
+        """Load a model folder written by `save`."""
+        folder = Path(path)
+        missing = [n for n in _FILES.values() if not (folder / n).is_file()]
+        if missing or not (folder / "regime").is_dir() or not (folder / "head").is_dir():
+            msg = f"{folder} is not a saved M002 model (missing: {missing or 'regime/ or head/'})"
+            raise FileNotFoundError(msg)
+        config = config_from_dict(json.loads((folder / _FILES["config"]).read_text()))
+        model = cls(config, cache_dir=cache_dir, use_cache=use_cache, verbose=verbose)
+        model.regime_ = RegimeClassifier.load(folder / "regime")
+        model.head_ = MultiTaskHead.load(folder / "head")
+        model.feature_schema_ = json.loads((folder / _FILES["schema"]).read_text())
+        model.trained_state = json.loads((folder / _FILES["metrics"]).read_text())
+        model._regime_digest = json.loads((folder / _FILES["manifest"]).read_text())[
+            "regime_digest"
+        ]
+        return model
+
+
+def _pick(metrics: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {n: metrics[n] for n in names if n in metrics}
+
+
+def _crossfit_quality(labelled: pl.DataFrame, oof: pl.DataFrame) -> dict[str, Any]:
+    """Macro F1 and accuracy of the out-of-sample probabilities on labelled rows."""
+    from m002.labels import REGIME_STATE_ID
+    from m002.regime import classification_metrics
+
+    rows = (
+        labelled.select(TICKER, DATE, REGIME_STATE_ID)
+        .join(oof, on=[TICKER, DATE])
+        .drop_nulls([REGIME_STATE_ID, *state_prob_columns()])
+    )
+    if rows.height == 0:
+        return {"n": 0}
+    predicted = rows.select(state_prob_columns()).to_numpy().argmax(axis=1)
+    names = [c.removeprefix("state_prob_") for c in state_prob_columns()]
+    metrics = classification_metrics(rows[REGIME_STATE_ID].to_numpy(), predicted, names)
+    return {
+        **_pick(metrics, "macro_f1", "balanced_accuracy", "accuracy", "n"),
+        "folds": sorted(rows[CROSSFIT_FOLD].unique().to_list()),
+    }

@@ -1,0 +1,204 @@
+"""`M002Config`: every parameter of the pipeline as one frozen, typed object.
+
+A config file (TOML, read by the CLI) maps onto it section by section with `config_from_dict`,
+which rejects unknown keys and bad values with the section and key in the message. The
+sections are also the cache's units: changing ``policy`` leaves the keys of the features,
+regime and head stages as they were.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from m002.exceptions import ConfigError
+from m002.features import FEATURE_SETS
+from m002.labels import RegimeLabelConfig, TargetConfig
+from m002.policy import PolicyConfig
+
+__all__ = [
+    "CrossFitConfig",
+    "HeadParams",
+    "M002Config",
+    "RegimeParams",
+    "config_from_dict",
+    "config_to_dict",
+]
+
+
+@dataclass(frozen=True)
+class RegimeParams:
+    """`RegimeClassifier` parameters (see its docstring)."""
+
+    seq_len: int = 20
+    hidden_size: int = 64
+    num_layers: int = 1
+    dropout: float = 0.1
+    batch_size: int = 256
+    max_epochs: int = 15
+    patience: int = 3
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.15
+    valid_fraction: float = 0.2
+    max_gap_days: int = 7
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from m002.regime import RegimeClassifier
+
+        RegimeClassifier(**dataclasses.asdict(self))._validate_params()
+
+
+@dataclass(frozen=True)
+class HeadParams:
+    """`MultiTaskHead` parameters (see its docstring)."""
+
+    n_estimators: int = 600
+    learning_rate: float = 0.03
+    num_leaves: int = 31
+    min_child_samples: int = 100
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    reg_lambda: float = 1.0
+    n_jobs: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from m002.head import MultiTaskHead
+
+        MultiTaskHead(**dataclasses.asdict(self))._validate_params()
+
+
+@dataclass(frozen=True)
+class CrossFitConfig:
+    """How layer-1 probabilities for layer-2 training are produced, and the head's split.
+
+    Parameters
+    ----------
+    n_folds : int
+        The calendar is cut into ``n_folds`` equal blocks of dates. Block k (k >= 1) gets its
+        ``state_prob_*`` from a regime model fitted only on dates before block k, less a purge
+        gap of ``seq_len + lookahead`` dates; block 0 has no out-of-sample probabilities and is
+        left out of the head's training.
+    head_valid_fraction : float
+        The last share of the (cross-fitted) dates on which the head is evaluated (spec:
+        80/20), after a purge gap of ``horizon + 1`` dates.
+    """
+
+    n_folds: int = 4
+    head_valid_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.n_folds < 2:
+            msg = f"`n_folds` must be >= 2, got `n_folds={self.n_folds}`"
+            raise ConfigError(msg)
+        if not 0.0 < self.head_valid_fraction < 1.0:
+            msg = (
+                "`head_valid_fraction` must be in (0, 1), got "
+                f"`head_valid_fraction={self.head_valid_fraction}`"
+            )
+            raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class M002Config:
+    """Everything `M002FullArchitecture` needs, by section."""
+
+    feature_set: str = "m002"
+    validate: str = "strict"
+    labels: RegimeLabelConfig = field(default_factory=RegimeLabelConfig)
+    targets: TargetConfig = field(default_factory=TargetConfig)
+    regime: RegimeParams = field(default_factory=RegimeParams)
+    crossfit: CrossFitConfig = field(default_factory=CrossFitConfig)
+    head: HeadParams = field(default_factory=HeadParams)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+    def __post_init__(self) -> None:
+        if self.feature_set != "m002":
+            msg = (
+                f"the pipeline needs the full m002 feature set, got "
+                f"`feature_set={self.feature_set!r}` (sets: {sorted(FEATURE_SETS)})"
+            )
+            raise ConfigError(msg)
+        if self.validate not in ("strict", "lenient", "off"):
+            msg = (
+                f"`validate` must be 'strict', 'lenient' or 'off', got `validate={self.validate!r}`"
+            )
+            raise ConfigError(msg)
+
+
+_SECTIONS: dict[str, type] = {
+    "labels": RegimeLabelConfig,
+    "targets": TargetConfig,
+    "regime": RegimeParams,
+    "crossfit": CrossFitConfig,
+    "head": HeadParams,
+    "policy": PolicyConfig,
+}
+
+
+def _unknown(keys: typing.Iterable[str], allowed: list[str], where: str) -> None:
+    unknown = [k for k in keys if k not in allowed]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hints.append(f"`{key}`" + (f" (did you mean `{close[0]}`?)" if close else ""))
+        msg = f"unknown key(s) in {where}: {', '.join(hints)}; allowed: {sorted(allowed)}"
+        raise ConfigError(msg)
+
+
+def _check_type(value: Any, expected: Any, where: str) -> Any:
+    """Accept ints for floats; reject bools for numbers and any other mismatch."""
+    kind = expected if isinstance(expected, type) else None
+    ok = True
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif kind is str:
+        ok = isinstance(value, str)
+    if not ok:
+        msg = f"{where} must be of type {kind.__name__ if kind else expected}, got {value!r}"
+        raise ConfigError(msg)
+    return value
+
+
+def _section(cls: type, values: Any, name: str) -> Any:
+    if not isinstance(values, dict):
+        msg = f"[{name}] must be a table of keys, got {values!r}"
+        raise ConfigError(msg)
+    allowed = {f.name: f for f in fields(cls)}
+    _unknown(values, list(allowed), f"[{name}]")
+    hints = typing.get_type_hints(cls)
+    typed = {k: _check_type(v, hints[k], f"[{name}] {k}") for k, v in values.items()}
+    try:
+        return cls(**typed)
+    except ConfigError as exc:
+        msg = f"[{name}] {exc}"
+        raise ConfigError(msg) from None
+
+
+def config_from_dict(data: dict[str, Any]) -> M002Config:
+    """Build an `M002Config` from nested dicts (a parsed TOML file); missing keys keep their
+    defaults, unknown ones are an error naming the closest valid key."""
+    _unknown(data, [f.name for f in fields(M002Config)], "the config")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _SECTIONS:
+            kwargs[key] = _section(_SECTIONS[key], value, key)
+        else:
+            kwargs[key] = _check_type(value, str, key)
+    return M002Config(**kwargs)
+
+
+def config_to_dict(config: M002Config) -> dict[str, Any]:
+    """The config as plain nested dicts (JSON/TOML-ready)."""
+    return dataclasses.asdict(config)

@@ -1,0 +1,232 @@
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from m002.cli import main
+from m002.data import generate_synthetic
+from m002.exceptions import ConfigError, NotFittedError, SchemaError
+from m002.pipeline import (
+    OUTPUT_COLUMNS,
+    HeadParams,
+    M002Config,
+    M002FullArchitecture,
+    RegimeParams,
+    config_from_dict,
+    config_to_dict,
+    fold_plan,
+)
+from m002.policy import PolicyConfig
+
+SMALL = M002Config(
+    regime=RegimeParams(max_epochs=3, hidden_size=16), head=HeadParams(n_estimators=60)
+)
+
+
+@pytest.fixture(scope="module")
+def prices() -> pl.DataFrame:
+    return generate_synthetic(n_tickers=20, n_days=1000, seed=4).prices
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def trained(prices: pl.DataFrame, cache_dir: Path) -> M002FullArchitecture:
+    return M002FullArchitecture(SMALL, cache_dir=cache_dir, verbose=False).train(prices)
+
+
+def test_fold_plan_exact_bounds_and_purge_gap() -> None:
+    calendar = pl.Series(pl.date_range(date(2020, 1, 1), date(2020, 1, 20), eager=True))
+    plan = fold_plan(calendar, n_folds=4, gap=2, history=3)
+    # blocks of 5 dates: [0-4], [5-9], [10-14], [15-19]; fits end 1 + gap dates before a block
+    assert [p["fold"] for p in plan] == [1, 2, 3]
+    assert [p["fit_end"].day for p in plan] == [3, 8, 13]
+    assert [p["predict_start"].day for p in plan] == [6, 11, 16]
+    assert [p["predict_end"].day for p in plan] == [10, 15, 20]
+    assert [p["history_start"].day for p in plan] == [3, 8, 13]
+
+
+def test_crossfit_probabilities_come_from_models_that_never_saw_the_row(
+    trained: M002FullArchitecture,
+) -> None:
+    gap = SMALL.regime.seq_len + SMALL.labels.lookahead
+    folds = trained.trained_state["regime"]["folds"]
+    assert len(folds) == SMALL.crossfit.n_folds - 1
+    calendar = trained.trained_state["dates"]
+    assert calendar[0] < folds[0]["fit_end"]
+    for fold in folds:
+        fit_end, start = (
+            date.fromisoformat(fold["fit_end"]),
+            date.fromisoformat(fold["predict_start"]),
+        )
+        # a fitted label looks `lookahead` dates past fit_end; all of that is before the block
+        assert (start - fit_end).days > gap
+    assert trained.trained_state["regime"]["crossfit"]["folds"] == [1, 2, 3]
+
+
+def test_head_split_has_a_purge_gap_of_the_horizon(trained: M002FullArchitecture) -> None:
+    split = trained.trained_state["head"]["split"]
+    assert split["purge_dates"] >= SMALL.targets.horizon
+    assert date.fromisoformat(split["train_end"]) < date.fromisoformat(split["valid_start"])
+    held = trained.trained_state["head"]["held_out"]
+    assert 0 <= held["base_rate"] <= 1
+    assert held["average_precision"] is not None
+    assert held["ic"]["n_dates"] > 50
+
+
+def test_predict_frame_has_every_output_column_and_all_three_actions(
+    trained: M002FullArchitecture, prices: pl.DataFrame
+) -> None:
+    out = trained.predict(prices)
+    assert out.columns == list(OUTPUT_COLUMNS)
+    assert out.height == prices.height
+    assert set(out["action"].unique()) == {"LONG", "SHORT", "FLAT"}
+    no_state = out.filter(pl.col("state_prob_Peak").is_null())
+    assert no_state["pred_rebound_prob"].null_count() == no_state.height
+    assert (no_state["action"] == "FLAT").all()
+    assert (no_state["position_size"] == 0).all()
+
+
+def test_asof_predicts_one_date_from_its_history_only(
+    trained: M002FullArchitecture, prices: pl.DataFrame
+) -> None:
+    full = trained.predict(prices)
+    day = prices["date"].max()
+    latest = trained.predict(prices, asof="latest")
+    assert latest["date"].unique().to_list() == [day]
+    assert latest.height == prices["ticker"].n_unique()
+    # reading only history_days() before the date gives the decisions of the full run: EWM
+    # features differ only in the last bits once their start has decayed away
+    middle = prices["date"].unique().sort()[800]
+    for one_day, when in ((latest, day), (trained.predict(prices, asof=middle), middle)):
+        expected = full.filter(pl.col("date") == when)
+        assert one_day.select("ticker", "date", "action").equals(
+            expected.select("ticker", "date", "action")
+        )
+        numeric = [c for c in OUTPUT_COLUMNS if c not in ("ticker", "date", "action")]
+        diff = (one_day.select(numeric) - expected.select(numeric)).select(pl.all().abs().max())
+        assert max(v or 0.0 for v in diff.row(0)) < 1e-6
+
+
+def test_save_load_round_trip_gives_identical_predictions(
+    trained: M002FullArchitecture, prices: pl.DataFrame, tmp_path: Path
+) -> None:
+    trained.save(tmp_path / "model")
+    assert {p.name for p in (tmp_path / "model").iterdir()} >= {
+        "regime", "head", "config.json", "feature_schema.json", "metrics.json", "manifest.json",
+    }  # fmt: skip
+    assert not list((tmp_path / "model").rglob("*.pkl"))
+    loaded = M002FullArchitecture.load(tmp_path / "model", use_cache=False, verbose=False)
+    assert loaded.predict(prices).equals(trained.predict(prices))
+    assert loaded.config == trained.config
+
+
+def test_loading_against_another_feature_schema_is_a_clear_error(
+    trained: M002FullArchitecture, prices: pl.DataFrame, tmp_path: Path
+) -> None:
+    trained.save(tmp_path / "model")
+    schema_file = tmp_path / "model" / "feature_schema.json"
+    schema = json.loads(schema_file.read_text())
+    schema["curv_2"] = "Float32"
+    schema["a_feature_from_a_newer_version"] = "Float64"
+    schema_file.write_text(json.dumps(schema))
+    loaded = M002FullArchitecture.load(tmp_path / "model", use_cache=False, verbose=False)
+    with pytest.raises(SchemaError, match="curv_2: expected Float32, got Float64"):
+        loaded.predict(prices)
+
+
+def test_policy_only_change_reuses_layers_1_and_2(
+    trained: M002FullArchitecture, prices: pl.DataFrame, cache_dir: Path
+) -> None:
+    config = M002Config(
+        regime=SMALL.regime, head=SMALL.head, policy=PolicyConfig(risk_aversion=0.2)
+    )
+    again = M002FullArchitecture(config, cache_dir=cache_dir, verbose=False).train(prices)
+    assert again.trained_state["cache"]["regime_hit"]
+    assert again.trained_state["cache"]["head_hit"]
+    # the same held-out metrics (compared as JSON: a NaN IC ratio is not equal to itself)
+    assert json.dumps(again.trained_state["head"]) == json.dumps(trained.trained_state["head"])
+    assert again.trained_state["policy"] != trained.trained_state["policy"]
+    # a regime change misses the regime stage (and so the head stage downstream)
+    changed = M002Config(regime=RegimeParams(max_epochs=2, hidden_size=16), head=SMALL.head)
+    missed = M002FullArchitecture(changed, cache_dir=cache_dir, verbose=False).train(prices)
+    assert not missed.trained_state["cache"]["regime_hit"]
+    assert not missed.trained_state["cache"]["head_hit"]
+
+
+def test_no_cache_writes_nothing(prices: pl.DataFrame, tmp_path: Path) -> None:
+    small = prices.filter(pl.col("ticker").is_in(["SYN0000", "SYN0001", "SYN0002", "SYN0003"]))
+    M002FullArchitecture(SMALL, cache_dir=tmp_path, use_cache=False, verbose=False).train(small)
+    assert not any(tmp_path.iterdir())
+
+
+def test_not_trained_error(prices: pl.DataFrame) -> None:
+    with pytest.raises(NotFittedError, match="not trained"):
+        M002FullArchitecture(verbose=False).predict(prices)
+
+
+def test_config_from_dict_round_trip_and_clear_errors() -> None:
+    assert config_from_dict(config_to_dict(SMALL)) == SMALL
+    assert config_from_dict({"policy": {"k": 3}}).policy.k == 3.0
+    with pytest.raises(
+        ConfigError, match=r"\[policy\].*`risk_aversio`.*did you mean `risk_aversion`"
+    ):
+        config_from_dict({"policy": {"risk_aversio": 1.0}})
+    with pytest.raises(ConfigError, match=r"unknown key.*`polcy`"):
+        config_from_dict({"polcy": {}})
+    with pytest.raises(ConfigError, match=r"\[regime\] max_epochs must be of type int"):
+        config_from_dict({"regime": {"max_epochs": "ten"}})
+    with pytest.raises(ConfigError, match=r"\[regime\].*`seq_len` must be >= 2"):
+        config_from_dict({"regime": {"seq_len": 1}})
+    with pytest.raises(ConfigError, match=r"\[targets\]"):
+        config_from_dict({"targets": {"horizon": 0}})
+
+
+def test_cli_train_and_predict_with_a_config_file(tmp_path: Path, prices: pl.DataFrame) -> None:
+    data = tmp_path / "data"
+    small = prices.filter(pl.col("ticker").is_in([f"SYN{i:04d}" for i in range(8)]))
+    data.mkdir()
+    for (ticker,), rows in small.group_by("ticker"):
+        rows.drop("ticker").write_parquet(data / f"{ticker}.parquet")
+    config = tmp_path / "m002.toml"
+    config.write_text("[regime]\nmax_epochs = 2\nhidden_size = 8\n[head]\nn_estimators = 30\n")
+    runner = CliRunner()
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    trained = runner.invoke(
+        main,
+        ["train", str(data), "--out", str(tmp_path / "model"), "--config", str(config), *cache],
+    )
+    assert trained.exit_code == 0, trained.output
+    assert "AP" in trained.stdout
+    assert "base rate" in trained.stdout
+    out = tmp_path / "today.csv"
+    predicted = runner.invoke(
+        main,
+        [
+            "predict",
+            str(tmp_path / "model"),
+            str(data),
+            "--asof",
+            "latest",
+            "--out",
+            str(out),
+            *cache,
+        ],
+    )
+    assert predicted.exit_code == 0, predicted.output
+    decisions = pl.read_csv(out)
+    assert decisions.height == 8
+    assert set(decisions.columns) == set(OUTPUT_COLUMNS)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[policy]\nthetalong = 0.1\n")
+    refused = runner.invoke(main, ["train", str(data), "--out", "x", "--config", str(bad)])
+    assert refused.exit_code == 2
+    assert "did you mean `theta_long`" in refused.output

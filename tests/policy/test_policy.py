@@ -1,0 +1,422 @@
+"""Layer-3 policy: score formula, multipliers, decision rules, sizing, missing values, schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from m002.exceptions import ConfigError, SchemaError
+from m002.policy import (
+    POLICY_COLUMNS,
+    Action,
+    PolicyConfig,
+    apply_policy,
+    required_columns,
+    soft_policy_score,
+)
+
+START = dt.date(2020, 1, 1)
+
+# a row that goes LONG with the default config at vol 0.02: score 0.6*0.02 - 0.5*0.01 = 0.007
+BASE_ROW: dict[str, Any] = {
+    "pred_rebound_prob": 0.6,
+    "pred_expected_ret_pct": 2.0,
+    "pred_expected_dd_pct": -1.0,
+    "atr_smooth": 0.02,
+    "I_vr_and_vs": 0,
+    "I_bd_late": 0,
+    "I_bd_early": 0,
+    "state_prob_Peak": 0.1,
+}
+# a row with a negative score: 0.5*0.2/100 - 0.5*2/100 = 0.001 - 0.01 = -0.009
+NEG_ROW: dict[str, Any] = {
+    **BASE_ROW,
+    "pred_rebound_prob": 0.5,
+    "pred_expected_ret_pct": 0.2,
+    "pred_expected_dd_pct": -2.0,
+}
+SCHEMA: dict[str, pl.DataType] = {
+    "ticker": pl.String(),
+    "date": pl.Date(),
+    "pred_rebound_prob": pl.Float64(),
+    "pred_expected_ret_pct": pl.Float64(),
+    "pred_expected_dd_pct": pl.Float64(),
+    "atr_smooth": pl.Float64(),
+    "I_vr_and_vs": pl.Int8(),
+    "I_bd_late": pl.Int8(),
+    "I_bd_early": pl.Int8(),
+    "state_prob_Peak": pl.Float64(),
+}
+
+
+def frame_of(rows: list[dict[str, Any]], ticker: str = "A") -> pl.DataFrame:
+    """One ticker, consecutive dates, missing keys taken from `BASE_ROW`."""
+    data = [
+        {"ticker": ticker, "date": START + dt.timedelta(days=i), **BASE_ROW, **row}
+        for i, row in enumerate(rows)
+    ]
+    return pl.DataFrame(data, schema=SCHEMA)
+
+
+def one_row(config: PolicyConfig | None = None, /, **row: Any) -> dict[str, Any]:
+    """Apply the policy to a single row with ``vol_window=1`` (ex_ante_vol = atr_smooth)."""
+    cfg = PolicyConfig(vol_window=1) if config is None else config
+    return apply_policy(frame_of([row]), cfg).row(0, named=True)
+
+
+# --- the score ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("p", "ret", "dd", "lam", "expected"),
+    [
+        (0.6, 2.0, -3.0, 0.5, 0.6 * 0.02 - 0.5 * 0.03),  # drawdown penalised
+        (0.6, 2.0, 1.5, 0.5, 0.6 * 0.02),  # dd >= 0: no penalty
+        (0.4, -1.0, -2.0, 2.0, 0.4 * -0.01 - 2.0 * 0.02),
+        (0.9, 3.0, -4.0, 0.0, 0.9 * 0.03),  # no risk aversion
+        (0.5, 1.0, 0.0, 0.5, 0.005),
+    ],
+)
+def test_soft_policy_score_formula(
+    p: float, ret: float, dd: float, lam: float, expected: float
+) -> None:
+    df = pl.DataFrame({"p": [p], "ret": [ret], "dd": [dd]})
+    by_name = df.select(soft_policy_score("p", "ret", "dd", risk_aversion=lam)).item()
+    by_expr = df.select(
+        soft_policy_score(pl.col("p"), pl.col("ret"), pl.col("dd"), risk_aversion=lam)
+    ).item()
+    assert by_name == pytest.approx(expected, abs=1e-15)
+    assert by_expr == by_name
+
+
+def test_soft_policy_score_null_in_null_out() -> None:
+    df = pl.DataFrame(
+        {"p": [None, 0.5, 0.5], "ret": [1.0, None, 1.0], "dd": [-1.0, -1.0, None]},
+        schema={"p": pl.Float64, "ret": pl.Float64, "dd": pl.Float64},
+    )
+    out = df.select(soft_policy_score("p", "ret", "dd", risk_aversion=0.5)).to_series()
+    assert out.to_list() == [None, None, None]
+
+
+@pytest.mark.parametrize("lam", [-0.1, math.nan, math.inf])
+def test_soft_policy_score_rejects_bad_lambda(lam: float) -> None:
+    with pytest.raises(ConfigError, match="`risk_aversion` must be"):
+        soft_policy_score("p", "ret", "dd", risk_aversion=lam)
+
+
+@pytest.mark.parametrize(
+    ("vr", "late", "factor"),
+    [(0, 0, 1.0), (1, 0, 0.8), (0, 1, 1.1), (1, 1, 0.8 * 1.1), (None, None, 1.0)],
+)
+def test_event_multipliers(vr: int | None, late: int | None, factor: float) -> None:
+    out = one_row(I_vr_and_vs=vr, I_bd_late=late)
+    assert out["policy_score"] == pytest.approx(0.007 * factor, abs=1e-15)
+
+
+def test_multipliers_come_from_config() -> None:
+    cfg = PolicyConfig(vol_window=1, overheat_multiplier=0.5, late_breakdown_multiplier=2.0)
+    assert one_row(cfg, I_vr_and_vs=1)["policy_score"] == pytest.approx(0.0035, abs=1e-15)
+    assert one_row(cfg, I_bd_late=1)["policy_score"] == pytest.approx(0.014, abs=1e-15)
+    assert one_row(cfg, I_vr_and_vs=1, I_bd_late=1)["policy_score"] == pytest.approx(
+        0.007, abs=1e-15
+    )
+
+
+# --- actions and sizes --------------------------------------------------------------------
+
+
+def test_long() -> None:
+    out = one_row()
+    assert out["action"] == Action.LONG
+    assert out["ex_ante_vol"] == pytest.approx(0.02)
+    assert out["position_size"] == pytest.approx(2.0 * 0.007 / 0.02)  # 0.7
+
+
+def test_long_at_threshold_exactly() -> None:
+    # score = 0.5 * 0.2 / 100 = 0.001 = theta_long, no drawdown
+    out = one_row(pred_rebound_prob=0.5, pred_expected_ret_pct=0.2, pred_expected_dd_pct=0.0)
+    assert out["policy_score"] == pytest.approx(0.001, abs=1e-18)
+    cfg = PolicyConfig(vol_window=1, theta_long=out["policy_score"])
+    out = one_row(cfg, pred_rebound_prob=0.5, pred_expected_ret_pct=0.2, pred_expected_dd_pct=0.0)
+    assert out["action"] == Action.LONG
+
+
+def test_short_via_breakdown_early() -> None:
+    out = one_row(**{**NEG_ROW, "I_bd_early": 1})
+    assert out["policy_score"] == pytest.approx(-0.009, abs=1e-15)
+    assert out["action"] == Action.SHORT
+    assert out["position_size"] == pytest.approx(2.0 * -0.009 / 0.02)  # -0.9
+
+
+def test_short_via_peak_probability() -> None:
+    out = one_row(**{**NEG_ROW, "state_prob_Peak": 0.5})  # at the threshold: counts
+    assert out["action"] == Action.SHORT
+    assert out["position_size"] == pytest.approx(-0.9)
+    cfg = PolicyConfig(vol_window=1, peak_prob_threshold=0.7)
+    assert one_row(cfg, **{**NEG_ROW, "state_prob_Peak": 0.69})["action"] == Action.FLAT
+
+
+def test_negative_score_without_short_condition_is_flat() -> None:
+    out = one_row(**NEG_ROW)  # Peak 0.1, I_bd_early 0
+    assert out["action"] == Action.FLAT
+    assert out["position_size"] == 0.0
+    # a null Peak probability and a null flag are "not a peak" and "no event"
+    out = one_row(**{**NEG_ROW, "state_prob_Peak": None, "I_bd_early": None})
+    assert out["action"] == Action.FLAT
+    assert out["position_size"] == 0.0
+    # NaN is not a peak either (polars orders NaN above every number)
+    out = one_row(**{**NEG_ROW, "state_prob_Peak": math.nan})
+    assert out["action"] == Action.FLAT
+
+
+def test_flat_between_thresholds() -> None:
+    # score = 0.5 * 0.1 / 100 = 0.0005, inside (theta_short, theta_long)
+    out = one_row(
+        pred_rebound_prob=0.5, pred_expected_ret_pct=0.1, pred_expected_dd_pct=0.0, I_bd_early=1
+    )
+    assert out["policy_score"] == pytest.approx(0.0005, abs=1e-15)
+    assert out["action"] == Action.FLAT
+    assert out["position_size"] == 0.0
+
+
+def test_allow_short_false_makes_short_flat() -> None:
+    cfg = PolicyConfig(vol_window=1, allow_short=False)
+    out = one_row(cfg, **{**NEG_ROW, "I_bd_early": 1, "state_prob_Peak": 0.9})
+    assert out["action"] == Action.FLAT
+    assert out["position_size"] == 0.0
+    assert one_row(cfg)["action"] == Action.LONG  # longs unaffected
+
+
+@pytest.mark.parametrize("size_max", [0.25, 0.5, 1.0])
+def test_clipping_at_size_max(size_max: float) -> None:
+    cfg = PolicyConfig(vol_window=1, k=10.0, size_max=size_max)
+    assert one_row(cfg)["position_size"] == size_max  # 10 * 0.007 / 0.02 = 3.5
+    short = one_row(cfg, **{**NEG_ROW, "I_bd_early": 1})
+    assert short["position_size"] == -size_max
+
+
+def test_sign_clip_when_thresholds_cross_zero() -> None:
+    # theta_long < 0: a LONG on a negative score keeps its action with size 0, never < 0
+    cfg = PolicyConfig(vol_window=1, theta_long=-0.02, theta_short=-0.03)
+    out = one_row(cfg, **NEG_ROW)
+    assert (out["action"], out["position_size"]) == (Action.LONG, 0.0)
+    # theta_short > 0: a SHORT on a positive score has size 0, never > 0
+    cfg = PolicyConfig(vol_window=1, theta_long=0.05, theta_short=0.04)
+    out = one_row(cfg, I_bd_early=1)
+    assert (out["action"], out["position_size"]) == (Action.SHORT, 0.0)
+
+
+@pytest.mark.parametrize("atr", [0.0, -0.01, None, math.nan, math.inf])
+def test_no_volatility_estimate_is_flat(atr: float | None) -> None:
+    out = one_row(atr_smooth=atr)
+    assert out["action"] == Action.FLAT
+    assert out["position_size"] == 0.0
+    assert out["policy_score"] == pytest.approx(0.007)  # the score is still reported
+    assert out["ex_ante_vol"] is None or out["ex_ante_vol"] <= 0.0
+
+
+@pytest.mark.parametrize(
+    "column", ["pred_rebound_prob", "pred_expected_ret_pct", "pred_expected_dd_pct"]
+)
+@pytest.mark.parametrize("value", [None, math.nan, -math.inf])
+def test_missing_prediction_is_flat(column: str, value: float | None) -> None:
+    out = one_row(**{column: value, "I_bd_early": 1, "state_prob_Peak": 1.0})
+    assert out["policy_score"] is None
+    assert out["action"] == Action.FLAT
+    assert out["position_size"] == 0.0
+
+
+# --- ex-ante volatility -------------------------------------------------------------------
+
+
+def test_ex_ante_vol_rolls_within_each_ticker() -> None:
+    a = frame_of([{"atr_smooth": x} for x in [0.01, 0.02, 0.03, 0.04]], ticker="A")
+    b = frame_of([{"atr_smooth": x} for x in [0.10, 0.20, 0.30]], ticker="B")
+    # shuffled input, B before A: the output is sorted and the window never crosses tickers
+    frame = pl.concat([b, a]).sample(fraction=1.0, shuffle=True, seed=3)
+    out = apply_policy(frame, PolicyConfig(vol_window=3))
+    assert out["ticker"].to_list() == ["A"] * 4 + ["B"] * 3
+    assert out["date"].to_list() == sorted(a["date"]) + sorted(b["date"])
+    vol = out["ex_ante_vol"].to_list()
+    expected = [None, None, 0.02, 0.03, None, None, 0.2]
+    for got, want in zip(vol, expected, strict=True):
+        assert got == (None if want is None else pytest.approx(want, abs=1e-15))
+    # rows before the window is full are FLAT
+    assert out["action"].to_list() == ["FLAT", "FLAT", "LONG", "LONG", "FLAT", "FLAT", "LONG"]
+    sizes = out["position_size"].to_list()
+    assert sizes[2] == pytest.approx(2 * 0.007 / 0.02)
+    assert sizes[3] == pytest.approx(2 * 0.007 / 0.03)
+    assert sizes[6] == pytest.approx(2 * 0.007 / 0.2)
+
+
+def test_null_atr_nulls_its_windows() -> None:
+    frame = frame_of([{"atr_smooth": x} for x in [0.01, None, 0.03, 0.05, 0.07]])
+    out = apply_policy(frame, PolicyConfig(vol_window=2))
+    vol = out["ex_ante_vol"].to_list()
+    assert vol[:3] == [None, None, None]
+    assert vol[3:] == [pytest.approx(0.04), pytest.approx(0.06)]
+
+
+# --- the frame contract -------------------------------------------------------------------
+
+
+def test_output_columns_and_types() -> None:
+    frame = frame_of([{}, {}]).with_columns(pl.lit(1).alias("extra"))
+    out = apply_policy(frame, PolicyConfig(vol_window=1))
+    assert out.columns == [*frame.columns, *POLICY_COLUMNS]
+    assert out.select(POLICY_COLUMNS).dtypes == [pl.Float64, pl.Float64, pl.String, pl.Float64]
+    assert out.select(frame.columns).equals(frame)
+    # applying again replaces the policy columns instead of adding more
+    again = apply_policy(out, PolicyConfig(vol_window=1, k=1.0))
+    assert again.columns == out.columns
+    assert again["position_size"].to_list() == pytest.approx([0.35, 0.35])
+
+
+def test_lazy_in_lazy_out() -> None:
+    frame = frame_of([{}, {}, {}])
+    lazy = apply_policy(frame.lazy(), PolicyConfig(vol_window=2))
+    assert isinstance(lazy, pl.LazyFrame)
+    eager = apply_policy(frame, PolicyConfig(vol_window=2))
+    assert isinstance(eager, pl.DataFrame)
+    assert lazy.collect().equals(eager)
+
+
+def test_empty_frame() -> None:
+    out = apply_policy(pl.DataFrame(schema=SCHEMA))
+    assert out.height == 0
+    assert out.columns == [*SCHEMA, *POLICY_COLUMNS]
+
+
+def test_missing_columns_are_named() -> None:
+    frame = frame_of([{}]).drop("state_prob_Peak", "atr_smooth")
+    with pytest.raises(SchemaError, match=r"2 column\(s\).*'atr_smooth', 'state_prob_Peak'"):
+        apply_policy(frame)
+    with pytest.raises(SchemaError, match="atr_smooth"):
+        apply_policy(frame.lazy())
+
+
+def test_required_columns() -> None:
+    assert set(required_columns()) == set(SCHEMA)
+
+
+def test_action_values() -> None:
+    assert [a.value for a in Action] == ["LONG", "SHORT", "FLAT"]
+    assert Action("SHORT") is Action.SHORT
+
+
+# --- config -------------------------------------------------------------------------------
+
+
+def test_default_config() -> None:
+    cfg = PolicyConfig()
+    assert (cfg.risk_aversion, cfg.k, cfg.size_max, cfg.vol_window) == (0.5, 2.0, 1.0, 10)
+    assert cfg.theta_short <= 0 < cfg.theta_long
+    # the documented scale of k: score 0.002 at vol 0.02 -> size 0.2
+    assert cfg.k * 0.002 / 0.02 == pytest.approx(0.2)
+    with pytest.raises(AttributeError):
+        cfg.k = 3.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"risk_aversion": -0.1}, "`risk_aversion` must be >= 0.0, got `risk_aversion=-0.1`"),
+        ({"k": 0.0}, "`k` must be > 0, got `k=0.0`"),
+        ({"k": -1}, "`k` must be > 0, got `k=-1`"),
+        ({"size_max": 0}, "`size_max` must be > 0, got `size_max=0`"),
+        ({"peak_prob_threshold": 1.5}, "`peak_prob_threshold` must be <= 1"),
+        ({"peak_prob_threshold": -0.1}, "`peak_prob_threshold` must be >= 0.0"),
+        ({"overheat_multiplier": -0.8}, "`overheat_multiplier` must be >= 0.0"),
+        ({"late_breakdown_multiplier": -1.0}, "`late_breakdown_multiplier` must be >= 0.0"),
+        ({"vol_window": 0}, "`vol_window` must be >= 1, got `vol_window=0`"),
+        ({"vol_window": 2.5}, "`vol_window` must be an int, got `vol_window=2.5`"),
+        ({"vol_window": True}, "`vol_window` must be an int"),
+        ({"allow_short": 1}, "`allow_short` must be a bool, got `allow_short=1`"),
+        ({"k": "2"}, "`k` must be a number, got `k='2'`"),
+        ({"theta_long": math.nan}, "`theta_long` must be finite, got `theta_long=nan`"),
+        ({"size_max": math.inf}, "`size_max` must be finite"),
+        (
+            {"theta_short": 0.01, "theta_long": 0.001},
+            "`theta_short` must be <= `theta_long`, got `theta_short=0.01`, `theta_long=0.001`",
+        ),
+    ],
+)
+def test_config_validation(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        PolicyConfig(**kwargs)
+    assert message in str(info.value)
+
+
+def test_config_accepts_equal_thresholds_and_ints() -> None:
+    cfg = PolicyConfig(theta_long=0, theta_short=0, k=1, size_max=2)
+    out = one_row(PolicyConfig(vol_window=1, theta_long=0, theta_short=0), I_bd_early=1)
+    assert cfg.theta_long == cfg.theta_short
+    assert out["action"] == Action.LONG  # LONG wins where the thresholds meet
+
+
+# --- invariants ---------------------------------------------------------------------------
+
+maybe_float = st.one_of(
+    st.none(),
+    st.just(math.nan),
+    st.floats(min_value=-50.0, max_value=50.0, allow_nan=False),
+)
+maybe_flag = st.one_of(st.none(), st.sampled_from([0, 1]))
+random_row = st.fixed_dictionaries(
+    {
+        "pred_rebound_prob": st.one_of(st.none(), st.floats(0.0, 1.0)),
+        "pred_expected_ret_pct": maybe_float,
+        "pred_expected_dd_pct": maybe_float,
+        "atr_smooth": st.one_of(st.none(), st.floats(-0.01, 0.2, allow_nan=False)),
+        "I_vr_and_vs": maybe_flag,
+        "I_bd_late": maybe_flag,
+        "I_bd_early": maybe_flag,
+        "state_prob_Peak": st.one_of(st.none(), st.floats(0.0, 1.0)),
+    }
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows_a=st.lists(random_row, min_size=0, max_size=12),
+    rows_b=st.lists(random_row, min_size=0, max_size=12),
+    vol_window=st.integers(1, 4),
+    size_max=st.floats(0.1, 2.0),
+    k=st.floats(0.1, 100.0),
+    allow_short=st.booleans(),
+)
+def test_signs_and_bounds_hold_for_random_inputs(
+    rows_a: list[dict[str, Any]],
+    rows_b: list[dict[str, Any]],
+    vol_window: int,
+    size_max: float,
+    k: float,
+    allow_short: bool,
+) -> None:
+    cfg = PolicyConfig(vol_window=vol_window, size_max=size_max, k=k, allow_short=allow_short)
+    frame = pl.concat([frame_of(rows_a, ticker="A"), frame_of(rows_b, ticker="B")])
+    out = apply_policy(frame, cfg)
+    assert out.height == frame.height
+    size, action = out["position_size"], out["action"]
+    assert size.null_count() == 0
+    assert size.is_finite().all()
+    assert set(action.unique().to_list()) <= {a.value for a in Action}
+    assert (size.filter(action == "LONG") >= 0).all()
+    assert (size.filter(action == "SHORT") <= 0).all()
+    assert (size.filter(action == "FLAT") == 0).all()
+    assert (size.abs() <= size_max).all()
+    if not allow_short:
+        assert (action != "SHORT").all()
+    # no position without a score and a positive volatility estimate
+    untradable = (
+        out["policy_score"].is_null()
+        | out["ex_ante_vol"].is_null()
+        | (out["ex_ante_vol"] <= 0).fill_null(True)
+    )
+    assert (action.filter(untradable) == "FLAT").all()
