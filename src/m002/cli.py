@@ -35,13 +35,14 @@ out = Console()
 
 
 def _friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Print an M002Error (bad input, bad option) as one line and exit 2, no traceback."""
+    """Print an M002Error (bad input, bad option) or an OSError (a path that is missing, not a
+    folder, not readable) as one line and exit 2, no traceback."""
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except (M002Error, FileNotFoundError) as exc:
+        except (M002Error, OSError) as exc:
             console.print(f"[bold red]error:[/] {exc}", highlight=False)
             sys.exit(2)
 
@@ -462,26 +463,19 @@ def predict_cmd(
 
 def _decisions_table(decisions: pl.DataFrame, limit: int = 20) -> Table:
     """The strongest decisions of one day, largest positions first."""
-    table = Table(title=f"decisions ({decisions.height} tickers; top {limit} by |size|)")
-    for column in (
-        "ticker",
-        "date",
-        "action",
-        "position_size",
-        "policy_score",
-        "P(rebound)",
-        "E[ret] %",
-        "E[dd] %",
-    ):
+    dates = decisions["date"].unique().sort().to_list()
+    when = str(dates[0]) if len(dates) == 1 else f"{dates[0]} .. {dates[-1]}"
+    table = Table(title=f"decisions {when}: {decisions.height} rows, top {limit} by |size|")
+    headers = ("ticker", "action", "size", "score", "P(rebound)", "E(ret) %", "E(dd) %")
+    for column in headers:
         table.add_column(column, justify="left" if column in ("ticker", "action") else "right")
     top = decisions.sort(pl.col("position_size").abs(), descending=True).head(limit)
     for row in top.iter_rows(named=True):
         table.add_row(
             row["ticker"],
-            str(row["date"]),
             row["action"],
             f"{row['position_size']:+.3f}",
-            _fmt(row["policy_score"], ".5f"),
+            _fmt(row["policy_score"], "+.5f"),
             _fmt(row["pred_rebound_prob"], ".3f"),
             _fmt(row["pred_expected_ret_pct"], "+.2f"),
             _fmt(row["pred_expected_dd_pct"], "+.2f"),
@@ -549,35 +543,47 @@ def _summary_table(frame: pl.DataFrame, names: list[str]) -> Table:
     "out_dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Keep the synthetic data here (default: a temporary folder).",
+    help="Keep the synthetic data, model and decisions here (default: a temp folder).",
 )
 @click.option("--tickers", "n_tickers", default=50, show_default=True)
 @click.option("--days", "n_days", default=1500, show_default=True)
 @click.option("--seed", default=0, show_default=True)
+@click.option("--features-only", is_flag=True, help="Stop after the feature summary.")
 @_friendly_errors
-def demo(out_dir: Path | None, n_tickers: int, n_days: int, seed: int) -> None:
-    """The main job on the embedded default data: synthetic universe -> m002 features."""
+def demo(out_dir: Path | None, n_tickers: int, n_days: int, seed: int, features_only: bool) -> None:
+    """The main job on the embedded default data: a synthetic universe -> m002 features ->
+    train the three layers -> today's decisions."""
     from m002.data import write_synthetic
     from m002.features import build_dataset, feature_names
+    from m002.pipeline import M002FullArchitecture
 
     with tempfile.TemporaryDirectory(prefix="m002_demo_") as tmp:
         folder = out_dir or Path(tmp)
-        with _step(f"synthetic universe: {n_tickers} tickers x {n_days} days -> {folder}"):
-            write_synthetic(folder, n_tickers=n_tickers, n_days=n_days, seed=seed)
+        data = folder / "data"
+        with _step(f"synthetic universe: {n_tickers} tickers x {n_days} days -> {data}"):
+            write_synthetic(data, n_tickers=n_tickers, n_days=n_days, seed=seed)
         with _step("loading, validating and building the m002 features"):
-            frame = collect(build_dataset(folder, "m002", warmup="drop"))
-        regimes = pl.read_parquet(folder / "_regimes.parquet")
-    names = feature_names("m002")
-    out.print(_summary_table(frame, names))
-    shares = regimes["regime"].value_counts(normalize=True).sort("regime")
-    out.print(
-        "ground-truth regimes: " + ", ".join(f"{r} {100 * s:.0f}%" for r, s in shares.iter_rows()),
-        highlight=False,
-    )
-    out.print(
-        f"[bold]{frame.height:,}[/] rows after warm-up, {frame['ticker'].n_unique()} tickers, "
-        f"{len(names)} features, {frame['date'].min()!s} .. {frame['date'].max()!s}"
-    )
+            frame = collect(build_dataset(data, "m002", warmup="drop"))
+        names = feature_names("m002")
+        out.print(_summary_table(frame, names))
+        out.print(
+            f"[bold]{frame.height:,}[/] rows after warm-up, {frame['ticker'].n_unique()} "
+            f"tickers, {len(names)} features, {frame['date'].min()!s} .. {frame['date'].max()!s}"
+        )
+        if features_only:
+            return
+        model = M002FullArchitecture(cache_dir=folder / "cache")
+        model.train(data)
+        model.save(folder / "model")
+        _print_trained_state(model.trained_state)
+        with _step("predicting the latest date"):
+            today = model.predict(data, asof="latest")
+        _write(today, folder / "decisions.csv")
+        out.print(_decisions_table(today, limit=15))
+        out.print(
+            f"model in {folder / 'model'}, decisions in {folder / 'decisions.csv'}"
+            + ("" if out_dir else " (temporary: pass --out DIR to keep them)")
+        )
 
 
 def _run(argv: list[str] | None = None) -> Any:  # pragma: no cover - thin shim for python -m

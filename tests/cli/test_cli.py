@@ -91,8 +91,10 @@ def test_bad_inputs_are_one_clear_line_and_exit_2(tmp_path: Path) -> None:
     assert ".parquet or .csv" in wrong_suffix.output
 
 
-def test_demo_runs_on_a_small_universe() -> None:
-    result = CliRunner().invoke(main, ["demo", "--tickers", "3", "--days", "150"])
+def test_demo_features_only_on_a_small_universe() -> None:
+    result = CliRunner().invoke(
+        main, ["demo", "--tickers", "3", "--days", "150", "--features-only"]
+    )
     assert result.exit_code == 0, result.output
     assert "rows after warm-up" in result.output
     assert "3 tickers" in result.output
