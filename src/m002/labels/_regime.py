@@ -55,13 +55,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
 import polars as pl
 
+from m002._checks import check_field_types
 from m002._schema import DATE, TICKER, require_columns
 from m002.exceptions import ConfigError, SchemaError
 
@@ -229,18 +230,7 @@ class RegimeLabelConfig:
     distribution_fwd_ret_max: float = 0.01
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type == "int":
-                if not isinstance(value, int) or isinstance(value, bool):
-                    msg = f"`{f.name}` must be an int, got `{f.name}={value!r}`"
-                    raise ConfigError(msg)
-            elif not isinstance(value, int | float) or isinstance(value, bool):
-                msg = f"`{f.name}` must be a number, got `{f.name}={value!r}`"
-                raise ConfigError(msg)
-            elif not math.isfinite(value):
-                msg = f"`{f.name}` must be finite, got `{f.name}={value!r}`"
-                raise ConfigError(msg)
+        check_field_types(self)
         _check_range("lookahead", self.lookahead, 0, _MAX_LOOKAHEAD)
         for name in ("peak_lookback", "accumulation_vol_lag", "early_up_window"):
             _check_range(name, getattr(self, name), 1, _MAX_WINDOW)

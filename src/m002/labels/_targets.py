@@ -35,12 +35,12 @@ would be made up. Prices are assumed positive, as the data layer validates them.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Final
 
 import polars as pl
 
+from m002._checks import check_field_types
 from m002._schema import DATE, TICKER, require_columns
 from m002.exceptions import ConfigError
 
@@ -102,18 +102,7 @@ class TargetConfig:
     rebound_max_dd_pct: float = -3.0
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type == "int":
-                if not isinstance(value, int) or isinstance(value, bool):
-                    msg = f"`{f.name}` must be an int, got `{f.name}={value!r}`"
-                    raise ConfigError(msg)
-            elif not isinstance(value, int | float) or isinstance(value, bool):
-                msg = f"`{f.name}` must be a number, got `{f.name}={value!r}`"
-                raise ConfigError(msg)
-            elif not math.isfinite(value):
-                msg = f"`{f.name}` must be finite, got `{f.name}={value!r}`"
-                raise ConfigError(msg)
+        check_field_types(self)
         if not 1 <= self.horizon <= _MAX_HORIZON:
             msg = f"`horizon` must be in [1, {_MAX_HORIZON}], got `horizon={self.horizon!r}`"
             raise ConfigError(msg)

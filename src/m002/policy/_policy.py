@@ -39,12 +39,13 @@ no column holds NaN or inf):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, overload
 
 import polars as pl
 
+from m002._checks import check_field_types
 from m002._polars import collect
 from m002._schema import DATE, TICKER, require_columns
 from m002.exceptions import ConfigError
@@ -164,22 +165,7 @@ class PolicyConfig:
     allow_short: bool = True
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type == "bool":
-                if not isinstance(value, bool):
-                    msg = f"`{f.name}` must be a bool, got `{f.name}={value!r}`"
-                    raise ConfigError(msg)
-            elif f.type == "int":
-                if not isinstance(value, int) or isinstance(value, bool):
-                    msg = f"`{f.name}` must be an int, got `{f.name}={value!r}`"
-                    raise ConfigError(msg)
-            elif not isinstance(value, int | float) or isinstance(value, bool):
-                msg = f"`{f.name}` must be a number, got `{f.name}={value!r}`"
-                raise ConfigError(msg)
-            elif not math.isfinite(value):
-                msg = f"`{f.name}` must be finite, got `{f.name}={value!r}`"
-                raise ConfigError(msg)
+        check_field_types(self)
         _check_at_least("risk_aversion", self.risk_aversion, 0.0)
         _check_positive("k", self.k)
         _check_positive("size_max", self.size_max)
