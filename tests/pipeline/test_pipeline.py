@@ -230,3 +230,11 @@ def test_cli_train_and_predict_with_a_config_file(tmp_path: Path, prices: pl.Dat
     refused = runner.invoke(main, ["train", str(data), "--out", "x", "--config", str(bad)])
     assert refused.exit_code == 2
     assert "did you mean `theta_long`" in refused.output
+
+
+def test_decisions_are_a_to_pandas_call_away(
+    trained: M002FullArchitecture, prices: pl.DataFrame
+) -> None:
+    frame = trained.predict(prices, asof="latest").to_pandas()
+    assert list(frame.columns) == list(OUTPUT_COLUMNS)
+    assert len(frame) == prices["ticker"].n_unique()

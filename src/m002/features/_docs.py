@@ -53,6 +53,18 @@ def render_feature_docs() -> str:
             formula = f.formula.replace("|", "\\|")
             lines.append(f"| `{f.name}` | {f.warmup} | {f.units} | {formula} |")
         previous = set(feature_names(name))
+    from m002.head import HEAD_FEATURES
+
+    lines += [
+        "",
+        "## Layer-2 inputs (`m002.head.HEAD_FEATURES`)",
+        "",
+        "Every m002 feature except those in price units (`atr_14`), which mean different",
+        "things across tickers, plus the five layer-1 probabilities "
+        "(cross-fitted when training):",
+        "",
+        ", ".join(f"`{name}`" for name in HEAD_FEATURES),
+    ]
     return "\n".join(lines) + "\n"
 
 
