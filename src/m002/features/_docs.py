@@ -60,8 +60,7 @@ def render_feature_docs() -> str:
         "## Layer-2 inputs (`m002.head.HEAD_FEATURES`)",
         "",
         "Every m002 feature except those in price units (`atr_14`), which mean different",
-        "things across tickers, plus the five layer-1 probabilities "
-        "(cross-fitted when training):",
+        "things across tickers, plus the five layer-1 probabilities (cross-fitted when training):",
         "",
         ", ".join(f"`{name}`" for name in HEAD_FEATURES),
     ]

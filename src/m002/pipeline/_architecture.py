@@ -161,13 +161,13 @@ class M002FullArchitecture:
             )
         )
 
-    def _features(self, prices: pl.DataFrame) -> tuple[pl.DataFrame, StageKey]:
+    def _features(self, prices: pl.DataFrame) -> tuple[pl.DataFrame, StageKey, bool]:
         key = self._key("features", frame_fingerprint(prices), {"set": "m002"}, None)
         frame, hit = self.cache.get_or_compute(
             key, lambda: collect(add_features(prices, "m002", assume_sorted=True))
         )
         self._say(f"features: {frame.height:,} rows" + (" (cached)" if hit else ""))
-        return frame, key
+        return frame, key, hit
 
     # --- train ------------------------------------------------------------------------------
 
@@ -179,7 +179,7 @@ class M002FullArchitecture:
         cfg = self.config
         t0 = time.perf_counter()
         prices = self._prices(source)
-        features, features_key = self._features(prices)
+        features, features_key, features_hit = self._features(prices)
         timings["features_s"] = time.perf_counter() - t0
 
         labelled = collect(
@@ -233,7 +233,11 @@ class M002FullArchitecture:
                 "action_shares": {a: float(s) for a, s in actions.iter_rows()},
                 "mean_abs_position": float(decisions["position_size"].abs().mean() or 0.0),  # type: ignore[arg-type]
             },
-            "cache": {"features": "see timings", "regime_hit": regime_hit, "head_hit": head_hit},
+            "cache": {
+                "features_hit": features_hit,
+                "regime_hit": regime_hit,
+                "head_hit": head_hit,
+            },
             "timings": {k: round(v, 2) for k, v in timings.items()},
         }
         self._say(
@@ -365,7 +369,7 @@ class M002FullArchitecture:
         if prices.height == 0:
             msg = f"no price rows to predict from (asof={asof!r})"
             raise SchemaError(msg)
-        features, features_key = self._features(prices)
+        features, features_key, _ = self._features(prices)
         self._check_schema(features)
         probs_key = self._key("regime_probs", features_key.input_hash, {}, self._regime_digest)
         probs, _ = self.cache.get_or_compute(
