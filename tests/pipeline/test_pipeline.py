@@ -239,3 +239,14 @@ def test_decisions_are_a_to_pandas_call_away(
     frame = trained.predict(prices, asof="latest").to_pandas()
     assert list(frame.columns) == list(OUTPUT_COLUMNS)
     assert len(frame) == prices["ticker"].n_unique()
+
+
+def test_columns_beyond_the_prices_are_recomputed_not_trusted(
+    trained: M002FullArchitecture, prices: pl.DataFrame
+) -> None:
+    clean = trained.predict(prices)
+    stale = prices.join(
+        clean.select("ticker", "date", pl.lit(0.99).alias("state_prob_Peak"), "pred_rebound_prob"),
+        on=["ticker", "date"],
+    )
+    assert trained.predict(stale).equals(clean)

@@ -143,6 +143,9 @@ class M002FullArchitecture:
                 needed_by="M002FullArchitecture",
                 hint="pass a path, or a frame in the canonical schema (m002.data.load_silver)",
             )
+            # only the prices: features, probabilities and predictions already in the frame
+            # (an earlier run's output joined back, say) are recomputed, never trusted
+            lazy = lazy.select(CANONICAL_COLUMNS)
             if start is not None:
                 lazy = lazy.filter(pl.col(DATE) >= start)
             if end is not None:
@@ -345,7 +348,8 @@ class M002FullArchitecture:
         Parameters
         ----------
         source : path or frame
-            Canonical prices (or a frame that already holds the m002 features).
+            Canonical prices. A frame may carry other columns (features, an earlier run's
+            output): only its prices are read, and everything else is recomputed.
         asof : date, ISO string or "latest", optional
             Only that date (the daily use): reads just the history it needs. Without it,
             every date with enough history is predicted (research use).
