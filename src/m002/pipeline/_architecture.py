@@ -48,7 +48,7 @@ from m002.pipeline._crossfit import CROSSFIT_FOLD, crossfit_regime_probabilities
 from m002.policy import apply_policy
 from m002.regime import RegimeClassifier, state_prob_columns
 
-__all__ = ["EWM_SETTLE_ROWS", "OUTPUT_COLUMNS", "M002FullArchitecture"]
+__all__ = ["EWM_SETTLE_ROWS", "OUTPUT_COLUMNS", "M002FullArchitecture", "read_prices"]
 
 OUTPUT_COLUMNS: Final = (
     TICKER,
@@ -71,6 +71,47 @@ _FILES: Final = {
 EWM_SETTLE_ROWS: Final = 250
 
 Source = str | Path | pl.DataFrame | pl.LazyFrame
+
+
+def read_prices(
+    source: Source,
+    *,
+    validate: str = "strict",
+    start: date | None = None,
+    end: date | None = None,
+) -> pl.DataFrame:
+    """Canonical prices, sorted by (ticker, date), from a path or a frame.
+
+    A path is read by `m002.data.load_silver` with the ``validate`` rules (and a ticker needs
+    one row past the longest feature warm-up). A frame must hold the canonical columns; only
+    those are kept: features, probabilities or predictions already in it (an earlier run's
+    output joined back, say) are recomputed downstream, never trusted.
+    """
+    if isinstance(source, pl.DataFrame | pl.LazyFrame):
+        lazy = source.lazy()
+        require_columns(
+            lazy,
+            CANONICAL_COLUMNS,
+            needed_by="M002FullArchitecture",
+            hint="pass a path, or a frame in the canonical schema (m002.data.load_silver)",
+        )
+        lazy = lazy.select(CANONICAL_COLUMNS)
+        if start is not None:
+            lazy = lazy.filter(pl.col(DATE) >= start)
+        if end is not None:
+            lazy = lazy.filter(pl.col(DATE) <= end)
+        return collect(lazy.sort(TICKER, DATE))
+    from m002.data import load_silver
+
+    return collect(
+        load_silver(
+            source,
+            start=start,
+            end=end,
+            validate=validate,  # type: ignore[arg-type]
+            min_rows=longest_warmup("m002") + 1 if validate != "off" else None,
+        )
+    )
 
 
 def _as_date(value: date | str) -> date:
@@ -135,34 +176,7 @@ class M002FullArchitecture:
     def _prices(
         self, source: Source, *, start: date | None = None, end: date | None = None
     ) -> pl.DataFrame:
-        if isinstance(source, pl.DataFrame | pl.LazyFrame):
-            lazy = source.lazy()
-            require_columns(
-                lazy,
-                CANONICAL_COLUMNS,
-                needed_by="M002FullArchitecture",
-                hint="pass a path, or a frame in the canonical schema (m002.data.load_silver)",
-            )
-            # only the prices: features, probabilities and predictions already in the frame
-            # (an earlier run's output joined back, say) are recomputed, never trusted
-            lazy = lazy.select(CANONICAL_COLUMNS)
-            if start is not None:
-                lazy = lazy.filter(pl.col(DATE) >= start)
-            if end is not None:
-                lazy = lazy.filter(pl.col(DATE) <= end)
-            return collect(lazy.sort(TICKER, DATE))
-        from m002.data import load_silver
-
-        validate = self.config.validate
-        return collect(
-            load_silver(
-                source,
-                start=start,
-                end=end,
-                validate=validate,  # type: ignore[arg-type]
-                min_rows=longest_warmup("m002") + 1 if validate != "off" else None,
-            )
-        )
+        return read_prices(source, validate=self.config.validate, start=start, end=end)
 
     def _features(self, prices: pl.DataFrame) -> tuple[pl.DataFrame, StageKey, bool]:
         key = self._key("features", frame_fingerprint(prices), {"set": "m002"}, None)
@@ -282,9 +296,7 @@ class M002FullArchitecture:
             train_end = calendar[start - 1 - purge]
             valid_start = calendar[start]
             self._say(f"layer 2: fitting the head on dates up to {train_end}")
-            head = MultiTaskHead(**dataclasses.asdict(cfg.head)).fit(
-                rows.filter(pl.col(DATE) <= train_end)
-            )
+            head = cfg.head.build().fit(rows.filter(pl.col(DATE) <= train_end))
             head.save(folder / "model")
             held = rows.filter(pl.col(DATE) >= valid_start)
             predictions = head.predict(held)

@@ -19,13 +19,18 @@ from m002.features import FEATURE_SETS
 from m002.labels import RegimeLabelConfig, TargetConfig
 from m002.policy import PolicyConfig
 
+if typing.TYPE_CHECKING:
+    from m002.head import MultiTaskHead
+
 __all__ = [
     "CrossFitConfig",
     "HeadParams",
     "M002Config",
     "RegimeParams",
+    "check_known_keys",
     "config_from_dict",
     "config_to_dict",
+    "section_from_dict",
 ]
 
 
@@ -55,7 +60,12 @@ class RegimeParams:
 
 @dataclass(frozen=True)
 class HeadParams:
-    """`MultiTaskHead` parameters (see its docstring)."""
+    """`MultiTaskHead` parameters (see its docstring), and which features it reads.
+
+    ``use_state_probs`` False trains the head on the m002 features alone, without layer 1's
+    ``state_prob_*`` (the "does layer 1 add value?" ablation); the rows it is fitted on are
+    the same as with them.
+    """
 
     n_estimators: int = 600
     learning_rate: float = 0.03
@@ -66,11 +76,20 @@ class HeadParams:
     reg_lambda: float = 1.0
     n_jobs: int = 2
     seed: int = 0
+    use_state_probs: bool = True
 
     def __post_init__(self) -> None:
-        from m002.head import MultiTaskHead
+        self.build()._validate_params()
 
-        MultiTaskHead(**dataclasses.asdict(self))._validate_params()
+    def build(self) -> MultiTaskHead:
+        """An unfitted `MultiTaskHead` with these parameters and feature columns."""
+        from m002.head import HEAD_FEATURES, MultiTaskHead
+        from m002.regime import DEFAULT_SEQUENCE_FEATURES
+
+        params = dataclasses.asdict(self)
+        use_state_probs = params.pop("use_state_probs")
+        columns = HEAD_FEATURES if use_state_probs else DEFAULT_SEQUENCE_FEATURES
+        return MultiTaskHead(**params, feature_columns=list(columns))
 
 
 @dataclass(frozen=True)
@@ -141,7 +160,8 @@ _SECTIONS: dict[str, type] = {
 }
 
 
-def _unknown(keys: typing.Iterable[str], allowed: list[str], where: str) -> None:
+def check_known_keys(keys: typing.Iterable[str], allowed: list[str], where: str) -> None:
+    """`ConfigError` naming each key not in ``allowed``, with the closest allowed one."""
     unknown = [k for k in keys if k not in allowed]
     if unknown:
         hints = []
@@ -171,12 +191,14 @@ def _check_type(value: Any, expected: Any, where: str) -> Any:
     return value
 
 
-def _section(cls: type, values: Any, name: str) -> Any:
+def section_from_dict(cls: type, values: Any, name: str) -> Any:
+    """Config dataclass ``cls`` from the table ``[name]``: unknown keys and wrong types are a
+    `ConfigError` naming the section and key."""
     if not isinstance(values, dict):
         msg = f"[{name}] must be a table of keys, got {values!r}"
         raise ConfigError(msg)
     allowed = {f.name: f for f in fields(cls)}
-    _unknown(values, list(allowed), f"[{name}]")
+    check_known_keys(values, list(allowed), f"[{name}]")
     hints = typing.get_type_hints(cls)
     typed = {k: _check_type(v, hints[k], f"[{name}] {k}") for k, v in values.items()}
     try:
@@ -189,11 +211,11 @@ def _section(cls: type, values: Any, name: str) -> Any:
 def config_from_dict(data: dict[str, Any]) -> M002Config:
     """Build an `M002Config` from nested dicts (a parsed TOML file); missing keys keep their
     defaults, unknown ones are an error naming the closest valid key."""
-    _unknown(data, [f.name for f in fields(M002Config)], "the config")
+    check_known_keys(data, [f.name for f in fields(M002Config)], "the config")
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key in _SECTIONS:
-            kwargs[key] = _section(_SECTIONS[key], value, key)
+            kwargs[key] = section_from_dict(_SECTIONS[key], value, key)
         else:
             kwargs[key] = _check_type(value, str, key)
     return M002Config(**kwargs)

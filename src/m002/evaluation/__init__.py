@@ -1,0 +1,64 @@
+"""Evaluation: purged walk-forward, a cost-aware backtest, strategy baselines and metrics."""
+
+from __future__ import annotations
+
+from m002.evaluation._backtest import (
+    DAILY_COLUMNS,
+    TRADE_COLUMNS,
+    BacktestConfig,
+    BacktestResult,
+    performance_metrics,
+    run_backtest,
+)
+from m002.evaluation._predictive import (
+    calibration_bins,
+    feature_stats_by_regime,
+    fold_prediction_metrics,
+    regime_confusion,
+)
+from m002.evaluation._run import (
+    CONVENTIONS,
+    RUN_FILES,
+    RunConfig,
+    backtest_run,
+    read_run_json,
+    run_config_from_dict,
+)
+from m002.evaluation._signals import (
+    STRATEGIES,
+    past_return,
+    regime_rule_position,
+    reversal_position,
+    strategy_signals,
+)
+from m002.evaluation._splits import Fold, WalkForwardConfig, walk_forward_splits
+from m002.evaluation._walkforward import EVENT_FLAGS, run_walkforward
+
+__all__ = [
+    "CONVENTIONS",
+    "DAILY_COLUMNS",
+    "EVENT_FLAGS",
+    "RUN_FILES",
+    "STRATEGIES",
+    "TRADE_COLUMNS",
+    "BacktestConfig",
+    "BacktestResult",
+    "Fold",
+    "RunConfig",
+    "WalkForwardConfig",
+    "backtest_run",
+    "calibration_bins",
+    "feature_stats_by_regime",
+    "fold_prediction_metrics",
+    "past_return",
+    "performance_metrics",
+    "read_run_json",
+    "regime_confusion",
+    "regime_rule_position",
+    "reversal_position",
+    "run_backtest",
+    "run_config_from_dict",
+    "run_walkforward",
+    "strategy_signals",
+    "walk_forward_splits",
+]

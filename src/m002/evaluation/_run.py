@@ -1,0 +1,178 @@
+"""A walk-forward run directory: its config, its files, and the backtest re-run from it.
+
+Layout of ``RUN_DIR``::
+
+    run.json             config (pipeline + walkforward + backtest), folds, strategies, timings
+    predictions.parquet  out-of-sample rows of every test block: prices, state_prob_*, pred_*,
+                         policy columns, the ablation's position, event flags, realised targets
+    signals.parquet      one signed target size per strategy (see STRATEGIES)
+    evaluation.json      prediction metrics per fold, confusion matrix, calibration, feature
+                         distributions by regime
+    backtest/            daily.parquet, trades.parquet, metrics.json (`backtest_run`)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+from m002._schema import DATE, TICKER
+from m002.evaluation._backtest import (
+    BacktestConfig,
+    BacktestResult,
+    performance_metrics,
+    run_backtest,
+)
+from m002.evaluation._splits import WalkForwardConfig
+from m002.exceptions import ConfigError
+from m002.pipeline import (
+    M002Config,
+    check_known_keys,
+    config_from_dict,
+    config_to_dict,
+    section_from_dict,
+)
+
+__all__ = [
+    "CONVENTIONS",
+    "RUN_FILES",
+    "RunConfig",
+    "backtest_run",
+    "read_run_json",
+    "run_config_from_dict",
+]
+
+RUN_FILES: Final = {
+    "run": "run.json",
+    "predictions": "predictions.parquet",
+    "signals": "signals.parquet",
+    "evaluation": "evaluation.json",
+    "backtest": "backtest",
+}
+CONVENTIONS: Final = (
+    "Returns are compounded daily and annualised with 252 trading days a year; Sharpe and "
+    "Sortino use a zero risk-free rate. A position decided on day t is held from day t+1; "
+    "costs are charged per side on every change of weight; turnover is the annual sum of "
+    "absolute weight changes (both sides)."
+)
+_EVALUATION_SECTIONS: Final = {"walkforward": WalkForwardConfig, "backtest": BacktestConfig}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The pipeline's config plus the walk-forward and backtest sections of a run."""
+
+    pipeline: M002Config = field(default_factory=M002Config)
+    walkforward: WalkForwardConfig = field(default_factory=WalkForwardConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **config_to_dict(self.pipeline),
+            "walkforward": dataclasses.asdict(self.walkforward),
+            "backtest": dataclasses.asdict(self.backtest),
+        }
+
+
+def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """A `RunConfig` from a parsed TOML file: the pipeline's sections plus ``[walkforward]``
+    and ``[backtest]``; unknown keys are an error naming the closest valid one."""
+    pipeline_keys = [f.name for f in dataclasses.fields(M002Config)]
+    check_known_keys(data, [*pipeline_keys, *_EVALUATION_SECTIONS], "the config")
+    sections = {
+        name: section_from_dict(cls, data[name], name)
+        for name, cls in _EVALUATION_SECTIONS.items()
+        if name in data
+    }
+    pipeline = config_from_dict({k: v for k, v in data.items() if k in pipeline_keys})
+    return RunConfig(pipeline=pipeline, **sections)
+
+
+def read_run_json(run_dir: str | Path) -> dict[str, Any]:
+    """``run.json`` of a run directory; a clear error where it is not one."""
+    path = Path(run_dir) / RUN_FILES["run"]
+    if not path.is_file():
+        msg = (
+            f"{run_dir} is not a walk-forward run (no {RUN_FILES['run']}): run "
+            "`m002 walkforward SOURCE --out RUN_DIR` first"
+        )
+        raise FileNotFoundError(msg)
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+def backtest_run(
+    run_dir: str | Path,
+    config: BacktestConfig | None = None,
+    *,
+    out_dir: str | Path | None = None,
+) -> tuple[BacktestResult, dict[str, Any]]:
+    """Backtest the signals of a run directory and write ``backtest/`` (or ``out_dir``).
+
+    Reads only ``signals.parquet`` and the closes in ``predictions.parquet``: nothing is
+    re-trained, so a cost sensitivity takes seconds.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+    config : BacktestConfig, optional
+        Default: the run's own ``[backtest]`` section.
+    out_dir : str or Path, optional
+        Default ``RUN_DIR/backtest``.
+
+    Returns
+    -------
+    (BacktestResult, dict)
+        The result, and the metrics written to ``metrics.json``.
+    """
+    folder = Path(run_dir)
+    run = read_run_json(folder)
+    if config is None:
+        config = section_from_dict(BacktestConfig, run["config"].get("backtest", {}), "backtest")
+    missing = [
+        name
+        for key in ("signals", "predictions")
+        if not (folder / (name := RUN_FILES[key])).is_file()
+    ]
+    if missing:
+        msg = f"{folder} is missing {missing}: re-run `m002 walkforward`"
+        raise FileNotFoundError(msg)
+    signals = pl.read_parquet(folder / RUN_FILES["signals"])
+    prices = pl.read_parquet(folder / RUN_FILES["predictions"], columns=[TICKER, DATE, "close"])
+    names = [s for s in run.get("strategies", {}) if s in signals.columns] or None
+    result = run_backtest(signals.drop("fold", strict=False), prices, config, strategies=names)
+    metrics = {
+        "costs": dataclasses.asdict(result.config),
+        "conventions": CONVENTIONS,
+        "order": list(result.strategies),
+        "strategies": {
+            name: performance_metrics(
+                result.daily.filter(pl.col("strategy") == name),
+                result.trades.filter(pl.col("strategy") == name),
+            )
+            for name in result.strategies
+        },
+    }
+    target = Path(out_dir) if out_dir is not None else folder / RUN_FILES["backtest"]
+    target.mkdir(parents=True, exist_ok=True)
+    result.daily.write_parquet(target / "daily.parquet")
+    result.trades.write_parquet(target / "trades.parquet")
+    (target / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return result, metrics
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Refuse to write a run into a non-empty folder that is not an earlier run."""
+    if run_dir.exists() and not run_dir.is_dir():
+        msg = f"--out {run_dir} exists and is not a folder"
+        raise ConfigError(msg)
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / RUN_FILES["run"]).is_file():
+        msg = (
+            f"{run_dir} is not empty and holds no earlier run ({RUN_FILES['run']}): pick an "
+            "empty or new folder"
+        )
+        raise ConfigError(msg)

@@ -1,0 +1,257 @@
+"""Purged walk-forward of the whole M002 pipeline, written to a run directory.
+
+Per fold (`walk_forward_splits`):
+
+1. the pipeline is trained by `M002FullArchitecture.train` on the prices of the fold's
+   training dates only, so no fit sees the embargo, the test block or anything later (its
+   labels are computed from those prices alone);
+2. the ablation (the head without ``state_prob_*``) is trained on the same prices; its
+   features and layer 1 are read back from the stage cache, so only its head is fitted;
+3. both predict the test block from a frame that ends on the block's last date and starts
+   `M002FullArchitecture.history_days` before it (enough history for every feature).
+
+The test blocks' predictions are concatenated, joined with what the evaluation needs
+(prices, event flags, realised targets: those look ahead, for scoring only) and turned into
+each strategy's signals; then the backtest runs with the run's costs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+from m002 import __version__
+from m002._polars import collect
+from m002._schema import CANONICAL_COLUMNS, DATE, TICKER
+from m002.evaluation._predictive import (
+    calibration_bins,
+    feature_stats_by_regime,
+    fold_prediction_metrics,
+    regime_confusion,
+)
+from m002.evaluation._run import (
+    RUN_FILES,
+    RunConfig,
+    backtest_run,
+    check_run_dir,
+)
+from m002.evaluation._signals import (
+    ABLATION_POSITION,
+    PAST_RETURN,
+    STRATEGIES,
+    past_return,
+    strategy_signals,
+)
+from m002.evaluation._splits import Fold, walk_forward_splits
+from m002.features import add_features
+from m002.labels import REGIME_STATE_ID, assign_regime_labels, compute_future_returns
+from m002.pipeline import M002FullArchitecture, read_prices
+from m002.pipeline._architecture import Source
+from m002.regime import DEFAULT_SEQUENCE_FEATURES
+
+__all__ = ["EVENT_FLAGS", "run_walkforward"]
+
+EVENT_FLAGS: Final = (
+    "event_local_vol_spike",
+    "event_volume_regain",
+    "event_rebound_candidate",
+    "event_breakdown_risk",
+    "I_bd_early",
+    "I_bd_late",
+    "I_vr_and_vs",
+)
+_TARGETS: Final = ("label_rebound_bin", "future_ret_pct", "future_dd_pct")
+
+
+def _say(verbose: bool, message: str) -> None:
+    if verbose:
+        print(f"[m002 walkforward] {message}", flush=True)
+
+
+@contextmanager
+def _cache_dir(cache_dir: str | Path | None, use_cache: bool) -> Iterator[str | Path | None]:
+    """The stage cache to use; with ``use_cache=False`` a temporary one for this run only,
+    so the ablation still reuses each fold's features and layer 1."""
+    if use_cache:
+        yield cache_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="m002-walkforward-") as tmp:
+        yield tmp
+
+
+def _context(prices: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
+    """Per (ticker, date): what scoring, the baselines and the report need besides the
+    predictions. Features are causal; the labels and targets look ahead (scoring only)."""
+    cfg = config.pipeline
+    features = add_features(prices, "m002", assume_sorted=True)
+    labelled = compute_future_returns(assign_regime_labels(features, cfg.labels), cfg.targets)
+    columns = dict.fromkeys(
+        [*CANONICAL_COLUMNS, *EVENT_FLAGS, REGIME_STATE_ID, *_TARGETS, *_stat_features()]
+    )
+    return collect(labelled.select(*columns, past_return(window=5).alias(PAST_RETURN)))
+
+
+def _stat_features() -> list[str]:
+    """Features whose distribution by regime the report shows: the head's m002 inputs."""
+    return [c for c in DEFAULT_SEQUENCE_FEATURES if c not in CANONICAL_COLUMNS + EVENT_FLAGS]
+
+
+def _fold_predictions(
+    prices: pl.DataFrame,
+    fold: Fold,
+    config: RunConfig,
+    cache_dir: str | Path | None,
+    verbose: bool,
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    started = time.perf_counter()
+    fit_prices = prices.filter(pl.col(DATE).is_between(fold.train_start, fold.train_end))
+    model = M002FullArchitecture(config.pipeline, cache_dir=cache_dir, verbose=verbose)
+    model.train(fit_prices)
+    ablation_config = dataclasses.replace(
+        config.pipeline, head=dataclasses.replace(config.pipeline.head, use_state_probs=False)
+    )
+    ablation = M002FullArchitecture(ablation_config, cache_dir=cache_dir, verbose=verbose)
+    ablation.train(fit_prices)
+    trained_s = time.perf_counter() - started
+
+    history_start = fold.test_start - timedelta(days=model.history_days())
+    window = prices.filter(pl.col(DATE).is_between(history_start, fold.test_end))
+    in_block = pl.col(DATE).is_between(fold.test_start, fold.test_end)
+    predicted = model.predict(window).filter(in_block)
+    ablated = (
+        ablation.predict(window)
+        .filter(in_block)
+        .select(TICKER, DATE, pl.col("position_size").alias(ABLATION_POSITION))
+    )
+    out = predicted.join(ablated, on=[TICKER, DATE], how="left").with_columns(
+        pl.lit(fold.index, dtype=pl.Int32).alias("fold")
+    )
+    state = model.trained_state
+    info = {
+        **fold.as_dict(),
+        "n_train_rows": fit_prices.height,
+        "n_test_rows": out.height,
+        "train": {
+            "regime_validation": state["regime"]["validation"],
+            "regime_crossfit": {
+                k: v for k, v in state["regime"]["crossfit"].items() if k != "folds"
+            },
+            "head_held_out": _head_summary(state["head"]["held_out"]),
+            "ablation_head_held_out": _head_summary(ablation.trained_state["head"]["held_out"]),
+            "cache": state["cache"],
+        },
+        "timings": {
+            "train_s": round(trained_s, 2),
+            "predict_s": round(time.perf_counter() - started - trained_s, 2),
+        },
+    }
+    return out, info
+
+
+def _head_summary(metrics: dict[str, Any]) -> dict[str, Any]:
+    ic = metrics.get("ic", {})
+    return {
+        "ap": metrics.get("average_precision"),
+        "base_rate": metrics.get("base_rate"),
+        "rank_ic_mean": ic.get("rank_ic_mean"),
+    }
+
+
+def run_walkforward(
+    source: Source,
+    run_dir: str | Path,
+    config: RunConfig | None = None,
+    *,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    verbose: bool = True,
+) -> dict[str, Any]:
+    """Walk the pipeline forward over ``source`` and write the run to ``run_dir``.
+
+    Parameters
+    ----------
+    source : path or frame
+        Canonical prices (a path is validated by the data layer).
+    run_dir : str or Path
+        New or empty folder, or an earlier run's (overwritten).
+    config : RunConfig, optional
+        The pipeline's config, the walk-forward schedule and the backtest's costs.
+    cache_dir, use_cache
+        The stage cache (`M002FullArchitecture`). A re-run with the same data and config
+        reads every fold back from it; with ``use_cache=False`` a temporary cache serves this
+        run only.
+    verbose : bool
+        Progress per fold (and the pipeline's own progress).
+
+    Returns
+    -------
+    dict
+        The content of ``run.json``, with the backtest's metrics under ``"backtest"``.
+    """
+    cfg = config or RunConfig()
+    folder = Path(run_dir)
+    check_run_dir(folder)
+    started = time.perf_counter()
+    prices = read_prices(source, validate=cfg.pipeline.validate)
+    min_embargo = max(cfg.pipeline.targets.horizon, cfg.pipeline.labels.lookahead) + 1
+    folds = walk_forward_splits(prices[DATE], cfg.walkforward, min_embargo=min_embargo)
+    _say(
+        verbose,
+        f"{len(folds)} folds, test {folds[0].test_start} to {folds[-1].test_end}, "
+        f"{cfg.walkforward.window} training window, embargo "
+        f"{folds[0].test_start_pos - folds[0].train_stop_pos} dates",
+    )
+    parts, infos = [], []
+    with _cache_dir(cache_dir, use_cache) as cache:
+        for fold in folds:
+            _say(
+                verbose,
+                f"fold {fold.index + 1}/{len(folds)}: train {fold.train_start} to "
+                f"{fold.train_end}, test {fold.test_start} to {fold.test_end}",
+            )
+            part, info = _fold_predictions(prices, fold, cfg, cache, verbose)
+            _say(
+                verbose,
+                f"fold {fold.index + 1}/{len(folds)} done in {sum(info['timings'].values()):.1f} s",
+            )
+            parts.append(part)
+            infos.append(info)
+
+    context = _context(prices, cfg)
+    predictions = pl.concat(parts).join(context, on=[TICKER, DATE], how="left").sort(TICKER, DATE)
+    signals = strategy_signals(predictions)
+    extra = _stat_features()
+    evaluation = {
+        **fold_prediction_metrics(predictions),
+        "confusion_matrix": regime_confusion(predictions),
+        "calibration": calibration_bins(predictions),
+        "feature_by_regime": feature_stats_by_regime(predictions, extra),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    predictions.drop(extra).write_parquet(folder / RUN_FILES["predictions"])
+    signals.write_parquet(folder / RUN_FILES["signals"])
+    (folder / RUN_FILES["evaluation"]).write_text(json.dumps(evaluation, indent=2))
+    run: dict[str, Any] = {
+        "m002_version": __version__,
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "source": str(source) if isinstance(source, str | Path) else "<frame>",
+        "config": cfg.to_dict(),
+        "folds": infos,
+        "strategies": dict(STRATEGIES),
+        "timings": {"total_s": round(time.perf_counter() - started, 2)},
+    }
+    (folder / RUN_FILES["run"]).write_text(json.dumps(run, indent=2, default=str))
+    _, metrics = backtest_run(folder, cfg.backtest)
+    run["timings"]["total_s"] = round(time.perf_counter() - started, 2)
+    (folder / RUN_FILES["run"]).write_text(json.dumps(run, indent=2, default=str))
+    _say(verbose, f"done in {run['timings']['total_s']:.1f} s: {folder}")
+    return {**run, "evaluation": evaluation, "backtest": metrics}
