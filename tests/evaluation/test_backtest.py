@@ -64,9 +64,7 @@ def test_daily_rows_match_the_hand_computation() -> None:
     np.testing.assert_allclose(daily["equity"].to_numpy(), np.cumprod(1 + net), atol=1e-14)
     exposure = np.abs(HELD_A) + np.abs(HELD_B)
     np.testing.assert_allclose(daily["gross_exposure"].to_numpy(), exposure, atol=1e-15)
-    np.testing.assert_allclose(
-        daily["net_exposure"].to_numpy(), np.add(HELD_A, HELD_B), atol=1e-15
-    )
+    np.testing.assert_allclose(daily["net_exposure"].to_numpy(), np.add(HELD_A, HELD_B), atol=1e-15)
     equity = np.cumprod(1 + net)
     peak = np.maximum.accumulate(np.maximum(equity, 1.0))
     np.testing.assert_allclose(daily["drawdown"].to_numpy(), equity / peak - 1, atol=1e-14)
@@ -114,9 +112,7 @@ def test_long_only_drops_the_short_and_the_cap_scales_only_down() -> None:
 
 def test_a_position_earns_from_the_next_day_only() -> None:
     """The whole position is decided on day 0 and held on day 1: day 0 earns nothing."""
-    prices = pl.DataFrame(
-        {"ticker": ["A"] * 3, "date": DAYS[:3], "close": [100.0, 200.0, 100.0]}
-    )
+    prices = pl.DataFrame({"ticker": ["A"] * 3, "date": DAYS[:3], "close": [100.0, 200.0, 100.0]})
     signals = prices.select("ticker", "date", pl.Series("s", [1.0, 0.0, 0.0]))
     daily = run_backtest(signals, prices, BacktestConfig(cost_bps=0.0)).daily
     assert daily["gross_return"].to_list() == [0.0, 1.0, 0.0]

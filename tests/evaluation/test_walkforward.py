@@ -1,0 +1,205 @@
+"""The walk-forward end to end on a small synthetic universe: the run directory, the
+look-ahead guard (changing prices after day t leaves every decision up to t as it was), the
+cache on a re-run, and the backtest re-run at another cost."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from m002.data import generate_synthetic
+from m002.evaluation import (
+    DAILY_COLUMNS,
+    RUN_FILES,
+    STRATEGIES,
+    BacktestConfig,
+    RunConfig,
+    WalkForwardConfig,
+    backtest_run,
+    read_run_json,
+    run_config_from_dict,
+    run_walkforward,
+)
+from m002.exceptions import ConfigError
+from m002.pipeline import CrossFitConfig, HeadParams, M002Config, RegimeParams
+
+DECISIONS = ["action", "position_size", "position_size_no_state_probs", "policy_score"]
+
+
+def small_config() -> RunConfig:
+    return RunConfig(
+        pipeline=M002Config(
+            regime=RegimeParams(max_epochs=2, hidden_size=16, batch_size=256),
+            head=HeadParams(n_estimators=30),
+            crossfit=CrossFitConfig(n_folds=2),
+        ),
+        walkforward=WalkForwardConfig(retrain_every="200d", min_train_dates=400),
+    )
+
+
+@pytest.fixture(scope="module")
+def prices() -> pl.DataFrame:
+    return generate_synthetic(n_tickers=10, n_days=800, seed=11).prices
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def run_dir(prices: pl.DataFrame, cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("run")
+    run_walkforward(prices, folder, small_config(), cache_dir=cache, verbose=False)
+    return folder
+
+
+def test_the_run_directory_holds_every_file(run_dir: Path) -> None:
+    for name in RUN_FILES.values():
+        assert (run_dir / name).exists(), name
+    for name in ("daily.parquet", "trades.parquet", "metrics.json"):
+        assert (run_dir / "backtest" / name).is_file()
+    metrics = json.loads((run_dir / "backtest" / "metrics.json").read_text())
+    assert metrics["order"] == list(STRATEGIES)
+    assert "252 trading days" in metrics["conventions"]
+    daily = pl.read_parquet(run_dir / "backtest" / "daily.parquet")
+    assert tuple(daily.columns) == DAILY_COLUMNS
+    assert set(daily["strategy"].unique()) == set(STRATEGIES)
+
+
+def test_folds_are_purged_and_tile_the_test_range(run_dir: Path, prices: pl.DataFrame) -> None:
+    run = read_run_json(run_dir)
+    calendar = prices["date"].unique().sort().to_list()
+    folds = run["folds"]
+    assert len(folds) >= 2
+    for fold in folds:
+        train_end = calendar.index(date.fromisoformat(fold["train_end"]))
+        test_start = calendar.index(date.fromisoformat(fold["test_start"]))
+        assert test_start - train_end - 1 >= 6  # horizon 5 + 1
+    for before, after in itertools.pairwise(folds):
+        gap = calendar.index(date.fromisoformat(after["test_start"])) - calendar.index(
+            date.fromisoformat(before["test_end"])
+        )
+        assert gap == 1
+    predictions = pl.read_parquet(run_dir / RUN_FILES["predictions"])
+    assert predictions["date"].min() == date.fromisoformat(folds[0]["test_start"])
+    assert predictions["date"].max() == calendar[-1]
+    assert predictions.select("ticker", "date").is_duplicated().sum() == 0
+    for fold in folds:
+        rows = predictions.filter(pl.col("fold") == fold["fold"])
+        assert rows["date"].min() == date.fromisoformat(fold["test_start"])
+        assert rows["date"].max() == date.fromisoformat(fold["test_end"])
+        assert rows.height == fold["n_test_rows"]
+
+
+def test_signals_cover_the_predictions_for_every_strategy(run_dir: Path) -> None:
+    signals = pl.read_parquet(run_dir / RUN_FILES["signals"])
+    predictions = pl.read_parquet(run_dir / RUN_FILES["predictions"])
+    assert signals.select("ticker", "date").equals(predictions.select("ticker", "date"))
+    assert set(STRATEGIES) <= set(signals.columns)
+    assert signals["m002"].to_list() == predictions["position_size"].fill_null(0.0).to_list()
+    # the ablation is a different head, hence different positions somewhere
+    assert not signals["m002"].equals(signals["m002_no_state_probs"])
+    assert signals["buy_and_hold"].min() == 1.0
+    assert set(signals["regime_rule"].unique()) <= {-1.0, 0.0, 1.0}
+
+
+def test_evaluation_has_metrics_per_fold_and_the_report_inputs(run_dir: Path) -> None:
+    evaluation = json.loads((run_dir / RUN_FILES["evaluation"]).read_text())
+    run = read_run_json(run_dir)
+    assert [f["fold"] for f in evaluation["folds"]] == [f["fold"] for f in run["folds"]]
+    for fold in evaluation["folds"]:
+        assert 0.0 <= fold["base_rate"] <= 1.0
+        assert fold["regime_macro_f1"] is not None
+    counts = np.array(evaluation["confusion_matrix"]["counts"])
+    assert counts.shape == (5, 5)
+    assert counts.sum() == evaluation["overall"]["n_regime_rows"]
+    assert sum(b["n"] for b in evaluation["calibration"]["bins"]) == evaluation["overall"]["n_rows"]
+    stats = evaluation["feature_by_regime"]
+    assert "rsi_14" in stats["features"]
+    some = next(iter(stats["stats"]["rsi_14"].values()))
+    assert some["q05"] <= some["q25"] <= some["q50"] <= some["q75"] <= some["q95"]
+
+
+def test_changing_prices_after_t_leaves_every_decision_up_to_t(
+    run_dir: Path, prices: pl.DataFrame, cache: Path, tmp_path: Path
+) -> None:
+    run = read_run_json(run_dir)
+    second = run["folds"][1]
+    calendar = prices["date"].unique().sort()
+    t = calendar.filter(calendar >= date.fromisoformat(second["test_start"]))[20]
+    rng = np.random.default_rng(0)
+    after = pl.col("date") > t
+    factor = pl.Series(rng.uniform(0.5, 1.5, prices.height))
+    shocked = prices.with_columns(
+        pl.when(after).then(pl.col(c) * factor).otherwise(pl.col(c)).alias(c)
+        for c in ("open", "high", "low", "close")
+    ).with_columns(
+        pl.max_horizontal("open", "high", "low", "close").alias("high"),
+        pl.min_horizontal("open", "high", "low", "close").alias("low"),
+    )
+    run_walkforward(shocked, tmp_path / "run", small_config(), cache_dir=cache, verbose=False)
+
+    def upto(folder: Path, name: str) -> pl.DataFrame:
+        return pl.read_parquet(folder / name).filter(pl.col("date") <= t).sort("ticker", "date")
+
+    before_p, after_p = (
+        upto(run_dir, "predictions.parquet"),
+        upto(tmp_path / "run", "predictions.parquet"),
+    )
+    assert before_p.height > 0
+    assert before_p.select(DECISIONS).equals(after_p.select(DECISIONS))
+    assert upto(run_dir, "signals.parquet").equals(upto(tmp_path / "run", "signals.parquet"))
+    # and the shock did reach the decisions after t
+    later = pl.read_parquet(tmp_path / "run" / "predictions.parquet").filter(pl.col("date") > t)
+    original = pl.read_parquet(run_dir / "predictions.parquet").filter(pl.col("date") > t)
+    assert not later["policy_score"].equals(original["policy_score"])
+
+
+def test_a_rerun_reads_every_fold_from_the_cache(
+    run_dir: Path, prices: pl.DataFrame, cache: Path, tmp_path: Path
+) -> None:
+    run = run_walkforward(
+        prices, tmp_path / "again", small_config(), cache_dir=cache, verbose=False
+    )
+    assert all(f["train"]["cache"]["regime_hit"] for f in run["folds"])
+    assert all(f["train"]["cache"]["head_hit"] for f in run["folds"])
+    first = pl.read_parquet(run_dir / RUN_FILES["signals"])
+    assert first.equals(pl.read_parquet(tmp_path / "again" / RUN_FILES["signals"]))
+
+
+def test_backtest_rerun_at_another_cost(run_dir: Path, tmp_path: Path) -> None:
+    base = pl.read_parquet(run_dir / "backtest" / "daily.parquet")
+    result, metrics = backtest_run(run_dir, BacktestConfig(cost_bps=50.0), out_dir=tmp_path)
+    assert metrics["costs"]["cost_bps"] == 50.0
+    assert (tmp_path / "metrics.json").is_file()
+    assert result.daily["gross_return"].equals(base["gross_return"])
+    assert (result.daily["cost"] >= base["cost"]).all()
+    assert result.daily["cost"].sum() == pytest.approx(base["cost"].sum() * 5.0)
+
+
+def test_run_dir_errors(tmp_path: Path, prices: pl.DataFrame) -> None:
+    with pytest.raises(FileNotFoundError, match="m002 walkforward"):
+        backtest_run(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="not empty"):
+        run_walkforward(prices, tmp_path, small_config(), verbose=False)
+
+
+def test_run_config_from_dict_with_evaluation_sections() -> None:
+    cfg = run_config_from_dict(
+        {"walkforward": {"retrain_every": "6m"}, "backtest": {"cost_bps": 5}, "policy": {"k": 1.0}}
+    )
+    assert cfg.walkforward.retrain_every == "6m"
+    assert cfg.backtest.cost_bps == 5.0
+    assert cfg.pipeline.policy.k == 1.0
+    with pytest.raises(ConfigError, match="did you mean `walkforward`"):
+        run_config_from_dict({"walkfoward": {}})
+    with pytest.raises(ConfigError, match=r"\[backtest\].*cost_bps"):
+        run_config_from_dict({"backtest": {"cost_bps": -1}})
