@@ -732,10 +732,23 @@ def _summary_table(frame: pl.DataFrame, names: list[str]) -> Table:
 @click.option("--days", "n_days", default=1500, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--features-only", is_flag=True, help="Stop after the feature summary.")
+@click.option(
+    "--no-evaluate",
+    is_flag=True,
+    help="Skip the walk-forward (two folds), the backtest and the HTML report.",
+)
 @_friendly_errors
-def demo(out_dir: Path | None, n_tickers: int, n_days: int, seed: int, features_only: bool) -> None:
+def demo(
+    out_dir: Path | None,
+    n_tickers: int,
+    n_days: int,
+    seed: int,
+    features_only: bool,
+    no_evaluate: bool,
+) -> None:
     """The main job on the embedded default data: a synthetic universe -> m002 features ->
-    train the three layers -> today's decisions."""
+    train the three layers -> today's decisions -> a walk-forward evaluation with its
+    backtest and HTML report."""
     from m002.data import write_synthetic
     from m002.features import build_dataset, feature_names
     from m002.pipeline import M002FullArchitecture
@@ -763,10 +776,25 @@ def demo(out_dir: Path | None, n_tickers: int, n_days: int, seed: int, features_
             today = model.predict(data, asof="latest")
         _write(today, folder / "decisions.csv")
         out.print(_decisions_table(today, limit=15))
-        out.print(
-            f"model in {folder / 'model'}, decisions in {folder / 'decisions.csv'}"
-            + ("" if out_dir else " (temporary: pass --out DIR to keep them)")
-        )
+        kept = "" if out_dir else " (temporary: pass --out DIR to keep them)"
+        out.print(f"model in {folder / 'model'}, decisions in {folder / 'decisions.csv'}{kept}")
+        if not no_evaluate:
+            _demo_evaluation(data, folder)
+
+
+def _demo_evaluation(data: Path, folder: Path) -> None:
+    """Walk-forward with two-year test blocks on the demo data, then the report."""
+    from m002.evaluation import RunConfig, WalkForwardConfig, run_walkforward
+    from m002.report import render_report
+
+    out.print("[bold]walk-forward evaluation[/]: re-training fold by fold, out of sample")
+    config = RunConfig(walkforward=WalkForwardConfig(retrain_every="2y"))
+    run = run_walkforward(data, folder / "run", config, cache_dir=folder / "cache")
+    out.print(_folds_table(run["evaluation"]))
+    out.print(_strategy_table(run["backtest"]))
+    with _step("rendering the HTML report"):
+        report = render_report(folder / "run", folder / "report.html")
+    out.print(f"report: {report} (open it in a browser)", highlight=False)
 
 
 def _run(argv: list[str] | None = None) -> Any:  # pragma: no cover - thin shim for python -m
