@@ -1,0 +1,238 @@
+"""The page's static HTML: header, tables, notes, and filling the template.
+
+Tables are rendered here rather than by the script so that they read without JavaScript and
+copy cleanly; the charts are drawn by ``_report.js`` from the embedded JSON.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from importlib.resources import files
+from typing import Any, Final
+
+__all__ = [
+    "escape",
+    "fill_template",
+    "fold_table",
+    "format_value",
+    "header",
+    "not_available",
+    "options",
+    "read_asset",
+    "strategy_table",
+]
+
+MISSING: Final = "—"
+
+STRATEGY_COLUMNS: Final = (
+    ("n_days", "Days", "int"),
+    ("total_return", "Total return", "pct"),
+    ("cagr", "CAGR", "pct"),
+    ("ann_vol", "Ann. vol", "pct"),
+    ("sharpe", "Sharpe", "ratio"),
+    ("sortino", "Sortino", "ratio"),
+    ("max_drawdown", "Max drawdown", "pct"),
+    ("max_drawdown_days", "Max DD days", "int"),
+    ("calmar", "Calmar", "ratio"),
+    ("hit_rate", "Hit rate", "pct"),
+    ("avg_holding_days", "Avg holding days", "days"),
+    ("turnover", "Turnover", "ratio"),
+    ("exposure", "Exposure", "pct"),
+    ("net_exposure", "Net exposure", "pct"),
+    ("cost_drag", "Cost drag", "pct"),
+    ("n_trades", "Trades", "int"),
+)
+"""(key in metrics.json, column heading, format) of the strategy table, left to right.
+
+A column shows where at least one strategy has its key; keys not listed here follow, under
+their own name, as numbers to 4 significant digits.
+"""
+
+FOLD_COLUMNS: Final = (
+    ("n_rows", "Test rows", "int"),
+    ("ap", "AP", "metric"),
+    ("base_rate", "Base rate", "metric"),
+    ("roc_auc", "ROC AUC", "metric"),
+    ("ic_mean", "IC mean", "metric"),
+    ("ic_ir", "IC IR", "metric"),
+    ("rank_ic_mean", "Rank IC mean", "metric"),
+    ("rank_ic_ir", "Rank IC IR", "metric"),
+    ("regime_macro_f1", "Regime macro F1", "metric"),
+    ("n_ic_dates", "IC dates", "int"),
+    ("n_regime_rows", "Regime rows", "int"),
+)
+"""(key in evaluation.json, column heading, format) of the per-fold table after the dates.
+
+As for the strategy table: listed columns show where some row has the key, others follow.
+"""
+
+_FORMATS: Final[Mapping[str, Callable[[float], str]]] = {
+    "pct": lambda x: f"{x:.2%}",
+    "ratio": lambda x: f"{x:.2f}",
+    "days": lambda x: f"{x:.1f}",
+    "int": lambda x: f"{round(x):,}",
+    "metric": lambda x: f"{x:.3f}",
+    "other": lambda x: f"{x:,}" if isinstance(x, int) else f"{x:.4g}",
+}
+
+_PLACEHOLDER: Final = re.compile(r"<!--m002:(\w+)-->")
+
+
+def read_asset(name: str) -> str:
+    """The text of one file shipped beside this module (template, script)."""
+    return files("m002.report").joinpath(name).read_text(encoding="utf-8")
+
+
+def fill_template(template: str, parts: Mapping[str, str]) -> str:
+    """Replace each ``<!--m002:NAME-->`` in ``template`` by ``parts[NAME]``, in one pass.
+
+    One pass, so that a part holding placeholder-like text (the plotly bundle) is never
+    rescanned.
+    """
+    unused = set(parts) - set(_PLACEHOLDER.findall(template))
+    if unused:  # a renamed placeholder would otherwise drop a section without a word
+        msg = f"the report template has no placeholder for {sorted(unused)}"
+        raise KeyError(msg)
+    return _PLACEHOLDER.sub(lambda match: parts[match.group(1)], template)
+
+
+def format_value(value: Any, kind: str) -> str:
+    """One table cell: ``value`` in the format ``kind``, or a dash where it is null."""
+    if value is None:
+        return MISSING
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return html.escape(str(value))
+    return _FORMATS[kind](value)
+
+
+def escape(value: Any) -> str:
+    """``value`` as HTML text (``&``, ``<``, ``>`` escaped, quotes kept), a dash for None."""
+    return html.escape(MISSING if value is None else str(value), quote=False)
+
+
+def _attr(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _columns(
+    known: Sequence[tuple[str, str, str]], rows: Sequence[Mapping[str, Any]], *, skip: set[str]
+) -> list[tuple[str, str, str]]:
+    present = {key for row in rows for key in row} - skip
+    columns = [column for column in known if column[0] in present]
+    listed = {key for key, _, _ in known}
+    extra = dict.fromkeys(key for row in rows for key in row if key in present - listed)
+    return columns + [(key, escape(key), "other") for key in extra]
+
+
+def _table(headings: Sequence[str], rows: Sequence[Sequence[str]], *, table_id: str) -> str:
+    head = "".join(f"<th>{heading}</th>" for heading in headings)
+    body = "\n".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return (
+        f'<table id="{table_id}" class="metrics">\n<thead><tr>{head}</tr></thead>\n'
+        f"<tbody>\n{body}\n</tbody>\n</table>"
+    )
+
+
+def header(run: Mapping[str, Any], costs: Mapping[str, Any], *, n_tickers: int, shown: int) -> str:
+    """The run facts under the title: source, period, folds, tickers, version, costs."""
+    folds = sorted(run.get("folds") or [], key=lambda fold: fold.get("fold", 0))
+    period = (
+        f"{escape(folds[0].get('test_start'))} to {escape(folds[-1].get('test_end'))}"
+        if folds
+        else MISSING
+    )
+    tickers = f"{n_tickers:,}" if shown == n_tickers else f"{n_tickers:,} (explorer: {shown:,})"
+    facts = [
+        ("Source", f"<code>{escape(run.get('source'))}</code>"),
+        ("Test period", period),
+        ("Folds", str(len(folds))),
+        ("Tickers", tickers),
+        ("Costs", _costs(costs)),
+        ("Run by", f"m002 {escape(run.get('m002_version'))}, {escape(run.get('created'))}"),
+    ]
+    items = "\n".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
+    config = json.dumps(run.get("config", {}), indent=2, sort_keys=True, default=str)
+    return (
+        f'<dl class="facts">\n{items}\n</dl>\n'
+        f"<details><summary>Run configuration</summary><pre>{escape(config)}</pre></details>"
+    )
+
+
+def _costs(costs: Mapping[str, Any]) -> str:
+    if not costs:
+        return MISSING
+    short = costs.get("allow_short")
+    parts = [
+        f"{escape(costs.get('cost_bps'))} bps cost",
+        f"{escape(costs.get('slippage_bps'))} bps slippage",
+        f"gross cap {escape(costs.get('gross_cap'))}",
+        "shorts allowed" if short else ("long only" if short is not None else MISSING),
+    ]
+    return ", ".join(parts)
+
+
+def strategy_table(metrics: Mapping[str, Any], descriptions: Mapping[str, Any]) -> str:
+    """The strategies of ``backtest/metrics.json`` in its ``order``, one row each."""
+    strategies = metrics.get("strategies") or {}
+    names = [name for name in metrics.get("order") or [] if name in strategies]
+    names += sorted(name for name in strategies if name not in names)
+    columns = _columns(STRATEGY_COLUMNS, [strategies[name] or {} for name in names], skip=set())
+    rows = []
+    for name in names:
+        values = strategies[name] or {}
+        description = descriptions.get(name)
+        label = f"<strong>{escape(name)}</strong>" + (
+            f'<div class="desc">{escape(description)}</div>' if description else ""
+        )
+        cells = [format_value(values.get(key), kind) for key, _, kind in columns]
+        rows.append([label, *cells])
+    headings = ["Strategy", *(heading for _, heading, _ in columns)]
+    return _table(headings, rows, table_id="strategy-table")
+
+
+def fold_table(evaluation: Mapping[str, Any], run_folds: Sequence[Mapping[str, Any]]) -> str:
+    """Prediction metrics of each test fold of ``evaluation.json``, then its ``overall`` row."""
+    train = {fold.get("fold"): fold for fold in run_folds}
+    folds = sorted(evaluation.get("folds") or [], key=lambda f: f.get("fold", 0))
+    overall = evaluation.get("overall") or {}
+    columns = _columns(FOLD_COLUMNS, [*folds, overall], skip={"fold", "test_start", "test_end"})
+    rows = []
+    for fold in folds:
+        trained = train.get(fold.get("fold"), {})
+        train_period = (
+            f"{escape(trained.get('train_start'))} to {escape(trained.get('train_end'))}"
+            if trained
+            else MISSING
+        )
+        rows.append(
+            [
+                escape(fold.get("fold")),
+                train_period,
+                f"{escape(fold.get('test_start'))} to {escape(fold.get('test_end'))}",
+                *(format_value(fold.get(key), kind) for key, _, kind in columns),
+            ]
+        )
+    rows.append(
+        [
+            "<strong>overall</strong>",
+            "",
+            "all test rows",
+            *(format_value(overall.get(key), kind) for key, _, kind in columns),
+        ]
+    )
+    headings = ["Fold", "Train period", "Test period", *(h for _, h, _ in columns)]
+    return _table(headings, rows, table_id="fold-table")
+
+
+def options(values: Sequence[str], *, select_id: str, label: str) -> str:
+    """A labelled ``<select>`` holding ``values``, the first one selected."""
+    items = "".join(f'<option value="{_attr(v)}">{escape(v)}</option>' for v in values)
+    return f'<label>{label} <select id="{select_id}">{items}</select></label>'
+
+
+def not_available(what: str, why: str) -> str:
+    """The visible note that stands where a section has no data."""
+    return f'<p class="na">{escape(what)} not available: {escape(why)}</p>'

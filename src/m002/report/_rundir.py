@@ -1,0 +1,203 @@
+"""Reading a walk-forward run directory: the files the report shows, checked on the way in.
+
+The run directory is written by ``m002 walkforward`` (``run.json``, ``predictions.parquet``,
+``evaluation.json``) and ``m002 backtest`` (``backtest/``). This module only reads and checks
+shapes; every number the report shows was computed by those commands.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+from m002._schema import DATE, PRICE_COLUMNS, TICKER, require_columns
+from m002.exceptions import SchemaError
+from m002.labels import RegimeState
+from m002.policy import ACTION, POSITION_SIZE
+
+__all__ = [
+    "DAILY_COLUMNS",
+    "EVENT_FLAGS",
+    "EXPLORER_COLUMNS",
+    "STATE_NAMES",
+    "STATE_PROB_COLUMNS",
+    "RunDir",
+    "finite_or_none",
+    "read_run_dir",
+]
+
+RUN_JSON: Final = "run.json"
+PREDICTIONS: Final = "predictions.parquet"
+EVALUATION_JSON: Final = "evaluation.json"
+BACKTEST_DIR: Final = "backtest"
+DAILY: Final = "backtest/daily.parquet"
+METRICS_JSON: Final = "backtest/metrics.json"
+
+WALKFORWARD_HINT: Final = "`m002 walkforward SOURCE --out RUN_DIR` writes it; run that first"
+BACKTEST_HINT: Final = "run `m002 backtest RUN_DIR` on this run directory to make it"
+
+STATE_NAMES: Final = tuple(state.value for state in RegimeState)
+STATE_PROB_COLUMNS: Final = tuple(f"state_prob_{name}" for name in STATE_NAMES)
+EVENT_FLAGS: Final = (
+    "event_local_vol_spike",
+    "event_volume_regain",
+    "event_rebound_candidate",
+    "event_breakdown_risk",
+    "I_bd_early",
+    "I_bd_late",
+    "I_vr_and_vs",
+)
+"""The event flags the explorer draws, one marker row each, top to bottom."""
+
+EXPLORER_COLUMNS: Final = (
+    TICKER,
+    DATE,
+    *PRICE_COLUMNS,
+    *STATE_PROB_COLUMNS,
+    ACTION,
+    POSITION_SIZE,
+    *EVENT_FLAGS,
+)
+"""Columns of ``predictions.parquet`` the report reads (the rest stay on disk)."""
+
+DAILY_COLUMNS: Final = (DATE, "strategy", "equity", "drawdown")
+"""Columns of ``backtest/daily.parquet`` the report reads."""
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The pieces of a run directory the report shows.
+
+    Attributes
+    ----------
+    path : Path
+        The run directory.
+    run : dict
+        ``run.json``: version, source, config, folds, strategy descriptions.
+    evaluation : dict
+        ``evaluation.json``: per-fold and overall prediction metrics, confusion matrix,
+        calibration bins, feature statistics by regime.
+    metrics : dict
+        ``backtest/metrics.json``: costs, conventions, strategy order and metrics.
+    daily : pl.DataFrame
+        ``backtest/daily.parquet`` reduced to `DAILY_COLUMNS`.
+    predictions : pl.LazyFrame
+        A scan of ``predictions.parquet`` reduced to `EXPLORER_COLUMNS`.
+    """
+
+    path: Path
+    run: dict[str, Any]
+    evaluation: dict[str, Any]
+    metrics: dict[str, Any]
+    daily: pl.DataFrame
+    predictions: pl.LazyFrame
+
+
+def read_run_dir(run_dir: str | Path) -> RunDir:
+    """Read and check the files of ``run_dir`` that the report needs.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``run_dir`` or one of its files is missing; the message names the command that
+        writes it.
+    SchemaError
+        A file is there but lacks a key or column the report needs, or is not valid JSON.
+    """
+    path = Path(run_dir)
+    if not path.is_dir():
+        msg = f"run directory {str(path)!r} does not exist; {WALKFORWARD_HINT}"
+        raise FileNotFoundError(msg)
+    run = _read_json(path, RUN_JSON, WALKFORWARD_HINT)
+    _require_keys(run, ("m002_version", "source", "folds"), where=path / RUN_JSON)
+    evaluation = _read_json(path, EVALUATION_JSON, WALKFORWARD_HINT)
+    _require_keys(evaluation, ("folds", "overall"), where=path / EVALUATION_JSON)
+    predictions = _scan_predictions(path)
+    if not (path / BACKTEST_DIR).is_dir():
+        msg = f"{path / BACKTEST_DIR} does not exist (no backtest of this run yet); {BACKTEST_HINT}"
+        raise FileNotFoundError(msg)
+    metrics = _read_json(path, METRICS_JSON, BACKTEST_HINT)
+    _require_keys(metrics, ("conventions", "order", "strategies"), where=path / METRICS_JSON)
+    daily = _read_daily(path)
+    return RunDir(
+        path=path,
+        run=run,
+        evaluation=evaluation,
+        metrics=metrics,
+        daily=daily,
+        predictions=predictions,
+    )
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (at any depth) replaced by ``None``.
+
+    JSON written by Python may hold ``NaN``; the browser's ``JSON.parse`` rejects it.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_none(item) for item in value]
+    return value
+
+
+def _existing(path: Path, name: str, hint: str) -> Path:
+    file = path / name
+    if not file.is_file():
+        msg = f"{file} does not exist; {hint}"
+        raise FileNotFoundError(msg)
+    return file
+
+
+def _read_json(path: Path, name: str, hint: str) -> dict[str, Any]:
+    file = _existing(path, name, hint)
+    try:
+        content = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        msg = f"{file} is not valid JSON ({error}); {hint}"
+        raise SchemaError(msg) from error
+    if not isinstance(content, dict):
+        msg = f"{file} must hold a JSON object, got {type(content).__name__}; {hint}"
+        raise SchemaError(msg)
+    return finite_or_none(content)  # type: ignore[no-any-return]
+
+
+def _require_keys(content: Mapping[str, Any], keys: tuple[str, ...], *, where: Path) -> None:
+    missing = [key for key in keys if key not in content]
+    if missing:
+        msg = (
+            f"{where} lacks the key(s) {missing} the report needs; re-run the command that wrote it"
+        )
+        raise SchemaError(msg)
+
+
+def _scan_predictions(path: Path) -> pl.LazyFrame:
+    file = _existing(path, PREDICTIONS, WALKFORWARD_HINT)
+    frame = pl.scan_parquet(file)
+    require_columns(
+        frame,
+        EXPLORER_COLUMNS,
+        needed_by=f"the report's ticker explorer ({file})",
+        hint="re-run `m002 walkforward` with this m002 version",
+    )
+    return frame.select(EXPLORER_COLUMNS)
+
+
+def _read_daily(path: Path) -> pl.DataFrame:
+    file = _existing(path, DAILY, BACKTEST_HINT)
+    frame = pl.scan_parquet(file)
+    require_columns(
+        frame,
+        DAILY_COLUMNS,
+        needed_by=f"the report's equity charts ({file})",
+        hint=BACKTEST_HINT,
+    )
+    return frame.select(DAILY_COLUMNS).sort("strategy", DATE).collect()

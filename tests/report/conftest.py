@@ -1,0 +1,319 @@
+"""A fake walk-forward run directory, written exactly to the contract `m002.report` reads.
+
+`write_fake_run` is also the generator of the large size benchmark (100 tickers x 3,300 days):
+everything is vectorised numpy, so that size takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from m002.report import render_report
+
+STATES = ("Peak", "Accumulation", "EarlyUp", "LateDown", "Distribution")
+FLAGS = (
+    "event_local_vol_spike",
+    "event_volume_regain",
+    "event_rebound_candidate",
+    "event_breakdown_risk",
+    "I_bd_early",
+    "I_bd_late",
+    "I_vr_and_vs",
+)
+STRATEGIES = {
+    "m002": "M002 policy: regime -> head -> volatility-scaled size",
+    "m002_no_state_probs": "M002 with the head trained without the state probabilities",
+    "regime_rule": "Long in Accumulation/EarlyUp, short in Distribution",
+    "reversal_5d": "Long the 5-day losers, short the winners",
+    "buy_and_hold": "Equal-weight buy and hold of every ticker",
+}
+CONVENTIONS = (
+    "Returns are compounded daily; annualised figures use 252 trading days a year; "
+    "Sharpe and Sortino use a zero risk-free rate."
+)
+FEATURES = ("atr_smooth", "rsi_14", "vol_ratio_20")
+
+
+def business_days(start: dt.date, n: int) -> list[dt.date]:
+    """The first ``n`` weekdays from ``start`` on."""
+    days = pl.date_range(start, start + dt.timedelta(days=n * 2 + 7), eager=True)
+    return days.filter(days.dt.weekday() <= 5).head(n).to_list()
+
+
+def write_fake_run(
+    path: Path,
+    *,
+    n_tickers: int = 3,
+    n_days: int = 120,
+    n_folds: int = 2,
+    strategies: Sequence[str] = tuple(STRATEGIES),
+    seed: int = 0,
+    backtest: bool = True,
+) -> Path:
+    """Write a run directory of ``n_tickers`` x ``n_days`` test rows into ``path``.
+
+    Tickers are ``T000``, ``T001``, ...; their price levels span 1 to 1000 so that rounding is
+    exercised; the first rows of ``T000`` have null state probabilities (regime warm-up).
+    """
+    rng = np.random.default_rng(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    dates = business_days(dt.date(2012, 1, 2), n_days)
+    bounds = np.linspace(0, n_days, n_folds + 1).astype(int)
+    fold_of_day = np.searchsorted(bounds[1:], np.arange(n_days), side="right")
+    folds = [
+        {
+            "fold": k,
+            "train_start": "2005-01-03",
+            "train_end": (dates[bounds[k]] - dt.timedelta(days=10)).isoformat(),
+            "test_start": dates[bounds[k]].isoformat(),
+            "test_end": dates[bounds[k + 1] - 1].isoformat(),
+            "n_train_rows": int(1000 * (k + 1) * n_tickers),
+            "n_test_rows": int((bounds[k + 1] - bounds[k]) * n_tickers),
+        }
+        for k in range(n_folds)
+    ]
+    tickers = [f"T{i:03d}" for i in range(n_tickers)]
+    _write_json(
+        path / "run.json",
+        {
+            "m002_version": "0.1.0",
+            "created": "2024-05-01T12:00:00+00:00",
+            "source": "data/fake",
+            "config": {
+                "backtest": {
+                    "cost_bps": 10.0,
+                    "slippage_bps": 0.0,
+                    "gross_cap": 1.0,
+                    "allow_short": True,
+                },
+                "walkforward": {"n_folds": n_folds, "purge_days": 5},
+            },
+            "folds": folds,
+            "strategies": {name: STRATEGIES.get(name, name) for name in strategies},
+        },
+    )
+    _predictions(rng, tickers, dates, fold_of_day).write_parquet(path / "predictions.parquet")
+    _write_json(path / "evaluation.json", _evaluation(rng, folds))
+    if backtest:
+        (path / "backtest").mkdir(exist_ok=True)
+        daily = _daily(rng, dates, strategies)
+        daily.write_parquet(path / "backtest" / "daily.parquet")
+        _trades(rng, tickers, dates, strategies).write_parquet(path / "backtest" / "trades.parquet")
+        _write_json(path / "backtest" / "metrics.json", _metrics(rng, strategies))
+    return path
+
+
+def _write_json(file: Path, content: Any) -> None:
+    file.write_text(json.dumps(content, indent=2), encoding="utf-8")
+
+
+def _predictions(
+    rng: np.random.Generator, tickers: list[str], dates: list[dt.date], fold_of_day: np.ndarray
+) -> pl.DataFrame:
+    n_t, n_d = len(tickers), len(dates)
+    n = n_t * n_d
+    level = np.logspace(0, 3, n_t) if n_t > 1 else np.array([50.0])
+    close = level[:, None] * np.exp(np.cumsum(rng.normal(0, 0.02, (n_t, n_d)), axis=1))
+    open_ = close * np.exp(rng.normal(0, 0.005, (n_t, n_d)))
+    high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.01, (n_t, n_d))))
+    low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.01, (n_t, n_d))))
+    probs = rng.dirichlet(np.ones(len(STATES)), n).astype(np.float32)
+    warmup = np.zeros(n, dtype=bool)
+    warmup[:3] = True  # T000's first days: the regime model has no full sequence yet
+    score = rng.normal(0, 0.01, n)
+    action = np.where(score > 0.008, "LONG", np.where(score < -0.008, "SHORT", "FLAT"))
+    size = np.where(action == "FLAT", 0.0, np.clip(score * 20, -1, 1))
+    frame = pl.DataFrame(
+        {
+            "ticker": np.repeat(tickers, n_d),
+            "date": pl.Series(dates * n_t, dtype=pl.Date),
+            "fold": pl.Series(np.tile(fold_of_day, n_t), dtype=pl.Int32),
+            "open": open_.ravel(),
+            "high": high.ravel(),
+            "low": low.ravel(),
+            "close": close.ravel(),
+            "volume": rng.integers(10_000, 1_000_000, n).astype(np.float64),
+            **{
+                f"state_prob_{state}": pl.Series(
+                    np.where(warmup, np.nan, probs[:, k]), dtype=pl.Float32
+                ).fill_nan(None)
+                for k, state in enumerate(STATES)
+            },
+            "pred_rebound_prob": rng.uniform(0, 1, n),
+            "pred_expected_ret_pct": rng.normal(0, 2, n),
+            "pred_expected_dd_pct": -np.abs(rng.normal(0, 2, n)),
+            "policy_score": score,
+            "ex_ante_vol": np.abs(rng.normal(0.02, 0.005, n)),
+            "action": action,
+            "position_size": size,
+            **{
+                flag: pl.Series(rng.random(n) < 0.08, dtype=pl.Int8).set(pl.Series(warmup), None)
+                for flag in FLAGS
+            },
+            "regime_state_id": pl.Series(rng.integers(0, 5, n), dtype=pl.Int8),
+            "label_rebound_bin": pl.Series(rng.integers(0, 2, n), dtype=pl.Int8),
+            "future_ret_pct": rng.normal(0, 3, n),
+        }
+    )
+    return frame.sort("ticker", "date")
+
+
+def _evaluation(rng: np.random.Generator, folds: list[dict[str, Any]]) -> dict[str, Any]:
+    def metrics() -> dict[str, Any]:
+        return {
+            "ap": float(rng.uniform(0.3, 0.6)),
+            "base_rate": float(rng.uniform(0.3, 0.5)),
+            "roc_auc": float(rng.uniform(0.5, 0.6)),
+            "ic_mean": float(rng.normal(0.02, 0.01)),
+            "ic_ir": float(rng.normal(0.3, 0.1)),
+            "rank_ic_mean": float(rng.normal(0.02, 0.01)),
+            "rank_ic_ir": float(rng.normal(0.3, 0.1)),
+            "regime_macro_f1": float(rng.uniform(0.2, 0.5)),
+        }
+
+    per_fold = [
+        {
+            "fold": f["fold"],
+            "test_start": f["test_start"],
+            "test_end": f["test_end"],
+            "n_rows": f["n_test_rows"],
+            **metrics(),
+        }
+        for f in folds
+    ]
+    per_fold[-1]["roc_auc"] = None  # a fold with one class only: no AUC
+    counts = rng.integers(0, 200, (5, 5)) + np.diag(rng.integers(200, 600, 5))
+    counts[3] = 0  # a state that never occurs in the test rows
+    stats: dict[str, Any] = {}
+    for feature in FEATURES:
+        stats[feature] = {}
+        for state in STATES:
+            q = np.sort(rng.normal(0, 1, 5))
+            stats[feature][state] = {
+                "q05": float(q[0]),
+                "q25": float(q[1]),
+                "q50": float(q[2]),
+                "q75": float(q[3]),
+                "q95": float(q[4]),
+                "mean": float(q[2] + rng.normal(0, 0.1)),
+                "n": int(rng.integers(50, 500)),
+            }
+    del stats[FEATURES[0]]["LateDown"]  # no rows of that state: missing ...
+    stats[FEATURES[1]]["LateDown"] = {"n": 0}  # ... or n 0
+    p = np.linspace(0.05, 0.95, 10)
+    return {
+        "folds": per_fold,
+        "overall": {"n_rows": sum(f["n_rows"] for f in per_fold), **metrics()},
+        "confusion_matrix": {"labels": list(STATES), "counts": counts.tolist()},
+        "calibration": {
+            "bins": [
+                {"p_mean": float(x), "observed": float(x + rng.normal(0, 0.05)), "n": int(m)}
+                for x, m in zip(p, rng.integers(10, 1000, 10), strict=True)
+            ]
+        },
+        "feature_by_regime": {"features": list(FEATURES), "states": list(STATES), "stats": stats},
+    }
+
+
+def _daily(
+    rng: np.random.Generator, dates: list[dt.date], strategies: Sequence[str]
+) -> pl.DataFrame:
+    frames = []
+    for name in strategies:
+        net = rng.normal(0.0003, 0.01, len(dates))
+        equity = np.cumprod(1 + net)
+        frames.append(
+            pl.DataFrame(
+                {
+                    "date": pl.Series(dates, dtype=pl.Date),
+                    "strategy": name,
+                    "gross_return": net + 0.0001,
+                    "net_return": net,
+                    "cost": np.full(len(dates), 0.0001),
+                    "turnover": rng.uniform(0, 0.2, len(dates)),
+                    "gross_exposure": rng.uniform(0.5, 1, len(dates)),
+                    "net_exposure": rng.uniform(-0.5, 1, len(dates)),
+                    "equity": equity,
+                    "drawdown": equity / np.maximum.accumulate(equity) - 1,
+                }
+            )
+        )
+    return pl.concat(frames)
+
+
+def _trades(
+    rng: np.random.Generator, tickers: list[str], dates: list[dt.date], strategies: Sequence[str]
+) -> pl.DataFrame:
+    n = 20 * len(strategies)
+    entry = rng.integers(0, max(1, len(dates) - 10), n)
+    hold = np.minimum(rng.integers(1, 10, n), len(dates) - 1 - entry)
+    return pl.DataFrame(
+        {
+            "strategy": np.repeat(list(strategies), 20),
+            "ticker": rng.choice(tickers, n),
+            "side": rng.choice(["LONG", "SHORT"], n),
+            "entry_date": pl.Series([dates[i] for i in entry], dtype=pl.Date),
+            "exit_date": pl.Series([dates[i + h] for i, h in zip(entry, hold, strict=True)]),
+            "holding_days": hold,
+            "return_pct": rng.normal(0, 3, n),
+            "pnl": rng.normal(0, 0.001, n),
+        }
+    )
+
+
+def _metrics(rng: np.random.Generator, strategies: Sequence[str]) -> dict[str, Any]:
+    def one() -> dict[str, Any]:
+        return {
+            "cagr": float(rng.normal(0.08, 0.05)),
+            "ann_vol": float(rng.uniform(0.1, 0.2)),
+            "sharpe": float(rng.normal(0.6, 0.3)),
+            "sortino": float(rng.normal(0.9, 0.3)),
+            "max_drawdown": float(-rng.uniform(0.05, 0.3)),
+            "max_drawdown_days": int(rng.integers(10, 100)),
+            "calmar": float(rng.uniform(0.2, 1)),
+            "hit_rate": float(rng.uniform(0.45, 0.55)),
+            "avg_holding_days": float(rng.uniform(2, 8)),
+            "turnover": float(rng.uniform(5, 50)),
+            "exposure": float(rng.uniform(0.3, 1)),
+            "n_trades": int(rng.integers(100, 5000)),
+            "total_return": float(rng.normal(0.2, 0.1)),
+        }
+
+    per_strategy = {name: one() for name in strategies}
+    if "buy_and_hold" in per_strategy:
+        per_strategy["buy_and_hold"]["avg_holding_days"] = None  # never closes a trade
+    return {
+        "costs": {"cost_bps": 10.0, "slippage_bps": 0.0, "gross_cap": 1.0, "allow_short": True},
+        "conventions": CONVENTIONS,
+        "order": list(strategies),
+        "strategies": per_strategy,
+    }
+
+
+def embedded_data(page: str) -> dict[str, Any]:
+    """The JSON that a report page embeds for its charts."""
+    match = re.search(r'<script type="application/json" id="m002-data">(.*?)</script>', page, re.S)
+    assert match is not None, "the page embeds no m002-data script"
+    data: dict[str, Any] = json.loads(match.group(1))
+    return data
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete fake run directory: 3 tickers x 120 days, 2 folds, 5 strategies."""
+    return write_fake_run(tmp_path_factory.mktemp("run"))
+
+
+@pytest.fixture(scope="session")
+def report_file(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report of `run_dir`, written once for the session."""
+    return render_report(run_dir, tmp_path_factory.mktemp("report") / "report.html")
