@@ -73,6 +73,15 @@ def test_the_run_directory_holds_every_file(run_dir: Path) -> None:
     assert set(daily["strategy"].unique()) == set(STRATEGIES)
 
 
+def _reject(constant: str) -> None:
+    raise AssertionError(f"{constant} in a JSON file: browsers reject it")
+
+
+def test_json_files_are_strict_json(run_dir: Path) -> None:
+    for name in ("run.json", "evaluation.json", "backtest/metrics.json"):
+        json.loads((run_dir / name).read_text(), parse_constant=_reject)
+
+
 def test_folds_are_purged_and_tile_the_test_range(run_dir: Path, prices: pl.DataFrame) -> None:
     run = read_run_json(run_dir)
     calendar = prices["date"].unique().sort().to_list()

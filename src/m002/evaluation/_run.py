@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -93,6 +94,22 @@ def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
     return RunConfig(pipeline=pipeline, **sections)
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN and inf as null, recursively: browsers' JSON parsers reject Python's ``NaN``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Strict JSON (no NaN) with dates and other objects as strings."""
+    path.write_text(json.dumps(_json_safe(value), indent=2, allow_nan=False, default=str))
+
+
 def read_run_json(run_dir: str | Path) -> dict[str, Any]:
     """``run.json`` of a run directory; a clear error where it is not one."""
     path = Path(run_dir) / RUN_FILES["run"]
@@ -161,7 +178,7 @@ def backtest_run(
     target.mkdir(parents=True, exist_ok=True)
     result.daily.write_parquet(target / "daily.parquet")
     result.trades.write_parquet(target / "trades.parquet")
-    (target / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_json(target / "metrics.json", metrics)
     return result, metrics
 
 

@@ -18,7 +18,6 @@ each strategy's signals; then the backtest runs with the run's costs.
 from __future__ import annotations
 
 import dataclasses
-import json
 import tempfile
 import time
 from collections.abc import Iterator
@@ -43,6 +42,7 @@ from m002.evaluation._run import (
     RunConfig,
     backtest_run,
     check_run_dir,
+    write_json,
 )
 from m002.evaluation._signals import (
     ABLATION_POSITION,
@@ -239,7 +239,7 @@ def run_walkforward(
     folder.mkdir(parents=True, exist_ok=True)
     predictions.drop(extra).write_parquet(folder / RUN_FILES["predictions"])
     signals.write_parquet(folder / RUN_FILES["signals"])
-    (folder / RUN_FILES["evaluation"]).write_text(json.dumps(evaluation, indent=2))
+    write_json(folder / RUN_FILES["evaluation"], evaluation)
     run: dict[str, Any] = {
         "m002_version": __version__,
         "created": datetime.now().isoformat(timespec="seconds"),
@@ -249,9 +249,9 @@ def run_walkforward(
         "strategies": dict(STRATEGIES),
         "timings": {"total_s": round(time.perf_counter() - started, 2)},
     }
-    (folder / RUN_FILES["run"]).write_text(json.dumps(run, indent=2, default=str))
+    write_json(folder / RUN_FILES["run"], run)
     _, metrics = backtest_run(folder, cfg.backtest)
     run["timings"]["total_s"] = round(time.perf_counter() - started, 2)
-    (folder / RUN_FILES["run"]).write_text(json.dumps(run, indent=2, default=str))
+    write_json(folder / RUN_FILES["run"], run)
     _say(verbose, f"done in {run['timings']['total_s']:.1f} s: {folder}")
     return {**run, "evaluation": evaluation, "backtest": metrics}
