@@ -17,18 +17,11 @@ import numpy as np
 import polars as pl
 import pytest
 
+from m002.evaluation import EVENT_FLAGS
 from m002.report import render_report
 
 STATES = ("Peak", "Accumulation", "EarlyUp", "LateDown", "Distribution")
-FLAGS = (
-    "event_local_vol_spike",
-    "event_volume_regain",
-    "event_rebound_candidate",
-    "event_breakdown_risk",
-    "I_bd_early",
-    "I_bd_late",
-    "I_vr_and_vs",
-)
+FLAGS = EVENT_FLAGS
 STRATEGIES = {
     "m002": "M002 policy: regime -> head -> volatility-scaled size",
     "m002_no_state_probs": "M002 with the head trained without the state probabilities",

@@ -17,6 +17,7 @@ from typing import Any, Final
 import polars as pl
 
 from m002._schema import DATE, PRICE_COLUMNS, TICKER, require_columns
+from m002.evaluation import EVENT_FLAGS, RUN_FILES
 from m002.exceptions import SchemaError
 from m002.labels import RegimeState
 from m002.policy import ACTION, POSITION_SIZE
@@ -32,29 +33,18 @@ __all__ = [
     "read_run_dir",
 ]
 
-RUN_JSON: Final = "run.json"
-PREDICTIONS: Final = "predictions.parquet"
-EVALUATION_JSON: Final = "evaluation.json"
-BACKTEST_DIR: Final = "backtest"
-DAILY: Final = "backtest/daily.parquet"
-METRICS_JSON: Final = "backtest/metrics.json"
+RUN_JSON: Final = RUN_FILES["run"]
+PREDICTIONS: Final = RUN_FILES["predictions"]
+EVALUATION_JSON: Final = RUN_FILES["evaluation"]
+BACKTEST_DIR: Final = RUN_FILES["backtest"]
+DAILY: Final = f"{BACKTEST_DIR}/daily.parquet"
+METRICS_JSON: Final = f"{BACKTEST_DIR}/metrics.json"
 
 WALKFORWARD_HINT: Final = "`m002 walkforward SOURCE --out RUN_DIR` writes it; run that first"
 BACKTEST_HINT: Final = "run `m002 backtest RUN_DIR` on this run directory to make it"
 
 STATE_NAMES: Final = tuple(state.value for state in RegimeState)
 STATE_PROB_COLUMNS: Final = tuple(f"state_prob_{name}" for name in STATE_NAMES)
-EVENT_FLAGS: Final = (
-    "event_local_vol_spike",
-    "event_volume_regain",
-    "event_rebound_candidate",
-    "event_breakdown_risk",
-    "I_bd_early",
-    "I_bd_late",
-    "I_vr_and_vs",
-)
-"""The event flags the explorer draws, one marker row each, top to bottom."""
-
 EXPLORER_COLUMNS: Final = (
     TICKER,
     DATE,
