@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+import os
 import shutil
 from pathlib import Path
 
@@ -48,6 +49,16 @@ def test_writes_the_file_and_returns_its_path(run_dir: Path, tmp_path: Path) -> 
     assert out.is_file()
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert not list(out.parent.glob(".*.tmp")), "the temporary file is left behind"
+
+
+def test_the_file_gets_the_usual_permissions(run_dir: Path, tmp_path: Path) -> None:
+    """Not mkstemp's private 0600: a report is meant to be shared like any file."""
+    umask = os.umask(0o022)
+    try:
+        out = render_report(run_dir, tmp_path / "r.html")
+    finally:
+        os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o644
 
 
 def test_out_directory_gets_report_html(run_dir: Path, tmp_path: Path) -> None:

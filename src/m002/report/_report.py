@@ -156,6 +156,10 @@ def _write_atomically(target: Path, page: str) -> Path:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(page)
+        # mkstemp makes the file private (0600); a report is meant to be shared like any file
+        umask = os.umask(0)
+        os.umask(umask)
+        Path(temporary).chmod(0o666 & ~umask)
         Path(temporary).replace(target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
