@@ -4,6 +4,7 @@ cache on a re-run, and the backtest re-run at another cost."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from datetime import date
@@ -26,7 +27,7 @@ from m002.evaluation import (
     run_config_from_dict,
     run_walkforward,
 )
-from m002.exceptions import ConfigError
+from m002.exceptions import ConfigError, SchemaError
 from m002.pipeline import CrossFitConfig, HeadParams, M002Config, RegimeParams
 
 DECISIONS = ["action", "position_size", "position_size_no_state_probs", "policy_score"]
@@ -212,3 +213,13 @@ def test_run_config_from_dict_with_evaluation_sections() -> None:
         run_config_from_dict({"walkfoward": {}})
     with pytest.raises(ConfigError, match=r"\[backtest\].*cost_bps"):
         run_config_from_dict({"backtest": {"cost_bps": -1}})
+
+
+def test_a_fold_too_short_to_train_says_which_fold(prices: pl.DataFrame, tmp_path: Path) -> None:
+    config = small_config()
+    short = RunConfig(
+        pipeline=dataclasses.replace(config.pipeline, crossfit=CrossFitConfig(n_folds=4)),
+        walkforward=WalkForwardConfig(retrain_every="200d", min_train_dates=120),
+    )
+    with pytest.raises(SchemaError, match=r"walk-forward fold 1/\d+ \(train .* 120 dates\)"):
+        run_walkforward(prices, tmp_path / "run", short, cache_dir=tmp_path / "c", verbose=False)

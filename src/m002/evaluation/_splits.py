@@ -46,8 +46,10 @@ class WalkForwardConfig:
     train_dates : int
         Training dates per fold for ``window="rolling"``; 0 with ``"expanding"``.
     min_train_dates : int
-        A fold needs at least this many training dates; the first test block starts at the
-        first boundary of the schedule that leaves them (unless ``first_test_date`` is set).
+        A fold needs at least this many training dates (default three years: layer 1's
+        cross-fitting splits them again into ``n_folds`` blocks, each of which needs whole
+        windows after the features' warm-up); the first test block starts at the first
+        boundary of the schedule that leaves them (unless ``first_test_date`` is set).
     embargo_dates : int
         Trading dates left out between each fit and its test block; 0 picks the least the
         labels allow, ``max(horizon, lookahead) + 1``. A smaller non-zero value is an error.
@@ -59,7 +61,7 @@ class WalkForwardConfig:
     retrain_every: str = "1y"
     window: str = "expanding"
     train_dates: int = 0
-    min_train_dates: int = 504
+    min_train_dates: int = 756
     embargo_dates: int = 0
     first_test_date: str = ""
     last_test_date: str = ""

@@ -52,6 +52,7 @@ from m002.evaluation._signals import (
     strategy_signals,
 )
 from m002.evaluation._splits import Fold, walk_forward_splits
+from m002.exceptions import M002Error
 from m002.features import add_features
 from m002.labels import REGIME_STATE_ID, assign_regime_labels, compute_future_returns
 from m002.pipeline import M002FullArchitecture, read_prices
@@ -218,7 +219,17 @@ def run_walkforward(
                 f"fold {fold.index + 1}/{len(folds)}: train {fold.train_start} to "
                 f"{fold.train_end}, test {fold.test_start} to {fold.test_end}",
             )
-            part, info = _fold_predictions(prices, fold, cfg, cache, verbose)
+            try:
+                part, info = _fold_predictions(prices, fold, cfg, cache, verbose)
+            except M002Error as exc:
+                msg = (
+                    f"walk-forward fold {fold.index + 1}/{len(folds)} (train {fold.train_start} "
+                    f"to {fold.train_end}, {fold.n_train_dates} dates): {exc}; give the first "
+                    "fold more history (`min_train_dates`, `first_test_date`)"
+                )
+                # same type, so a caller catching ConfigError or SchemaError still does
+                exc.args = (msg, *exc.args[1:])
+                raise
             _say(
                 verbose,
                 f"fold {fold.index + 1}/{len(folds)} done in {sum(info['timings'].values()):.1f} s",
