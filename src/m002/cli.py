@@ -510,6 +510,18 @@ _METRIC_COLUMNS = (
 )
 
 
+def _print_wide(table: Table) -> None:
+    """Print a metrics table whole: never narrower than it needs (a log file or a narrow
+    terminal would otherwise cut every number to an ellipsis)."""
+    needed = out.measure(table, options=out.options.update(width=1_000)).maximum
+    if needed <= out.width:
+        out.print(table)
+        return
+    # Console.print caps `width` at the console's own width: a wider console on the same file
+    wide = Console(file=out.file, width=needed, force_terminal=out.is_terminal)
+    wide.print(table)
+
+
 def _strategy_table(metrics: dict[str, Any]) -> Table:
     costs = metrics["costs"]
     title = (
@@ -593,8 +605,8 @@ def walkforward_cmd(
     run = run_walkforward(
         source, run_dir, config, cache_dir=cache_dir, use_cache=not no_cache, verbose=True
     )
-    out.print(_folds_table(run["evaluation"]))
-    out.print(_strategy_table(run["backtest"]))
+    _print_wide(_folds_table(run["evaluation"]))
+    _print_wide(_strategy_table(run["backtest"]))
     out.print(
         f"run written to {run_dir} in {run['timings']['total_s']:.0f} s; next: "
         f"`m002 backtest {run_dir} --costs-bps 20`, `m002 report {run_dir} --out report.html`",
@@ -641,7 +653,7 @@ def backtest_cmd(
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     started = time.perf_counter()
     _, metrics = backtest_run(run_dir, config, out_dir=out_dir)
-    out.print(_strategy_table(metrics))
+    _print_wide(_strategy_table(metrics))
     target = out_dir or run_dir / "backtest"
     out.print(f"written to {target} in {time.perf_counter() - started:.1f} s", highlight=False)
 
@@ -790,8 +802,8 @@ def _demo_evaluation(data: Path, folder: Path) -> None:
     out.print("[bold]walk-forward evaluation[/]: re-training fold by fold, out of sample")
     config = RunConfig(walkforward=WalkForwardConfig(retrain_every="2y"))
     run = run_walkforward(data, folder / "run", config, cache_dir=folder / "cache")
-    out.print(_folds_table(run["evaluation"]))
-    out.print(_strategy_table(run["backtest"]))
+    _print_wide(_folds_table(run["evaluation"]))
+    _print_wide(_strategy_table(run["backtest"]))
     with _step("rendering the HTML report"):
         report = render_report(folder / "run", folder / "report.html")
     out.print(f"report: {report} (open it in a browser)", highlight=False)

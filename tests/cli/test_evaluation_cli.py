@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,8 @@ def test_backtest_reruns_with_other_costs(run_dir: Path, tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     assert "30 bps" in result.stdout
     assert "shorts off" in result.stdout
+    # the table prints whole even though the test's console is 80 columns wide
+    assert re.search(r"buy_and_hold\s+│\s+[+-]\d+\.\d%\s+│", result.stdout), result.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["costs"] == {
         "cost_bps": 30.0,
