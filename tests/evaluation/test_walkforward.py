@@ -223,3 +223,22 @@ def test_a_fold_too_short_to_train_says_which_fold(prices: pl.DataFrame, tmp_pat
     )
     with pytest.raises(SchemaError, match=r"walk-forward fold 1/\d+ \(train .* 120 dates\)"):
         run_walkforward(prices, tmp_path / "run", short, cache_dir=tmp_path / "c", verbose=False)
+
+
+def test_a_rolling_window_trains_each_fold_on_its_last_dates_only(
+    prices: pl.DataFrame, cache: Path, tmp_path: Path
+) -> None:
+    config = dataclasses.replace(
+        small_config(),
+        walkforward=WalkForwardConfig(
+            retrain_every="200d", window="rolling", train_dates=400, min_train_dates=400
+        ),
+    )
+    run = run_walkforward(prices, tmp_path / "run", config, cache_dir=cache, verbose=False)
+    calendar = prices["date"].unique().sort().to_list()
+    for fold in run["folds"]:
+        start, end = (date.fromisoformat(fold[k]) for k in ("train_start", "train_end"))
+        assert calendar.index(end) - calendar.index(start) + 1 == 400
+        n_rows = prices.filter(pl.col("date").is_between(start, end)).height
+        assert fold["n_train_rows"] == n_rows
+    assert run["folds"][1]["train_start"] > run["folds"][0]["train_start"]
