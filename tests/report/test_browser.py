@@ -171,3 +171,12 @@ def test_selecting_a_feature_redraws_its_boxes(loaded: Loaded) -> None:
     page.wait_for_function(f"{title} === 'vol_ratio_20'")
     assert page.evaluate("document.getElementById('feature-chart').data.length") == 5
     assert loaded.errors == []
+
+
+def test_the_equity_chart_switches_to_a_log_axis(loaded: Loaded) -> None:
+    page = loaded.page
+    axis = "document.getElementById('equity-chart').layout.yaxis.type"
+    assert page.evaluate(axis) == "linear"
+    page.locator("#equity-chart .updatemenu-button").filter(has_text="log").click()
+    page.wait_for_function(f"{axis} === 'log'")
+    assert loaded.errors == []

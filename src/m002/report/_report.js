@@ -67,7 +67,15 @@
     return Promise.all([
       Plotly.newPlot("equity-chart", strategies.map((s) => line(s, "equity", ".4f")), {
         ...common, title: { text: "Equity (net of costs)" }, height: 420,
-        yaxis: { title: { text: "equity" } },
+        yaxis: { title: { text: "equity" }, type: "linear" },
+        // a strategy that compounds to 0.02 and one at 5x share the axis only on a log scale
+        updatemenus: [{
+          type: "buttons", direction: "right", x: 0, xanchor: "left", y: 1.12, yanchor: "bottom",
+          buttons: [
+            { label: "linear", method: "relayout", args: [{ "yaxis.type": "linear" }] },
+            { label: "log", method: "relayout", args: [{ "yaxis.type": "log" }] },
+          ],
+        }],
       }, CONFIG),
       Plotly.newPlot("drawdown-chart", strategies.map((s) => line(s, "drawdown", ".2%")), {
         ...common, title: { text: "Drawdown" }, height: 320,
