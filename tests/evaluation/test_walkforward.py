@@ -242,3 +242,15 @@ def test_a_rolling_window_trains_each_fold_on_its_last_dates_only(
         n_rows = prices.filter(pl.col("date").is_between(start, end)).height
         assert fold["n_train_rows"] == n_rows
     assert run["folds"][1]["train_start"] > run["folds"][0]["train_start"]
+
+
+def test_without_the_cache_nothing_is_kept_and_the_run_is_the_same(
+    run_dir: Path, prices: pl.DataFrame, tmp_path: Path
+) -> None:
+    unused = tmp_path / "cache"
+    run_walkforward(
+        prices, tmp_path / "run", small_config(), cache_dir=unused, use_cache=False, verbose=False
+    )
+    assert not unused.exists()
+    first = pl.read_parquet(run_dir / RUN_FILES["signals"])
+    assert first.equals(pl.read_parquet(tmp_path / "run" / RUN_FILES["signals"]))
