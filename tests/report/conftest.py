@@ -22,6 +22,14 @@ from m002.report import render_report
 
 STATES = ("Peak", "Accumulation", "EarlyUp", "LateDown", "Distribution")
 FLAGS = EVENT_FLAGS
+CHART_IDS = (
+    "equity-chart",
+    "drawdown-chart",
+    "ticker-chart",
+    "confusion-chart",
+    "calibration-chart",
+    "feature-chart",
+)
 STRATEGIES = {
     "m002": "M002 policy: regime -> head -> volatility-scaled size",
     "m002_no_state_probs": "M002 with the head trained without the state probabilities",

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.report.conftest import embedded_data
+from tests.report.conftest import CHART_IDS, embedded_data
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -35,14 +35,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-CHART_IDS = (
-    "equity-chart",
-    "drawdown-chart",
-    "ticker-chart",
-    "confusion-chart",
-    "calibration-chart",
-    "feature-chart",
-)
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
 
 # Decodes a PNG with the browser's own decoder and summarises its pixels.

@@ -13,7 +13,7 @@ from plotly.offline import get_plotlyjs
 import m002
 from m002.exceptions import ConfigError, SchemaError
 from m002.report import render_report
-from tests.report.conftest import CONVENTIONS, STATES, embedded_data, write_fake_run
+from tests.report.conftest import CHART_IDS, CONVENTIONS, STATES, embedded_data, write_fake_run
 
 SECTION_IDS = (
     "strategies",
@@ -23,14 +23,6 @@ SECTION_IDS = (
     "confusion",
     "calibration",
     "features",
-)
-CHART_IDS = (
-    "equity-chart",
-    "drawdown-chart",
-    "ticker-chart",
-    "confusion-chart",
-    "calibration-chart",
-    "feature-chart",
 )
 
 
