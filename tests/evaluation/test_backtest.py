@@ -160,6 +160,21 @@ def test_missing_price_and_missing_column_are_errors() -> None:
         run_backtest(signals, prices.filter(pl.col("date") != DAYS[3]))
     with pytest.raises(SchemaError, match="nope"):
         run_backtest(signals, prices, strategies=["nope"])
+    with pytest.raises(SchemaError, match="no rows"):
+        run_backtest(signals.head(0), prices)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, 0.0, -1.0, None])
+def test_a_bad_close_is_refused_not_spread_through_the_equity(bad: float | None) -> None:
+    signals, prices = _frames()
+    broken = prices.with_columns(
+        pl.when((pl.col("ticker") == "B") & (pl.col("date") == DAYS[4]))
+        .then(pl.lit(bad, dtype=pl.Float64))
+        .otherwise(pl.col("close"))
+        .alias("close")
+    )
+    with pytest.raises(SchemaError, match=r"1 price row.*B 2024-01-05"):
+        run_backtest(signals, broken)
 
 
 @pytest.mark.parametrize(

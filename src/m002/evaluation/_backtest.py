@@ -239,6 +239,9 @@ def run_backtest(
     if not names:
         msg = "run_backtest: `signals` has no strategy column besides ticker and date"
         raise SchemaError(msg)
+    if signals.height == 0:
+        msg = "run_backtest: `signals` has no rows"
+        raise SchemaError(msg)
     start = signals[DATE].min()
     panel = collect(
         prices.lazy()
@@ -247,6 +250,7 @@ def run_backtest(
         .join(signals.lazy().select(TICKER, DATE, *names), on=[TICKER, DATE], how="left")
         .sort(TICKER, DATE)
     )
+    _check_closes(panel)
     unpriced = signals.join(panel.select(TICKER, DATE), on=[TICKER, DATE], how="anti").height
     if unpriced:
         msg = f"run_backtest: {unpriced} signal row(s) have no price row in `prices`"
@@ -259,6 +263,21 @@ def run_backtest(
     return BacktestResult(
         daily=pl.concat(daily), trades=pl.concat(trades), strategies=names, config=cfg
     )
+
+
+def _check_closes(panel: pl.DataFrame) -> None:
+    """No return can be computed from a missing, NaN, infinite or non-positive close: refuse
+    the frame instead of letting one bad price turn the whole equity curve into NaN."""
+    close = pl.col("close")
+    bad = panel.filter(close.is_null() | ~close.is_finite() | (close <= 0.0))
+    if bad.height:
+        first = bad.row(0, named=True)
+        msg = (
+            f"run_backtest: {bad.height} price row(s) have a missing, non-finite or "
+            f"non-positive close (first: {first[TICKER]} {first[DATE]}: {first['close']}); "
+            "validate the prices (m002.data.check_silver) first"
+        )
+        raise SchemaError(msg)
 
 
 def performance_metrics(
