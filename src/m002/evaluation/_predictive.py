@@ -12,7 +12,7 @@ import polars as pl
 from m002._schema import DATE, TICKER
 from m002.head import head_metrics
 from m002.labels import REGIME_STATE_ID
-from m002.regime import classification_metrics, state_prob_columns
+from m002.regime import STATE_PROB_PREFIX, classification_metrics, state_prob_columns
 
 __all__ = [
     "calibration_bins",
@@ -21,7 +21,7 @@ __all__ = [
     "regime_confusion",
 ]
 
-STATE_NAMES: Final = [c.removeprefix("state_prob_") for c in state_prob_columns()]
+STATE_NAMES: Final = [c.removeprefix(STATE_PROB_PREFIX) for c in state_prob_columns()]
 _QUANTILES: Final = {"q05": 0.05, "q25": 0.25, "q50": 0.5, "q75": 0.75, "q95": 0.95}
 
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
 import numpy as np
 import polars as pl
 
+from m002._checks import check_field_types
 from m002.exceptions import ConfigError
 
 __all__ = ["Fold", "WalkForwardConfig", "walk_forward_splits"]
@@ -67,7 +68,7 @@ class WalkForwardConfig:
     last_test_date: str = ""
 
     def __post_init__(self) -> None:
-        _check_types(self)
+        check_field_types(self)
         self.step()
         if self.window not in _WINDOWS:
             msg = f"`window` must be one of {list(_WINDOWS)}, got `window={self.window!r}`"
@@ -101,16 +102,6 @@ class WalkForwardConfig:
             )
             raise ConfigError(msg)
         return int(match.group(1)), match.group(2)
-
-
-def _check_types(config: WalkForwardConfig) -> None:
-    for f in fields(config):
-        value = getattr(config, f.name)
-        kind = str if f.type == "str" else int
-        if not isinstance(value, kind) or isinstance(value, bool):
-            what = "a string" if kind is str else "an int"
-            msg = f"`{f.name}` must be {what}, got `{f.name}={value!r}`"
-            raise ConfigError(msg)
 
 
 def _parse_date(value: str, name: str) -> date | None:

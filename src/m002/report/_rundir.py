@@ -19,8 +19,8 @@ import polars as pl
 from m002._schema import DATE, PRICE_COLUMNS, TICKER, require_columns
 from m002.evaluation import EVENT_FLAGS, RUN_FILES
 from m002.exceptions import SchemaError
-from m002.labels import RegimeState
 from m002.policy import ACTION, POSITION_SIZE
+from m002.regime import STATE_PROB_PREFIX, state_prob_columns
 
 __all__ = [
     "DAILY_COLUMNS",
@@ -43,8 +43,9 @@ METRICS_JSON: Final = f"{BACKTEST_DIR}/metrics.json"
 WALKFORWARD_HINT: Final = "`m002 walkforward SOURCE --out RUN_DIR` writes it; run that first"
 BACKTEST_HINT: Final = "run `m002 backtest RUN_DIR` on this run directory to make it"
 
-STATE_NAMES: Final = tuple(state.value for state in RegimeState)
-STATE_PROB_COLUMNS: Final = tuple(f"state_prob_{name}" for name in STATE_NAMES)
+# layer 1's own column list, in class-id order (the order its probabilities are stacked in)
+STATE_PROB_COLUMNS: Final = tuple(state_prob_columns())
+STATE_NAMES: Final = tuple(c.removeprefix(STATE_PROB_PREFIX) for c in STATE_PROB_COLUMNS)
 EXPLORER_COLUMNS: Final = (
     TICKER,
     DATE,
