@@ -9,9 +9,11 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DamagedFileError",
     "DataValidationError",
     "M002Error",
     "NotFittedError",
+    "OutputExistsError",
     "SchemaError",
 ]
 
@@ -61,3 +63,12 @@ class ConfigError(M002Error):
 
 class NotFittedError(M002Error, AttributeError):
     """A model was used for prediction before `fit` was called."""
+
+
+class DamagedFileError(M002Error):
+    """A file m002 wrote earlier (a model, a run, a manifest) is missing, truncated, altered or
+    not the format it should be. The message names the file and what is wrong with it."""
+
+
+class OutputExistsError(M002Error):
+    """An output path holds something m002 may not replace (it did not write it)."""

@@ -1,0 +1,198 @@
+"""`m002 walkforward`, `m002 backtest`, `m002 report`: the evaluation commands."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from m002.cli._app import main
+from m002.cli._common import (
+    _config_option,
+    _fmt,
+    _friendly_errors,
+    _print_wide,
+    _read_run_config,
+    _step,
+    _tickers,
+    _tickers_option,
+    _with_cache_options,
+    out,
+)
+
+_METRIC_COLUMNS = (
+    ("cagr", "CAGR", "+.1%"),
+    ("ann_vol", "vol", ".1%"),
+    ("sharpe", "Sharpe", "+.2f"),
+    ("sortino", "Sortino", "+.2f"),
+    ("max_drawdown", "max DD", ".1%"),
+    ("max_drawdown_days", "DD days", "d"),
+    ("calmar", "Calmar", "+.2f"),
+    ("hit_rate", "hit", ".0%"),
+    ("avg_holding_days", "hold d", ".1f"),
+    ("turnover", "turnover/y", ".1f"),
+    ("exposure", "exposure", ".0%"),
+)
+
+
+def _strategy_table(metrics: dict[str, Any]) -> Table:
+    costs = metrics["costs"]
+    title = (
+        f"out of sample, {costs['cost_bps']:g} bps + {costs['slippage_bps']:g} bps slippage per "
+        f"side, gross cap {costs['gross_cap']:g}, shorts {'on' if costs['allow_short'] else 'off'}"
+    )
+    table = Table(title=title, caption=metrics["conventions"], caption_justify="left")
+    table.add_column("strategy", no_wrap=True)
+    for _, header, _ in _METRIC_COLUMNS:
+        table.add_column(header, justify="right")
+    for name in metrics["order"]:
+        row = metrics["strategies"][name]
+        table.add_row(name, *(_fmt(row.get(key), spec) for key, _, spec in _METRIC_COLUMNS))
+    return table
+
+
+def _folds_table(evaluation: dict[str, Any]) -> Table:
+    table = Table(title="prediction quality per fold (out of sample)")
+    for header in ("fold", "test", "AP", "base rate", "IC", "rank IC", "ICIR", "regime F1"):
+        table.add_column(header, justify="right")
+    keys = ("ap", "base_rate", "ic_mean", "rank_ic_mean", "rank_ic_ir", "regime_macro_f1")
+    specs = (".3f", ".3f", "+.4f", "+.4f", "+.2f", ".3f")
+    for fold in evaluation["folds"]:
+        table.add_row(
+            str(fold["fold"]),
+            f"{fold['test_start']} .. {fold['test_end']}",
+            *(_fmt(fold.get(k), spec) for k, spec in zip(keys, specs, strict=True)),
+        )
+    overall = evaluation["overall"]
+    table.add_row("all", "", *(_fmt(overall.get(k), s) for k, s in zip(keys, specs, strict=True)))
+    return table
+
+
+@main.command("walkforward")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "run_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Run folder (new, empty, or an earlier run's).",
+)
+@_config_option
+@click.option("--retrain-every", default=None, help="'1y', '6m' or '126d' (default: config).")
+@click.option("--window", type=click.Choice(["expanding", "rolling"]), default=None)
+@click.option("--train-dates", type=int, default=None, help="Rolling window length (dates).")
+@click.option("--first-test-date", default=None, help="First out-of-sample date (ISO).")
+@click.option("--last-test-date", default=None, help="Last out-of-sample date (ISO).")
+@_with_cache_options
+@_friendly_errors
+def walkforward_cmd(
+    source: Path,
+    run_dir: Path,
+    config_file: Path | None,
+    retrain_every: str | None,
+    window: str | None,
+    train_dates: int | None,
+    first_test_date: str | None,
+    last_test_date: str | None,
+    no_cache: bool,
+    cache_dir: Path | None,
+) -> None:
+    """Re-train the whole system fold by fold on SOURCE, predict each test block out of
+    sample, backtest the strategy against its ablation and baselines, and write --out."""
+    import dataclasses
+
+    from m002.evaluation import run_walkforward
+
+    config = _read_run_config(config_file)
+    overrides = {
+        "retrain_every": retrain_every,
+        "window": window,
+        "train_dates": train_dates,
+        "first_test_date": first_test_date,
+        "last_test_date": last_test_date,
+    }
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given:
+        walkforward = dataclasses.replace(config.walkforward, **given)
+        config = dataclasses.replace(config, walkforward=walkforward)
+    run = run_walkforward(
+        source, run_dir, config, cache_dir=cache_dir, use_cache=not no_cache, verbose=True
+    )
+    _print_wide(_folds_table(run["evaluation"]))
+    _print_wide(_strategy_table(run["backtest"]))
+    out.print(
+        f"run written to {run_dir} in {run['timings']['total_s']:.0f} s; next: "
+        f"`m002 backtest {run_dir} --costs-bps 20`, `m002 report {run_dir} --out report.html`",
+        highlight=False,
+    )
+
+
+@main.command("backtest")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--costs-bps", type=float, default=None, help="Commission per side (default: run's).")
+@click.option("--slippage-bps", type=float, default=None, help="Slippage per side.")
+@click.option("--gross-cap", type=float, default=None, help="Largest sum of absolute weights.")
+@click.option("--long-only/--allow-short", "long_only", default=None, help="Drop short targets.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for daily/trades/metrics (default RUN_DIR/backtest).",
+)
+@_friendly_errors
+def backtest_cmd(
+    run_dir: Path,
+    costs_bps: float | None,
+    slippage_bps: float | None,
+    gross_cap: float | None,
+    long_only: bool | None,
+    out_dir: Path | None,
+) -> None:
+    """Re-run the backtest of a walk-forward run from its saved signals (no re-training)."""
+    import dataclasses
+
+    from m002.evaluation import BacktestConfig, backtest_run, read_run_json
+    from m002.pipeline import section_from_dict
+
+    run = read_run_json(run_dir)
+    config = section_from_dict(BacktestConfig, run["config"].get("backtest", {}), "backtest")
+    overrides = {
+        "cost_bps": costs_bps,
+        "slippage_bps": slippage_bps,
+        "gross_cap": gross_cap,
+        "allow_short": None if long_only is None else not long_only,
+    }
+    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    started = time.perf_counter()
+    _, metrics = backtest_run(run_dir, config, out_dir=out_dir)
+    _print_wide(_strategy_table(metrics))
+    target = out_dir or run_dir / "backtest"
+    out.print(f"written to {target} in {time.perf_counter() - started:.1f} s", highlight=False)
+
+
+@main.command("report")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The HTML file to write.",
+)
+@_tickers
+@_friendly_errors
+def report_cmd(run_dir: Path, out_file: Path, tickers: str | None) -> None:
+    """Write one self-contained HTML report and explorer of a walk-forward run."""
+    from m002.report import render_report
+
+    if out_file.suffix.lower() not in (".html", ".htm"):
+        msg = f"--out must end in .html, got {out_file}"
+        raise click.BadParameter(msg)
+    with _step("rendering the report"):
+        path = render_report(run_dir, out_file, tickers=_tickers_option(tickers))
+    size_mb = path.stat().st_size / 2**20
+    out.print(f"report written to {path} ({size_mb:.1f} MB); open it in a browser", highlight=False)

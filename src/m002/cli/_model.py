@@ -1,0 +1,132 @@
+"""`m002 train` and `m002 predict`: the model commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import polars as pl
+from rich.table import Table
+
+from m002.cli._app import main
+from m002.cli._common import (
+    _check_out_suffix,
+    _config_option,
+    _fmt,
+    _friendly_errors,
+    _read_config,
+    _step,
+    _with_cache_options,
+    _write,
+    out,
+)
+
+
+@main.command("train")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Model folder to write.",
+)
+@_config_option
+@_with_cache_options
+@_friendly_errors
+def train_cmd(
+    source: Path, out_dir: Path, config_file: Path | None, no_cache: bool, cache_dir: Path | None
+) -> None:
+    """Train the whole system on SOURCE and save it to --out."""
+    from m002.pipeline import M002FullArchitecture
+
+    config = _read_config(config_file)
+    model = M002FullArchitecture(config, cache_dir=cache_dir, use_cache=not no_cache)
+    model.train(source)
+    model.save(out_dir)
+    _print_trained_state(model.trained_state)
+    out.print(f"model saved to {out_dir}")
+
+
+def _print_trained_state(state: dict[str, Any]) -> None:
+    head = state["head"]["held_out"]
+    ic = head["ic"]
+    regime = state["regime"]
+    lines = [
+        f"rows {state['rows']:,}, tickers {state['tickers']}, dates {state['dates'][0]} .. "
+        f"{state['dates'][1]}",
+        f"layer 1: validation macro F1 {regime['validation']['macro_f1']:.3f}, "
+        f"cross-fitted macro F1 {regime['crossfit'].get('macro_f1', float('nan')):.3f}",
+        f"layer 2 (held-out {state['head']['split']['valid_start']} on, "
+        f"{head['n_rows']:,} rows): AP {head['average_precision']:.3f} "
+        f"(base rate {head['base_rate']:.3f}), MAE ret {head['mae_ret_pct']:.2f}%, "
+        f"MAE dd {head['mae_dd_pct']:.2f}%, IC {ic['ic_mean']:.4f}, rank IC "
+        f"{ic['rank_ic_mean']:.4f} over {ic['n_dates']} dates",
+        "layer 3: mean policy score "
+        f"{state['policy']['mean_policy_score']:.5f}, actions "
+        + ", ".join(
+            f"{a} {100 * s:.0f}%" for a, s in sorted(state["policy"]["action_shares"].items())
+        ),
+        "timings: " + ", ".join(f"{k} {v}" for k, v in state["timings"].items()),
+    ]
+    for line in lines:
+        out.print(line, highlight=False)
+
+
+@main.command("predict")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--asof", default=None, help="A date (YYYY-MM-DD) or 'latest': decisions for that day only."
+)
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output .parquet or .csv.",
+)
+@_with_cache_options
+@_friendly_errors
+def predict_cmd(
+    model_dir: Path,
+    source: Path,
+    asof: str | None,
+    out_file: Path,
+    no_cache: bool,
+    cache_dir: Path | None,
+) -> None:
+    """Decisions of a trained model (MODEL_DIR) on SOURCE."""
+    from m002.pipeline import M002FullArchitecture
+
+    _check_out_suffix(out_file)
+    model = M002FullArchitecture.load(model_dir, cache_dir=cache_dir, use_cache=not no_cache)
+    with _step(f"predicting {source}" + (f" as of {asof}" if asof else "")):
+        decisions = model.predict(source, asof=asof)
+    _write(decisions, out_file)
+    out.print(f"{decisions.height:,} rows -> {out_file}")
+    if asof is not None:
+        out.print(_decisions_table(decisions))
+
+
+def _decisions_table(decisions: pl.DataFrame, limit: int = 20) -> Table:
+    """The strongest decisions of one day, largest positions first."""
+    dates = decisions["date"].unique().sort().to_list()
+    when = str(dates[0]) if len(dates) == 1 else f"{dates[0]} .. {dates[-1]}"
+    table = Table(title=f"decisions {when}: {decisions.height} rows, top {limit} by |size|")
+    headers = ("ticker", "action", "size", "score", "P(rebound)", "E(ret) %", "E(dd) %")
+    for column in headers:
+        table.add_column(column, justify="left" if column in ("ticker", "action") else "right")
+    top = decisions.sort(pl.col("position_size").abs(), descending=True).head(limit)
+    for row in top.iter_rows(named=True):
+        table.add_row(
+            row["ticker"],
+            row["action"],
+            f"{row['position_size']:+.3f}",
+            _fmt(row["policy_score"], "+.5f"),
+            _fmt(row["pred_rebound_prob"], ".3f"),
+            _fmt(row["pred_expected_ret_pct"], "+.2f"),
+            _fmt(row["pred_expected_dd_pct"], "+.2f"),
+        )
+    return table
