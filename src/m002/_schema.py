@@ -38,3 +38,10 @@ def require_columns(
     if missing:
         msg = f"{needed_by} needs {len(missing)} column(s) the frame lacks: {missing}; {hint}"
         raise SchemaError(msg)
+
+MAX_GAP_DAYS: Final = 10
+"""Calendar days between two rows of one ticker beyond which its history is broken: a look-back
+window (a feature, a layer-1 sequence) never spans such a gap. Long weekends and exchange
+closures stay below it (the S&P sample's longest is 7 days, after 11 September 2001; a
+Golden Week closure is 9); a trading halt of weeks or a ticker that left and came back is
+above it."""
