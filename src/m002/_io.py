@@ -44,12 +44,15 @@ __all__ = [
     "MARKER_FILE",
     "atomic_dir",
     "atomic_file",
+    "check_replaceable",
     "file_sha256",
+    "folder_checksums",
     "fsync_dir",
     "fsync_file",
     "json_safe",
     "output_kind",
     "read_json",
+    "verify_checksums",
     "write_frame",
     "write_json",
 ]
@@ -135,7 +138,17 @@ def output_kind(folder: Path) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def _check_replaceable(target: Path, kind: str, option: str) -> None:
+def check_replaceable(target: str | Path, *, kind: str, option: str = "the output") -> None:
+    """Raise unless ``target`` is missing, an empty folder or an m002 ``kind`` folder.
+
+    `atomic_dir` checks this itself; call it before a long job so that it fails at once.
+
+    Raises
+    ------
+    OutputExistsError
+        Naming ``option`` and what ``target`` is.
+    """
+    target = Path(target)
     if not target.exists():
         return
     if not target.is_dir():
@@ -180,7 +193,7 @@ def atomic_dir(target: str | Path, *, kind: str, option: str = "the output") -> 
         If ``target`` is a file, or a non-empty folder that is not an m002 ``kind`` folder.
     """
     path = Path(target)
-    _check_replaceable(path, kind, option)
+    check_replaceable(path, kind=kind, option=option)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _sibling(path, _TMP_TAG)
     tmp.mkdir()
@@ -192,7 +205,7 @@ def atomic_dir(target: str | Path, *, kind: str, option: str = "the output") -> 
             (fsync_file if sub.is_file() else fsync_dir)(sub)
         fsync_dir(tmp)
         tmp.chmod(_umask_mode(0o777))
-        _check_replaceable(path, kind, option)
+        check_replaceable(path, kind=kind, option=option)
         if path.exists():
             old = _sibling(path, _OLD_TAG)
             os.rename(path, old)
@@ -275,3 +288,49 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def folder_checksums(folder: Path, *, exclude: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """Size and SHA-256 of every file below ``folder``, by POSIX path relative to it.
+
+    Files named in ``exclude`` (relative paths) and the ``.m002`` marker are left out.
+    """
+    checksums: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder).as_posix()
+        if path.is_file() and name not in exclude and name != MARKER_FILE:
+            checksums[name] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+    return checksums
+
+
+def verify_checksums(folder: Path, expected: object, *, what: str) -> None:
+    """Check every file that ``expected`` (as made by `folder_checksums`) lists.
+
+    Raises
+    ------
+    DamagedFileError
+        Naming the first file that is missing, truncated or grown, or altered, and ``what``
+        the folder is; also where ``expected`` is not a checksum table at all.
+    """
+    if not isinstance(expected, dict) or not expected:
+        msg = f"{what} {folder} has no file checksums in its manifest: it is damaged or was "
+        msg += "written by an older m002; train it again"
+        raise DamagedFileError(msg)
+    for name, entry in sorted(expected.items()):
+        path = folder / name
+        try:
+            size, digest = int(entry["bytes"]), str(entry["sha256"])
+        except (TypeError, KeyError, ValueError):
+            msg = f"{what} {folder}: the manifest's entry for {name} is damaged"
+            raise DamagedFileError(msg) from None
+        if not path.is_file():
+            msg = f"{what} {folder}: {name} is missing"
+            raise DamagedFileError(msg)
+        actual = path.stat().st_size
+        if actual != size:
+            change = "truncated" if actual < size else "longer than written"
+            msg = f"{what} {folder}: {name} is {change} ({actual:,} bytes, expected {size:,})"
+            raise DamagedFileError(msg)
+        if file_sha256(path) != digest:
+            msg = f"{what} {folder}: {name} was altered after it was written (checksum differs)"
+            raise DamagedFileError(msg)

@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "DamagedFileError",
     "DataValidationError",
+    "DecisionWarning",
     "M002Error",
     "NotFittedError",
     "OutputExistsError",
@@ -72,3 +73,8 @@ class DamagedFileError(M002Error):
 
 class OutputExistsError(M002Error):
     """An output path holds something m002 may not replace (it did not write it)."""
+
+
+class DecisionWarning(UserWarning):
+    """Decisions were asked for that cannot all be given: a ticker left out (stale data, too
+    little history) or a date moved to the last trading day. The warning says which and why."""

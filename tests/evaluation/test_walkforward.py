@@ -27,7 +27,7 @@ from m002.evaluation import (
     run_config_from_dict,
     run_walkforward,
 )
-from m002.exceptions import ConfigError, SchemaError
+from m002.exceptions import ConfigError, OutputExistsError, SchemaError
 from m002.pipeline import CrossFitConfig, HeadParams, M002Config, RegimeParams
 
 DECISIONS = ["action", "position_size", "position_size_no_state_probs", "policy_score"]
@@ -198,8 +198,9 @@ def test_run_dir_errors(tmp_path: Path, prices: pl.DataFrame) -> None:
     with pytest.raises(FileNotFoundError, match="m002 walkforward"):
         backtest_run(tmp_path)
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(ConfigError, match="not empty"):
+    with pytest.raises(OutputExistsError, match="not an m002 output"):
         run_walkforward(prices, tmp_path, small_config(), verbose=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
 def test_run_config_from_dict_with_evaluation_sections() -> None:

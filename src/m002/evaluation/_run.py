@@ -14,14 +14,13 @@ Layout of ``RUN_DIR``::
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import polars as pl
 
+from m002._io import atomic_dir, check_replaceable, read_json, write_json
 from m002._schema import DATE, TICKER
 from m002.evaluation._backtest import (
     BacktestConfig,
@@ -30,7 +29,7 @@ from m002.evaluation._backtest import (
     run_backtest,
 )
 from m002.evaluation._splits import WalkForwardConfig
-from m002.exceptions import ConfigError
+from m002.exceptions import DamagedFileError
 from m002.pipeline import (
     M002Config,
     check_known_keys,
@@ -94,24 +93,8 @@ def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
     return RunConfig(pipeline=pipeline, **sections)
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN and inf as null, recursively: browsers' JSON parsers reject Python's ``NaN``."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def write_json(path: Path, value: Any) -> None:
-    """Strict JSON (no NaN) with dates and other objects as strings."""
-    path.write_text(json.dumps(_json_safe(value), indent=2, allow_nan=False, default=str))
-
-
 def read_run_json(run_dir: str | Path) -> dict[str, Any]:
-    """``run.json`` of a run directory; a clear error where it is not one."""
+    """``run.json`` of a run directory; a clear error where it is not one or it is damaged."""
     path = Path(run_dir) / RUN_FILES["run"]
     if not path.is_file():
         msg = (
@@ -119,7 +102,11 @@ def read_run_json(run_dir: str | Path) -> dict[str, Any]:
             "`m002 walkforward SOURCE --out RUN_DIR` first"
         )
         raise FileNotFoundError(msg)
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
+    run = read_json(path, what="the run file")
+    if not isinstance(run, dict) or not isinstance(run.get("config"), dict):
+        msg = f"the run file {path} is damaged (no config in it): re-run `m002 walkforward`"
+        raise DamagedFileError(msg)
+    return run
 
 
 def backtest_run(
@@ -175,21 +162,9 @@ def backtest_run(
         },
     }
     target = Path(out_dir) if out_dir is not None else folder / RUN_FILES["backtest"]
-    target.mkdir(parents=True, exist_ok=True)
-    result.daily.write_parquet(target / "daily.parquet")
-    result.trades.write_parquet(target / "trades.parquet")
-    write_json(target / "metrics.json", metrics)
+    check_replaceable(target, kind="backtest", option="`out_dir`")
+    with atomic_dir(target, kind="backtest", option="`out_dir`") as tmp:
+        result.daily.write_parquet(tmp / "daily.parquet")
+        result.trades.write_parquet(tmp / "trades.parquet")
+        write_json(tmp / "metrics.json", metrics)
     return result, metrics
-
-
-def check_run_dir(run_dir: Path) -> None:
-    """Refuse to write a run into a non-empty folder that is not an earlier run."""
-    if run_dir.exists() and not run_dir.is_dir():
-        msg = f"--out {run_dir} exists and is not a folder"
-        raise ConfigError(msg)
-    if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / RUN_FILES["run"]).is_file():
-        msg = (
-            f"{run_dir} is not empty and holds no earlier run ({RUN_FILES['run']}): pick an "
-            "empty or new folder"
-        )
-        raise ConfigError(msg)

@@ -29,6 +29,7 @@ from typing import Any, Final
 import polars as pl
 
 from m002 import __version__
+from m002._io import atomic_dir, check_replaceable, write_json
 from m002._polars import collect
 from m002._schema import CANONICAL_COLUMNS, DATE, TICKER
 from m002.evaluation._predictive import (
@@ -41,8 +42,6 @@ from m002.evaluation._run import (
     RUN_FILES,
     RunConfig,
     backtest_run,
-    check_run_dir,
-    write_json,
 )
 from m002.evaluation._signals import (
     ABLATION_POSITION,
@@ -183,7 +182,8 @@ def run_walkforward(
     source : path or frame
         Canonical prices (a path is validated by the data layer).
     run_dir : str or Path
-        New or empty folder, or an earlier run's (overwritten).
+        New or empty folder, or an earlier run's: the run is written beside it and renamed
+        into place when complete, so an interrupted run leaves the earlier one whole.
     config : RunConfig, optional
         The pipeline's config, the walk-forward schedule and the backtest's costs.
     cache_dir, use_cache
@@ -200,7 +200,7 @@ def run_walkforward(
     """
     cfg = config or RunConfig()
     folder = Path(run_dir)
-    check_run_dir(folder)
+    check_replaceable(folder, kind="run", option="`run_dir`")
     started = time.perf_counter()
     prices = read_prices(source, validate=cfg.pipeline.validate)
     min_embargo = max(cfg.pipeline.targets.horizon, cfg.pipeline.labels.lookahead) + 1
@@ -247,10 +247,6 @@ def run_walkforward(
         "calibration": calibration_bins(predictions),
         "feature_by_regime": feature_stats_by_regime(predictions, extra),
     }
-    folder.mkdir(parents=True, exist_ok=True)
-    predictions.drop(extra).write_parquet(folder / RUN_FILES["predictions"])
-    signals.write_parquet(folder / RUN_FILES["signals"])
-    write_json(folder / RUN_FILES["evaluation"], evaluation)
     run: dict[str, Any] = {
         "m002_version": __version__,
         "created": datetime.now().isoformat(timespec="seconds"),
@@ -260,9 +256,14 @@ def run_walkforward(
         "strategies": dict(STRATEGIES),
         "timings": {"total_s": round(time.perf_counter() - started, 2)},
     }
-    write_json(folder / RUN_FILES["run"], run)
-    _, metrics = backtest_run(folder, cfg.backtest)
-    run["timings"]["total_s"] = round(time.perf_counter() - started, 2)
-    write_json(folder / RUN_FILES["run"], run)
+    # the whole run appears at once, replacing an earlier run only when it is complete
+    with atomic_dir(folder, kind="run", option="`run_dir`") as tmp:
+        predictions.drop(extra).write_parquet(tmp / RUN_FILES["predictions"])
+        signals.write_parquet(tmp / RUN_FILES["signals"])
+        write_json(tmp / RUN_FILES["evaluation"], evaluation)
+        write_json(tmp / RUN_FILES["run"], run)
+        _, metrics = backtest_run(tmp, cfg.backtest)
+        run["timings"]["total_s"] = round(time.perf_counter() - started, 2)
+        write_json(tmp / RUN_FILES["run"], run)
     _say(verbose, f"done in {run['timings']['total_s']:.1f} s: {folder}")
     return {**run, "evaluation": evaluation, "backtest": metrics}
