@@ -21,8 +21,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 import time
+import warnings
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -30,9 +30,11 @@ from typing import Any, Final
 import polars as pl
 
 from m002 import __version__
+from m002._dates import calendar_days, parse_date
+from m002._io import atomic_dir, folder_checksums, read_json, verify_checksums, write_json
 from m002._polars import collect
 from m002._schema import CANONICAL_COLUMNS, DATE, TICKER, require_columns
-from m002.exceptions import NotFittedError, SchemaError
+from m002.exceptions import DamagedFileError, DecisionWarning, NotFittedError, SchemaError
 from m002.features import add_features, feature_names, longest_warmup
 from m002.head import PRED_COLUMNS, MultiTaskHead, head_metrics
 from m002.labels import assign_regime_labels, compute_future_returns
@@ -48,7 +50,17 @@ from m002.pipeline._crossfit import CROSSFIT_FOLD, crossfit_regime_probabilities
 from m002.policy import apply_policy
 from m002.regime import RegimeClassifier, state_prob_columns
 
-__all__ = ["EWM_SETTLE_ROWS", "OUTPUT_COLUMNS", "M002FullArchitecture", "read_prices"]
+__all__ = [
+    "EWM_SETTLE_ROWS",
+    "IN_SAMPLE",
+    "OUTPUT_COLUMNS",
+    "M002FullArchitecture",
+    "read_prices",
+]
+
+IN_SAMPLE: Final = "in_sample"
+"""Output column: True where the date lies inside the model's training period, whose
+decisions are not out of sample."""
 
 OUTPUT_COLUMNS: Final = (
     TICKER,
@@ -59,7 +71,10 @@ OUTPUT_COLUMNS: Final = (
     "ex_ante_vol",
     "action",
     "position_size",
+    IN_SAMPLE,
 )
+_MODEL_KIND: Final = "model"
+_MANIFEST_FORMAT: Final = 2
 _FILES: Final = {
     "config": "config.json",
     "schema": "feature_schema.json",
@@ -112,10 +127,6 @@ def read_prices(
             min_rows=longest_warmup("m002") + 1 if validate != "off" else None,
         )
     )
-
-
-def _as_date(value: date | str) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 class M002FullArchitecture:
@@ -231,7 +242,8 @@ class M002FullArchitecture:
         decisions = apply_policy(held_out, cfg.policy)
         actions = decisions["action"].value_counts(normalize=True)
         self.feature_schema_ = {name: str(features.schema[name]) for name in feature_names("m002")}
-        self._regime_digest = regime_key.digest
+        # derived stages key on the weights themselves, never on a digest written beside them
+        self._regime_content = _content_digest(folder_checksums(regime_dir / "model"))
         timings["total_s"] = time.perf_counter() - started
         self.trained_state = {
             "rows": features.height,
@@ -349,10 +361,9 @@ class M002FullArchitecture:
         Every feature's warm-up and one regime window, plus `EWM_SETTLE_ROWS` rows so that the
         exponential averages (MACD, Wilder RSI/ATR, EMA spread), whose memory never ends, have
         forgotten where the data starts: the decisions then match a run over the full history
-        to about 1e-8, with room for holidays in the conversion to calendar days.
+        to about 1e-8 (`m002._dates.calendar_days` converts the rows).
         """
-        rows = longest_warmup("m002") + self.config.regime.seq_len + EWM_SETTLE_ROWS
-        return math.ceil(rows * 7 / 5 * 1.25) + 10
+        return calendar_days(longest_warmup("m002") + self.config.regime.seq_len + EWM_SETTLE_ROWS)
 
     def predict(self, source: Source, *, asof: date | str | None = None) -> pl.DataFrame:
         """Decisions per (ticker, date).
@@ -361,33 +372,52 @@ class M002FullArchitecture:
         ----------
         source : path or frame
             Canonical prices. A frame may carry other columns (features, an earlier run's
-            output): only its prices are read, and everything else is recomputed.
+            output): only its prices are read (and validated like a path's), and everything
+            else is recomputed.
         asof : date, ISO string or "latest", optional
-            Only that date (the daily use): reads just the history it needs. Without it,
-            every date with enough history is predicted (research use).
+            Only that date (the daily use): reads just the history it needs. A date that is
+            not a trading day in the data (a weekend, a holiday) gives the decisions of the
+            last trading day before it, with a `DecisionWarning`. Without it, every date with
+            enough history is predicted (research use).
 
         Returns
         -------
         pl.DataFrame
             `OUTPUT_COLUMNS`: ticker, date, ``state_prob_*``, ``pred_*``, ``policy_score``,
-            ``ex_ante_vol``, ``action`` and ``position_size``. Where layer 1 has no
-            probabilities yet (a ticker's first ``warm-up + seq_len`` rows) the predictions
-            are null and the action is FLAT with size 0.
+            ``ex_ante_vol``, ``action``, ``position_size`` and ``in_sample`` (the date lies
+            inside the training period). Where layer 1 has no probabilities yet (a ticker's
+            first ``warm-up + seq_len`` rows) the predictions are null and the action is FLAT
+            with size 0.
+
+        Warns
+        -----
+        DecisionWarning
+            With ``asof``: a ticker whose data stops before the day (stale) is left out, and
+            a ticker with too little history to score is listed; both are also recorded in
+            `last_predict_` with the reason, beside the day asked for and the day used.
+
+        Raises
+        ------
+        ConfigError
+            If ``asof`` is not a date, an ISO date string or "latest".
+        SchemaError
+            If no prices fall on or before ``asof`` within the history it reads.
         """
         self._check_fitted()
         day: date | None = None
-        if isinstance(asof, str) and asof == "latest":
+        if isinstance(asof, str) and asof.strip().lower() == "latest":
             day = self._latest_date(source)
         elif asof is not None:
-            day = _as_date(asof)
+            day = parse_date(asof, "asof")
         start = None if day is None else day - timedelta(days=self.history_days())
         prices = self._prices(source, start=start, end=day)
         if prices.height == 0:
-            msg = f"no price rows to predict from (asof={asof!r})"
+            where = "" if day is None else f" between {start} and asof={day}"
+            msg = f"no price rows to predict from{where}"
             raise SchemaError(msg)
         features, features_key, _ = self._features(prices)
         self._check_schema(features)
-        probs_key = self._key("regime_probs", features_key.input_hash, {}, self._regime_digest)
+        probs_key = self._key("regime_probs", features_key.input_hash, {}, self._regime_content)
         probs, _ = self.cache.get_or_compute(
             probs_key, lambda: self.regime_.predict_probabilities(features)
         )
@@ -397,10 +427,57 @@ class M002FullArchitecture:
         frame = frame.join(predictions, on=[TICKER, DATE], how="left").with_columns(
             pl.when(~no_state).then(pl.col(c)).alias(c) for c in PRED_COLUMNS
         )
-        decided = apply_policy(frame, self.config.policy)
+        first, last = (date.fromisoformat(d) for d in self.trained_state["dates"])
+        decided = apply_policy(frame, self.config.policy).with_columns(
+            pl.col(DATE).is_between(first, last).alias(IN_SAMPLE)
+        )
         out = decided.select(OUTPUT_COLUMNS)
-        if day is not None:
-            out = out.filter(pl.col(DATE) == day)
+        if day is None:
+            self.last_predict_: dict[str, Any] = {"asof": None, "rows": out.height}
+            return out
+        return self._one_day(out, prices, day)
+
+    def _one_day(self, out: pl.DataFrame, prices: pl.DataFrame, asked: date) -> pl.DataFrame:
+        """The decisions of the last trading day on or before ``asked``, and the tickers that
+        have none, with the reason (recorded in `last_predict_`, warned about)."""
+        day: date = prices[DATE].max()  # type: ignore[assignment]
+        last_rows = prices.group_by(TICKER).agg(pl.col(DATE).max().alias("last_date"))
+        stale = last_rows.filter(pl.col("last_date") < day).sort(TICKER)
+        out = out.filter(pl.col(DATE) == day)
+        short = out.filter(pl.col(state_prob_columns()[0]).is_null())[TICKER].sort()
+        left_out = [
+            {"ticker": t, "reason": f"stale: last price on {d}", "last_date": str(d)}
+            for t, d in stale.iter_rows()
+        ] + [
+            {
+                "ticker": t,
+                "reason": "too little history to score (FLAT, size 0)",
+                "last_date": str(day),
+            }
+            for t in short.to_list()
+        ]
+        self.last_predict_ = {
+            "asof": str(asked),
+            "day": str(day),
+            "rows": out.height,
+            "in_sample": bool(out[IN_SAMPLE].any()),
+            "left_out": left_out,
+        }
+        if day != asked:
+            warnings.warn(
+                f"asof={asked} is not a trading day in the data: the decisions are those of "
+                f"{day}, the last trading day before it",
+                DecisionWarning,
+                stacklevel=3,
+            )
+        if left_out:
+            names = ", ".join(f"{e['ticker']} ({e['reason']})" for e in left_out[:10])
+            more = f" and {len(left_out) - 10} more" if len(left_out) > 10 else ""
+            warnings.warn(
+                f"{len(left_out)} ticker(s) have no decision on {day}: {names}{more}",
+                DecisionWarning,
+                stacklevel=3,
+            )
         return out
 
     def _latest_date(self, source: Source) -> date:
@@ -417,24 +494,35 @@ class M002FullArchitecture:
 
     # --- persistence ------------------------------------------------------------------------
 
-    def save(self, path: str | Path) -> Path:
-        """One model folder: regime/ (state dict + JSON), head/ (LightGBM text), config,
-        feature schema, metrics and a manifest with the package version. No pickle."""
+    def save(self, path: str | Path, *, option: str = "`path`") -> Path:
+        """Write one model folder: regime/ (state dict + JSON), head/ (LightGBM text), config,
+        feature schema, metrics, and a manifest with the package version and the size and
+        SHA-256 of every file. No pickle.
+
+        The folder is written beside ``path`` and renamed into place when complete: an
+        existing model there is replaced only then, and a folder that is not an m002 model
+        is never touched (`m002._io.atomic_dir`).
+
+        Raises
+        ------
+        OutputExistsError
+            If ``path`` is a file, or a non-empty folder that is not an m002 model folder
+            (``option`` names it in the message).
+        """
         self._check_fitted()
-        folder = Path(path)
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        self.regime_.save(folder / "regime")
-        self.head_.save(folder / "head")
-        (folder / _FILES["config"]).write_text(json.dumps(config_to_dict(self.config), indent=2))
-        (folder / _FILES["schema"]).write_text(json.dumps(self.feature_schema_, indent=2))
-        (folder / _FILES["metrics"]).write_text(
-            json.dumps(self.trained_state, indent=2, default=str)
-        )
-        manifest = {"m002_version": __version__, "regime_digest": self._regime_digest}
-        (folder / _FILES["manifest"]).write_text(json.dumps(manifest, indent=2))
-        return folder
+        with atomic_dir(path, kind=_MODEL_KIND, option=option) as tmp:
+            self.regime_.save(tmp / "regime")
+            self.head_.save(tmp / "head")
+            write_json(tmp / _FILES["config"], config_to_dict(self.config))
+            write_json(tmp / _FILES["schema"], self.feature_schema_)
+            write_json(tmp / _FILES["metrics"], self.trained_state)
+            manifest = {
+                "format": _MANIFEST_FORMAT,
+                "m002_version": __version__,
+                "files": folder_checksums(tmp),
+            }
+            write_json(tmp / _FILES["manifest"], manifest)
+        return Path(path)
 
     @classmethod
     def load(
@@ -445,22 +533,48 @@ class M002FullArchitecture:
         use_cache: bool = True,
         verbose: bool = True,
     ) -> M002FullArchitecture:
-        """Load a model folder written by `save`."""
+        """Load a model folder written by `save`, after checking every file against the
+        manifest's checksums.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``path`` is not a folder with a model manifest.
+        DamagedFileError
+            If the manifest or any file it lists is missing, truncated, altered or not what
+            it should be; the message names the file (nothing is loaded from it).
+        """
         folder = Path(path)
-        missing = [n for n in _FILES.values() if not (folder / n).is_file()]
-        if missing or not (folder / "regime").is_dir() or not (folder / "head").is_dir():
-            msg = f"{folder} is not a saved M002 model (missing: {missing or 'regime/ or head/'})"
+        if not (folder / _FILES["manifest"]).is_file():
+            msg = f"{folder} is not a saved m002 model (no {_FILES['manifest']})"
             raise FileNotFoundError(msg)
-        config = config_from_dict(json.loads((folder / _FILES["config"]).read_text()))
+        manifest = read_json(folder / _FILES["manifest"], what="the model manifest")
+        if not isinstance(manifest, dict):
+            msg = f"the model manifest {folder / _FILES['manifest']} is damaged"
+            raise DamagedFileError(msg)
+        files = manifest.get("files")
+        verify_checksums(folder, files, what="model folder")  # rejects anything but a table
+        files = dict(files)  # type: ignore[arg-type]
+        what = f"model folder {folder}:"
+        config = config_from_dict(read_json(folder / _FILES["config"], what=what))
         model = cls(config, cache_dir=cache_dir, use_cache=use_cache, verbose=verbose)
         model.regime_ = RegimeClassifier.load(folder / "regime")
         model.head_ = MultiTaskHead.load(folder / "head")
-        model.feature_schema_ = json.loads((folder / _FILES["schema"]).read_text())
-        model.trained_state = json.loads((folder / _FILES["metrics"]).read_text())
-        model._regime_digest = json.loads((folder / _FILES["manifest"]).read_text())[
-            "regime_digest"
-        ]
+        model.feature_schema_ = read_json(folder / _FILES["schema"], what=what)
+        model.trained_state = read_json(folder / _FILES["metrics"], what=what)
+        model._regime_content = _content_digest(files, "regime/")
         return model
+
+
+def _content_digest(checksums: dict[str, Any], prefix: str = "") -> str:
+    """One digest of the files under ``prefix`` of a `folder_checksums` table: what a stage
+    that consumes those files (a model's weights) keys its cache entries on."""
+    inside = {
+        name.removeprefix(prefix): entry["sha256"]
+        for name, entry in checksums.items()
+        if name.startswith(prefix)
+    }
+    return config_fingerprint(inside)
 
 
 def _pick(metrics: dict[str, Any], *names: str) -> dict[str, Any]:
