@@ -112,4 +112,4 @@ def test_labels_prints_states_overall_and_per_year(synth_dir: Path) -> None:
 def test_labels_bad_lookahead_is_a_clear_error(synth_dir: Path) -> None:
     result = CliRunner().invoke(main, ["labels", str(synth_dir), "--lookahead", "-1"])
     assert result.exit_code == 2
-    assert "`lookahead` must be >= 0" in result.output
+    assert "`--lookahead` must be >= 0" in result.output  # the option, not the parameter

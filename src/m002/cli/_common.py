@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -14,32 +17,91 @@ import click
 import polars as pl
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from m002._io import write_frame
 from m002.exceptions import M002Error
 
 P = ParamSpec("P")
-
-
 R = TypeVar("R")
 
+# Nothing m002 prints is read as rich markup: a message like "close 202.67 outside [low, high]"
+# or a path with brackets prints as it is; styles are applied with `styled` only.
+console = Console(stderr=True, markup=False, highlight=False)
+out = Console(markup=False, highlight=False)
 
-console = Console(stderr=True)
+DEBUG_ENV = "M002_DEBUG"
+"""Set to 1 to see the traceback of an unexpected error instead of its one-line summary."""
 
 
-out = Console()
+def styled(label: str, style: str, rest: str = "") -> Text:
+    """``label`` in ``style`` followed by plain ``rest`` (never parsed as markup)."""
+    return Text.assemble((label, style), rest)
+
+
+def _cli_words(message: str) -> str:
+    """Word a library message for the command line: the library names its parameters in
+    backticks (`asof`, `validate='lenient'`); where the running command has an option for
+    that parameter, name the option instead (`--asof`, `--validate lenient`)."""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return message
+    for param in context.command.params:
+        if not isinstance(param, click.Option) or param.name is None:
+            continue
+        flag = max(param.opts, key=len)
+        message = re.sub(rf"`{param.name}=([^`]*)`", rf"`{flag} \1`", message)
+        message = re.sub(rf"(?<![\w-]){param.name}='([^']*)'", rf"{flag} \1", message)
+        message = message.replace(f"`{param.name}`", f"`{flag}`")
+    return message
+
+
+def _print_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    console.print(styled("warning: ", "bold yellow", _cli_words(str(message))), soft_wrap=True)
 
 
 def _friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Print an M002Error (bad input, bad option) or an OSError (a path that is missing, not a
-    folder, not readable) as one line and exit 2, no traceback."""
+    """Run a command so that no traceback reaches the user.
+
+    An M002Error (bad input, bad option, a damaged file) or an OSError (a path that is
+    missing, not a folder, not readable) prints as one line and exits 2; any other exception
+    is a bug in m002, printed as one line that says so and exit 1 (``M002_DEBUG=1`` shows its
+    traceback). Warnings print as one ``warning:`` line each.
+    """
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except (M002Error, OSError) as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            sys.exit(2)
+        with warnings.catch_warnings():
+            warnings.showwarning = _print_warning
+            try:
+                return func(*args, **kwargs)
+            except (M002Error, OSError) as exc:
+                # soft_wrap: one line whatever the terminal's width, as logs and greps want it
+                console.print(styled("error: ", "bold red", _cli_words(str(exc))), soft_wrap=True)
+                sys.exit(2)
+            except click.ClickException:
+                raise  # a bad option: click prints the usage line and exits 2
+            except Exception as exc:
+                if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+                    raise
+                detail = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                console.print(
+                    styled(
+                        "unexpected error: ",
+                        "bold red",
+                        f"{detail} (a bug in m002, not in your input; rerun with "
+                        f"{DEBUG_ENV}=1 for the traceback)",
+                    ),
+                    soft_wrap=True,
+                )
+                sys.exit(1)
 
     return wrapper
 
@@ -50,7 +112,7 @@ def _step(message: str) -> Iterator[None]:
     start = time.perf_counter()
     with console.status(message):
         yield
-    console.print(f"[green]done[/] {message} ({time.perf_counter() - start:.1f} s)")
+    console.print(styled("done ", "green", f"{message} ({time.perf_counter() - start:.1f} s)"))
 
 
 def _check_out_suffix(path: Path) -> None:
@@ -60,11 +122,9 @@ def _check_out_suffix(path: Path) -> None:
 
 
 def _write(frame: pl.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".csv":
-        frame.write_csv(path)
-    else:
-        frame.write_parquet(path)
+    """Write a table atomically (`m002._io.write_frame`): a killed command leaves the old
+    file or the new one, never half of one."""
+    write_frame(frame, path)
 
 
 def _tickers_option(value: str | None) -> list[str] | None:
@@ -74,6 +134,15 @@ def _tickers_option(value: str | None) -> list[str] | None:
 
 
 _start = click.option("--start", default=None, help="First date, YYYY-MM-DD (inclusive).")
+
+
+_validate = click.option(
+    "--validate",
+    type=click.Choice(["strict", "lenient", "off"]),
+    default=None,
+    help="strict: stop at the first bad row; lenient: drop bad rows and report them; off: no "
+    "checks. Default: strict (train, predict: the config's `validate`).",
+)
 
 
 _end = click.option("--end", default=None, help="Last date, YYYY-MM-DD (inclusive).")
@@ -179,5 +248,11 @@ def _print_wide(table: Table) -> None:
         out.print(table)
         return
     # Console.print caps `width` at the console's own width: a wider console on the same file
-    wide = Console(file=out.file, width=needed, force_terminal=out.is_terminal)
+    wide = Console(
+        file=out.file,
+        width=needed,
+        force_terminal=out.is_terminal,
+        markup=False,
+        highlight=False,
+    )
     wide.print(table)

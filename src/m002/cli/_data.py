@@ -19,6 +19,7 @@ from m002.cli._common import (
     _step,
     _tickers,
     _tickers_option,
+    _validate,
     _write,
     out,
 )
@@ -122,13 +123,7 @@ def data_synth(out_dir: Path, n_tickers: int, n_days: int, seed: int, start: str
 @_start
 @_end
 @_tickers
-@click.option(
-    "--validate",
-    type=click.Choice(["strict", "lenient", "off"]),
-    default="strict",
-    show_default=True,
-    help="strict: stop at the first bad row; lenient: drop bad rows and report them.",
-)
+@_validate
 @click.option(
     "--warmup",
     type=click.Choice(["keep", "drop", "flag"]),
@@ -144,7 +139,7 @@ def features_cmd(
     start: str | None,
     end: str | None,
     tickers: str | None,
-    validate: str,
+    validate: str | None,
     warmup: str,
 ) -> None:
     """Build a feature set from SOURCE and write it to --out."""
@@ -159,7 +154,7 @@ def features_cmd(
                 start=start,
                 end=end,
                 tickers=_tickers_option(tickers),
-                validate=validate,  # type: ignore[arg-type]
+                validate=validate or "strict",  # type: ignore[arg-type]
                 warmup=warmup,  # type: ignore[arg-type]
             )
         )
@@ -182,7 +177,7 @@ def features_cmd(
 @_start
 @_end
 @_tickers
-@click.option("--validate", type=click.Choice(["strict", "lenient", "off"]), default="strict")
+@_validate
 @_friendly_errors
 def labels_cmd(
     source: Path,
@@ -190,7 +185,7 @@ def labels_cmd(
     start: str | None,
     end: str | None,
     tickers: str | None,
-    validate: str,
+    validate: str | None,
 ) -> None:
     """Regime labels of SOURCE: rows per state overall and per year."""
     from m002.features import build_dataset
@@ -209,7 +204,7 @@ def labels_cmd(
             start=start,
             end=end,
             tickers=_tickers_option(tickers),
-            validate=validate,  # type: ignore[arg-type]
+            validate=validate or "strict",  # type: ignore[arg-type]
         )
         labelled = collect(assign_regime_labels(frame, config))
     overall = label_distribution(labelled).drop("regime_state_id")

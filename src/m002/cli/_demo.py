@@ -17,6 +17,7 @@ from m002.cli._common import (
     _step,
     _write,
     out,
+    styled,
 )
 from m002.cli._evaluation import _folds_table, _strategy_table
 from m002.cli._model import _decisions_table, _print_trained_state
@@ -86,7 +87,7 @@ def demo(
         names = feature_names("m002")
         out.print(_summary_table(frame, names))
         out.print(
-            f"[bold]{frame.height:,}[/] rows after warm-up, {frame['ticker'].n_unique()} "
+            f"{frame.height:,} rows after warm-up, {frame['ticker'].n_unique()} "
             f"tickers, {len(names)} features, {frame['date'].min()!s} .. {frame['date'].max()!s}"
         )
         if features_only:
@@ -110,7 +111,9 @@ def _demo_evaluation(data: Path, folder: Path) -> None:
     from m002.evaluation import RunConfig, WalkForwardConfig, run_walkforward
     from m002.report import render_report
 
-    out.print("[bold]walk-forward evaluation[/]: re-training fold by fold, out of sample")
+    out.print(
+        styled("walk-forward evaluation", "bold", ": re-training fold by fold, out of sample")
+    )
     config = RunConfig(walkforward=WalkForwardConfig(retrain_every="2y"))
     run = run_walkforward(data, folder / "run", config, cache_dir=folder / "cache")
     _print_wide(_folds_table(run["evaluation"]))

@@ -17,10 +17,12 @@ from m002.cli._common import (
     _friendly_errors,
     _read_config,
     _step,
+    _validate,
     _with_cache_options,
     _write,
     out,
 )
+from m002.exceptions import M002Error
 
 
 @main.command("train")
@@ -33,18 +35,30 @@ from m002.cli._common import (
     help="Model folder to write.",
 )
 @_config_option
+@_validate
 @_with_cache_options
 @_friendly_errors
 def train_cmd(
-    source: Path, out_dir: Path, config_file: Path | None, no_cache: bool, cache_dir: Path | None
+    source: Path,
+    out_dir: Path,
+    config_file: Path | None,
+    validate: str | None,
+    no_cache: bool,
+    cache_dir: Path | None,
 ) -> None:
-    """Train the whole system on SOURCE and save it to --out."""
+    """Train the whole system on SOURCE and save it to --out.
+
+    --out must be new, empty or an earlier model: the model is written beside it and
+    renamed into place when complete, so an earlier model there is replaced only then.
+    """
+    from m002._io import check_replaceable
     from m002.pipeline import M002FullArchitecture
 
-    config = _read_config(config_file)
+    check_replaceable(out_dir, kind="model", option="--out")  # before minutes of training
+    config = _with_validate(_read_config(config_file), validate)
     model = M002FullArchitecture(config, cache_dir=cache_dir, use_cache=not no_cache)
     model.train(source)
-    model.save(out_dir)
+    model.save(out_dir, option="--out")
     _print_trained_state(model.trained_state)
     out.print(f"model saved to {out_dir}")
 
@@ -87,6 +101,7 @@ def _print_trained_state(state: dict[str, Any]) -> None:
     type=click.Path(path_type=Path),
     help="Output .parquet or .csv.",
 )
+@_validate
 @_with_cache_options
 @_friendly_errors
 def predict_cmd(
@@ -94,20 +109,46 @@ def predict_cmd(
     source: Path,
     asof: str | None,
     out_file: Path,
+    validate: str | None,
     no_cache: bool,
     cache_dir: Path | None,
 ) -> None:
-    """Decisions of a trained model (MODEL_DIR) on SOURCE."""
+    """Decisions of a trained model (MODEL_DIR) on SOURCE.
+
+    With --asof, a day that is not a trading day in the data gives the last trading day
+    before it, and every ticker without a decision that day is listed with the reason.
+    Rows whose date lies inside the model's training period have in_sample = true.
+    """
     from m002.pipeline import M002FullArchitecture
 
     _check_out_suffix(out_file)
     model = M002FullArchitecture.load(model_dir, cache_dir=cache_dir, use_cache=not no_cache)
+    model.config = _with_validate(model.config, validate)
     with _step(f"predicting {source}" + (f" as of {asof}" if asof else "")):
         decisions = model.predict(source, asof=asof)
+    if decisions.height == 0:
+        msg = f"no decisions to write: no ticker in {source} has a row on the day asked for"
+        raise M002Error(msg)
     _write(decisions, out_file)
     out.print(f"{decisions.height:,} rows -> {out_file}")
     if asof is not None:
         out.print(_decisions_table(decisions))
+        notes = model.last_predict_
+        if notes["in_sample"]:
+            out.print(
+                f"note: {notes['day']} lies inside the model's training period "
+                "(in_sample = true): these decisions are not out of sample"
+            )
+        if len(notes["left_out"]) > 10:  # the warning above named the first ten
+            for entry in notes["left_out"]:
+                out.print(f"no decision: {entry['ticker']}: {entry['reason']}")
+
+
+def _with_validate(config: Any, validate: str | None) -> Any:
+    """The pipeline config with --validate applied, where given."""
+    import dataclasses
+
+    return config if validate is None else dataclasses.replace(config, validate=validate)
 
 
 def _decisions_table(decisions: pl.DataFrame, limit: int = 20) -> Table:
