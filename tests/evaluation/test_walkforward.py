@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from m002._io import output_kind
 from m002.data import generate_synthetic
 from m002.evaluation import (
     DAILY_COLUMNS,
@@ -71,6 +72,9 @@ def test_the_run_directory_holds_every_file(run_dir: Path) -> None:
     assert "252 trading days" in metrics["conventions"]
     daily = pl.read_parquet(run_dir / "backtest" / "daily.parquet")
     assert tuple(daily.columns) == DAILY_COLUMNS
+    assert output_kind(run_dir) == "run"
+    assert output_kind(run_dir / "backtest") == "backtest"
+    assert [p.name for p in run_dir.parent.iterdir() if "m002-" in p.name] == []
     assert set(daily["strategy"].unique()) == set(STRATEGIES)
 
 
@@ -101,6 +105,7 @@ def test_folds_are_purged_and_tile_the_test_range(run_dir: Path, prices: pl.Data
     assert predictions["date"].min() == date.fromisoformat(folds[0]["test_start"])
     assert predictions["date"].max() == calendar[-1]
     assert predictions.select("ticker", "date").is_duplicated().sum() == 0
+    assert not predictions["in_sample"].any()  # no test row lies in its model's training period
     for fold in folds:
         rows = predictions.filter(pl.col("fold") == fold["fold"])
         assert rows["date"].min() == date.fromisoformat(fold["test_start"])
