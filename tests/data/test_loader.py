@@ -12,7 +12,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from m002._schema import CANONICAL_COLUMNS, CANONICAL_SCHEMA
-from m002.data import SilverData, load_silver, read_silver, write_synthetic
+from m002.data import SilverData, TimestampWarning, load_silver, read_silver, write_synthetic
 from m002.exceptions import ConfigError, DataValidationError
 
 START = dt.date(2020, 1, 1)
@@ -437,3 +437,91 @@ def test_invalid_arguments(tmp_path: Path, kwargs: dict[str, object], match: str
     root = write_folder(tmp_path, FRAMES)
     with pytest.raises(ConfigError, match=match):
         read_silver(root, **kwargs)  # type: ignore[arg-type]
+
+
+# --- time zones ------------------------------------------------------------------------------
+
+
+def utc_midnight_in_new_york(df: pl.DataFrame) -> pl.Series:
+    """A vendor's stamps: each trading date at 00:00 UTC, stored as New York time."""
+    utc = df["date"].cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    return utc.dt.convert_time_zone("America/New_York")
+
+
+def test_utc_midnight_stamps_in_new_york_time_keep_their_trading_date(tmp_path: Path) -> None:
+    df = FRAMES["AAPL"]
+    stamps = utc_midnight_in_new_york(df)
+    assert (stamps.dt.date() != df["date"]).all()  # in New York, each falls the day before
+    df.with_columns(date=stamps).write_parquet(tmp_path / "AAPL.parquet")
+    with pytest.warns(TimestampWarning, match=r"30 rows .*AAPL\.parquet .*30 of 30 timestamps"):
+        data = read_silver(tmp_path)
+    assert data.frame.collect()["date"].to_list() == df["date"].to_list()
+    assert data.report.warned == (("utc_midnight_timestamps", "AAPL", 30),)
+    (issue,) = data.report.warnings
+    assert issue.ticker == "AAPL"
+    assert "America/New_York" in issue.detail
+    assert data.report.ok  # a warning: nothing dropped
+    with pytest.warns(TimestampWarning):
+        assert load_silver(tmp_path).collect()["date"].to_list() == df["date"].to_list()
+
+
+def test_a_new_york_close_stamp_keeps_its_date_without_a_warning(tmp_path: Path) -> None:
+    df = FRAMES["AAPL"]
+    close = df["date"].cast(pl.Datetime("ns")).dt.offset_by("16h")
+    close = close.dt.replace_time_zone("America/New_York")
+    df.with_columns(date=close).write_parquet(tmp_path / "AAPL.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TimestampWarning)
+        data = read_silver(tmp_path)
+    assert data.frame.collect()["date"].to_list() == df["date"].to_list()
+    assert data.report.warned == ()
+
+
+def test_naive_midnight_timestamps_keep_their_date_part(tmp_path: Path) -> None:
+    df = FRAMES["AAPL"]
+    df.with_columns(pl.col("date").cast(pl.Datetime("ms"))).write_parquet(tmp_path / "A.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TimestampWarning)
+        assert load_silver(tmp_path).collect()["date"].to_list() == df["date"].to_list()
+
+
+def test_utc_stamps_found_by_their_weekends_when_not_all_are_midnight(tmp_path: Path) -> None:
+    df = FRAMES["AAPL"]
+    # a few bars stamped at noon UTC: not all midnight, but New York dates put every Monday
+    # bar on a Sunday, and the UTC dates put none on a weekend
+    noon = pl.int_range(pl.len()) % 7 == 3
+    stamps = pl.col("date").cast(pl.Datetime("us")) + pl.when(noon).then(
+        pl.duration(hours=12)
+    ).otherwise(pl.duration(hours=0))
+    frame = df.with_columns(date=stamps.dt.replace_time_zone("UTC"))
+    frame = frame.with_columns(pl.col("date").dt.convert_time_zone("America/New_York"))
+    frame.write_parquet(tmp_path / "AAPL.parquet")
+    with pytest.warns(TimestampWarning):
+        out = load_silver(tmp_path).collect()
+    assert out["date"].to_list() == df["date"].to_list()
+
+
+def test_the_timestamp_rule_is_decided_per_file(tmp_path: Path) -> None:
+    # the same column type, so both files go through one scan
+    utc = FRAMES["AAPL"].with_columns(date=utc_midnight_in_new_york(FRAMES["AAPL"]))
+    close = pl.col("date").cast(pl.Datetime("us")).dt.offset_by("16h")
+    local = FRAMES["MSFT"].with_columns(close.dt.replace_time_zone("America/New_York"))
+    utc.write_parquet(tmp_path / "AAPL.parquet")
+    local.write_parquet(tmp_path / "MSFT.parquet")
+    with pytest.warns(TimestampWarning) as caught:
+        data = read_silver(tmp_path, start=FRAMES["AAPL"]["date"][5])
+    out = data.frame.collect()
+    want = expected({"AAPL": FRAMES["AAPL"], "MSFT": FRAMES["MSFT"]})
+    want = want.filter(pl.col("date") >= FRAMES["AAPL"]["date"][5])
+    assert out["date"].to_list() == want["date"].to_list()
+    assert data.report.warned == (("utc_midnight_timestamps", "AAPL", 25),)
+    assert "MSFT" not in str(caught[0].message)
+
+
+def test_the_timestamp_rule_holds_without_validation(tmp_path: Path) -> None:
+    df = FRAMES["AAPL"]
+    df.with_columns(date=utc_midnight_in_new_york(df)).write_parquet(tmp_path / "AAPL.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TimestampWarning)  # nothing is counted with "off"
+        out = load_silver(tmp_path, validate="off").collect()
+    assert out["date"].to_list() == df["date"].to_list()

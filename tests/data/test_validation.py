@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from m002.data import (
+    LENIENT_HINT,
     RULES,
     ValidationIssue,
     ValidationReport,
@@ -22,7 +23,7 @@ from m002.data import (
     load_silver,
     read_silver,
 )
-from m002.exceptions import DataValidationError
+from m002.exceptions import ConfigError, DataValidationError
 
 N = 12  # rows per ticker
 BAD = 4  # 0-based index of the row that gets broken: data row 5 of its file
@@ -416,7 +417,7 @@ def test_clean_report(tmp_path: Path) -> None:
     assert report.ok
     assert report.counts().height == 0
     assert report.summary() == (
-        f"Silver data from {tmp_path}: read 12 rows from 1 files, kept 12 rows of 1 tickers, "
+        f"Silver data from {tmp_path}: read 12 rows from 1 file, kept 12 rows of 1 ticker, "
         "dropped 0."
     )
 
@@ -468,3 +469,79 @@ def test_every_injected_row_is_accounted_for(tmp_path: Path, injected: dict[int,
     assert report.rows_in == report.rows_out + report.rows_dropped
     bad_rows = {i + 1: r if r != "null_ticker" else "null_value" for i, r in injected.items()}
     assert {i.row: i.rule for i in report.issues} == bad_rows
+
+
+# --- warnings: rows kept -----------------------------------------------------------------------
+
+
+def with_gap(days: int) -> pl.DataFrame:
+    """AAPL bars whose last 6 rows come ``days`` calendar days after the 6th."""
+    df = bars(seed=1).with_columns(pl.col("Date").str.to_date())
+    jump = days - (df["Date"][6] - df["Date"][5]).days
+    shift = pl.when(pl.int_range(pl.len()) >= 6).then(pl.duration(days=jump))
+    return df.with_columns(pl.col("Date") + shift.otherwise(pl.duration(days=0)))
+
+
+def test_a_long_gap_is_a_warning_with_ticker_dates_and_length(tmp_path: Path) -> None:
+    aapl = with_gap(45)
+    aapl.write_csv(tmp_path / "AAPL.csv")
+    bars(seed=2).write_csv(tmp_path / "MSFT.csv")
+    report = check_silver(tmp_path)
+    assert report.ok  # nothing dropped: `m002 data check` still exits 0
+    assert report.rows_out == report.rows_in == 2 * N
+    assert report.warned == (("long_gap", "AAPL", 1),)
+    assert report.warning_counts() == {"long_gap": 1}
+    (gap,) = report.warnings
+    before, after = aapl["Date"][5], aapl["Date"][6]
+    assert (gap.rule, gap.ticker, gap.date, gap.row) == ("long_gap", "AAPL", after, 7)
+    assert gap.source is not None
+    assert gap.source.endswith("AAPL.csv")
+    assert f"no row for 45 calendar days, from {before} to {after}" in gap.detail
+    text = report.summary()
+    assert "Warnings, rows kept: long_gap 1." in text.splitlines()[0]
+    assert "long_gap: 1 (AAPL 1)" in text
+    assert f"AAPL.csv row 7 (ticker AAPL, date {after}): no row for 45" in text
+    as_json = json.loads(json.dumps(report.to_dict(), default=str))
+    assert as_json["warned"] == [{"rule": "long_gap", "ticker": "AAPL", "count": 1}]
+    assert as_json["warnings"][0]["date"] == after.isoformat()
+    assert as_json["ok"] is True
+    # read_silver reports it too, keeps every row, and strict mode does not raise on it
+    data = read_silver(tmp_path)
+    assert data.report.warned == report.warned
+    assert data.frame.collect().height == 2 * N
+
+
+def test_gap_threshold(tmp_path: Path) -> None:
+    with_gap(10).write_csv(tmp_path / "AAPL.csv")
+    assert check_silver(tmp_path).warned == ()
+    with_gap(11).write_csv(tmp_path / "AAPL.csv")
+    assert check_silver(tmp_path).warned == (("long_gap", "AAPL", 1),)
+    assert check_silver(tmp_path, max_gap_days=11).warned == ()
+    with pytest.raises(ConfigError, match=r"`max_gap_days` must be >= 1, got `max_gap_days=0`"):
+        check_silver(tmp_path, max_gap_days=0)
+
+
+def test_gaps_between_tickers_are_no_gaps(tmp_path: Path) -> None:
+    early = bars(seed=1)
+    late = bars(seed=2).with_columns(pl.col("Date").str.to_date() + pl.duration(days=400))
+    both = [
+        early.with_columns(Symbol=pl.lit("A")),
+        late.cast(pl.String).with_columns(Symbol=pl.lit("B")),
+    ]
+    pl.concat(both).write_csv(tmp_path / "prices.csv")
+    assert check_silver(tmp_path / "prices.csv").warned == ()
+
+
+def test_strict_errors_end_with_the_one_lenient_hint(tmp_path: Path) -> None:
+    write_case(tmp_path, "high_below_low")
+    with pytest.raises(DataValidationError) as rows:
+        read_silver(tmp_path)
+    assert str(rows.value).endswith(f". Fix the data, or {LENIENT_HINT}.")
+    (tmp_path / "BF.B.csv").write_text('{"Error Message": "Invalid API call"}')
+    with pytest.raises(DataValidationError) as files:
+        read_silver(tmp_path)
+    assert files.value.rule == "not_a_price_table"
+    assert str(files.value).endswith(f". Fix the data, or {LENIENT_HINT}.")
+    # what a caller with other words for the advice does
+    cli = str(files.value).replace(LENIENT_HINT, "rerun with --validate lenient")
+    assert cli.endswith("Fix the data, or rerun with --validate lenient.")

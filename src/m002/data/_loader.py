@@ -21,10 +21,7 @@ is collected, and with ``tickers=`` the files named after other tickers are neve
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import os
-import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,73 +30,46 @@ from urllib.parse import unquote
 
 import polars as pl
 
-from m002._schema import CANONICAL_SCHEMA, DATE, PRICE_COLUMNS, TICKER, VOLUME
+from m002._schema import MAX_GAP_DAYS, TICKER
+from m002.data._args import as_tickers, check_int, check_min_rows, check_mode, date_range
+from m002.data._reader import (
+    Columns,
+    Filters,
+    Read,
+    SilverData,
+    column_problem,
+    empty_error,
+    empty_raw,
+    finish,
+    finish_off,
+    is_ticker_name,
+    map_columns,
+    raw_columns,
+    ticker_column,
+    time_zone,
+    unknown_error,
+    warn_dropped,
+    warn_moved_dates,
+)
 from m002.data._validation import (
     ADJ_CLOSE,
-    DATE_RAW,
     FILE_ID,
     FILE_RULES,
-    ISSUES_PER_RULE,
-    NUMBER_RAW,
     ROW_ID,
     FileInfo,
     Mode,
     SkippedFile,
-    ValidationIssue,
     ValidationReport,
     fail_on,
-    sort_drops,
     ticker_key,
-    validate_rows,
 )
-from m002.exceptions import ConfigError, DataValidationError
 
-__all__ = ["SilverData", "load_silver", "read_silver"]
+__all__ = ["check_silver", "load_silver", "read_silver"]
 
 _PATH: Final = "__m002_path"
 Fmt = Literal["parquet", "csv"]
 _SUFFIXES: Final[dict[str, Fmt]] = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 _CSV_NULLS: Final = ["", "NA", "N/A", "#N/A", "null", "NULL", "None"]
-_MODES: Final = ("strict", "lenient", "off")
-
-# Role -> accepted spellings after normalisation (lower case, no spaces/_/-/.), by priority.
-_ALIASES: Final[dict[str, tuple[str, ...]]] = {
-    TICKER: ("ticker", "symbol", "name"),
-    DATE: ("date", "timestamp", "datetime", "time"),
-    "open": ("open",),
-    "high": ("high",),
-    "low": ("low",),
-    "close": ("close",),
-    VOLUME: ("volume", "vol"),
-    ADJ_CLOSE: ("adjclose", "adjustedclose"),
-}
-_REQUIRED: Final = (DATE, *PRICE_COLUMNS, VOLUME)
-_NORMALISE = re.compile(r"[\s_\-.\ufeff]")
-
-
-@dataclass(frozen=True)
-class _Filters:
-    start: dt.date | None = None
-    end: dt.date | None = None
-    tickers: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class SilverData:
-    """Canonical daily OHLCV and the account of how it was read.
-
-    Attributes
-    ----------
-    frame : pl.LazyFrame
-        Columns ``ticker`` (str), ``date`` (date), ``open``, ``high``, ``low``, ``close``,
-        ``volume`` (f64), sorted by (ticker, date), one row per (ticker, date) unless read
-        with ``validate="off"``.
-    report : ValidationReport
-        Rows in and out, and why each dropped row went.
-    """
-
-    frame: pl.LazyFrame
-    report: ValidationReport
 
 
 def read_silver(
@@ -110,6 +80,7 @@ def read_silver(
     tickers: Sequence[str] | str | None = None,
     validate: Mode = "strict",
     min_rows: int | None = None,
+    max_gap_days: int = MAX_GAP_DAYS,
 ) -> SilverData:
     """Read daily OHLCV into the canonical schema, validated, with a report.
 
@@ -119,7 +90,7 @@ def read_silver(
         A folder of per-ticker parquet/CSV files, one multi-ticker parquet/CSV file with a
         ticker column, or hive folders ``ticker=X/...parquet``.
     start, end : datetime.date or str, optional
-        Inclusive date range (ISO strings accepted), pushed into the scan.
+        Inclusive date range (ISO strings ``'YYYY-MM-DD'`` accepted), pushed into the scan.
     tickers : sequence of str, optional
         Tickers to read; with per-ticker files only their files are opened.
     validate : {"strict", "lenient", "off"}, default "strict"
@@ -129,6 +100,9 @@ def read_silver(
     min_rows : int, optional
         Smallest number of rows a ticker must have (the longest feature window); fewer is
         the rule ``too_few_rows``.
+    max_gap_days : int, default :data:`m002._schema.MAX_GAP_DAYS` (10)
+        Gaps of more calendar days between two rows of a ticker are listed in the report
+        under ``long_gap`` (a warning: no row is dropped).
 
     Returns
     -------
@@ -144,7 +118,13 @@ def read_silver(
         ``.detail`` say what and where); in every mode with ``rule="unknown_ticker"`` for a
         ticker that is not there and ``rule="empty_source"`` when no row would come out.
     ConfigError
-        If an argument is invalid (``validate``, ``min_rows``, ``start`` after ``end``).
+        If an argument is invalid (``validate``, ``min_rows``, ``max_gap_days``, ``start``
+        after ``end``).
+
+    Warns
+    -----
+    TimestampWarning
+        When timestamps stamped at midnight UTC were read by their UTC date (see Notes).
 
     Notes
     -----
@@ -154,9 +134,20 @@ def read_silver(
     without a readable date are always read, to be reported), plus the rows of skipped
     files that could be read as tables; ``rows_in == rows_out + rows_dropped``.
 
+    Dates: a date column is taken as it is, a text column as ``YYYY-MM-DD``,
+    ``YYYY/MM/DD``, ``YYYYMMDD`` or the date part of an ISO datetime (as written, whatever
+    its offset), a naive datetime by its date part, and a datetime with a time zone by its
+    calendar date in that zone (a 16:00 close stamped in ``America/New_York`` keeps its
+    date). One exception: a file whose timestamps are daily bars stamped at midnight UTC
+    and stored in another zone (every timestamp is 00:00:00 in UTC, or the zone's dates
+    put at least a tenth of the rows on a weekend and at least twice as many as the UTC
+    dates do) gives the UTC date of each timestamp, with a `TimestampWarning` naming the
+    file and how many rows moved, and the rule ``utc_midnight_timestamps`` in the report.
+
     With ``validate="off"`` nothing is collected: duplicates stay, unparseable dates and
     numbers become null, a file that breaks at scan time raises when the frame is
-    collected, and ``tickers`` are checked against file names only.
+    collected, ``tickers`` are checked against file names only, and the timestamp rule is
+    applied without a warning.
 
     Examples
     --------
@@ -169,15 +160,18 @@ def read_silver(
     >>> data.report.ok
     True
     """
-    return _read(
+    data = _read(
         path,
         start=start,
         end=end,
         tickers=tickers,
         validate=validate,
         min_rows=min_rows,
+        max_gap_days=max_gap_days,
         allow_empty=False,
     )
+    warn_moved_dates(data.report)
+    return data
 
 
 def load_silver(
@@ -193,7 +187,7 @@ def load_silver(
 
     When rows were dropped or files skipped (lenient mode, or unreadable files with
     ``validate="off"``), a ``UserWarning`` carries the report's summary, so that nothing
-    goes silently.
+    goes silently; a `TimestampWarning` says when dates were read in UTC.
 
     Parameters
     ----------
@@ -222,51 +216,63 @@ def load_silver(
     data = read_silver(
         path, start=start, end=end, tickers=tickers, validate=validate, min_rows=min_rows
     )
-    if data.report.rows_dropped or data.report.skipped_files:
-        warnings.warn(data.report.summary(), UserWarning, stacklevel=2)
+    warn_dropped(data.report)
     return data.frame
 
 
-# --------------------------------------------------------------------------------------------
-# Arguments
-# --------------------------------------------------------------------------------------------
+def check_silver(
+    path: str | os.PathLike[str],
+    *,
+    start: dt.date | str | None = None,
+    end: dt.date | str | None = None,
+    tickers: Sequence[str] | str | None = None,
+    min_rows: int | None = None,
+    max_gap_days: int = MAX_GAP_DAYS,
+) -> ValidationReport:
+    """Run every rule over a Silver source and return the report, dropping nothing silently.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Folder of per-ticker files, one multi-ticker file, or hive folders ``ticker=X/``.
+    start, end : datetime.date or str, optional
+        Inclusive date range to check (ISO strings accepted).
+    tickers : sequence of str, optional
+        Tickers to check; all when None.
+    min_rows : int, optional
+        Tickers with fewer clean rows are reported under ``too_few_rows``.
+    max_gap_days : int, default :data:`m002._schema.MAX_GAP_DAYS` (10)
+        Longer gaps (calendar days between two rows of a ticker) are reported under
+        ``long_gap``.
 
-def _as_date(name: str, value: dt.date | str | None) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip()[:10])
-        except ValueError:
-            pass
-    msg = f"`{name}` must be a date or an ISO date string like '2020-01-02', got {name}={value!r}"
-    raise ConfigError(msg)
+    Returns
+    -------
+    ValidationReport
+        The rows in and out and the drops per rule and ticker; ``report.ok`` is True for
+        data where nothing would be dropped. Warnings (``long_gap`` with the ticker, the
+        dates and the length of each gap; ``utc_midnight_timestamps``) are in
+        ``report.warnings`` and leave ``report.ok`` True; no Python warning is raised.
 
-
-def _as_tickers(tickers: Sequence[str] | str | None) -> tuple[str, ...] | None:
-    if tickers is None:
-        return None
-    items = (tickers,) if isinstance(tickers, str) else tuple(tickers)
-    if not items or not all(isinstance(t, str) and t for t in items):
-        msg = f"`tickers` must be a non-empty list of ticker strings, got tickers={tickers!r}"
-        raise ConfigError(msg)
-    return tuple(dict.fromkeys(items))
-
-
-def _check_args(validate: str, min_rows: int | None) -> None:
-    if validate not in _MODES:
-        msg = f"`validate` must be one of {', '.join(map(repr, _MODES))}, got validate={validate!r}"
-        raise ConfigError(msg)
-    if min_rows is not None and (
-        isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 1
-    ):
-        msg = f"`min_rows` must be a positive int or None, got min_rows={min_rows!r}"
-        raise ConfigError(msg)
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    DataValidationError
+        With ``rule="empty_source"`` if `path` holds no parquet or CSV file, and with
+        ``rule="unknown_ticker"`` if a ticker asked for is not there. Data rules never raise.
+    ConfigError
+        If an argument is invalid.
+    """
+    return _read(
+        path,
+        start=start,
+        end=end,
+        tickers=tickers,
+        validate="lenient",
+        min_rows=min_rows,
+        max_gap_days=max_gap_days,
+        allow_empty=True,
+    ).report
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,10 +294,6 @@ def _hidden(name: str) -> bool:
     return name.startswith(("_", "."))
 
 
-def _norm(name: str) -> str:
-    return _NORMALISE.sub("", name.lower())
-
-
 def _walk(folder: str, partition: str | None, *, top: bool) -> list[_Candidate]:
     """Price files under ``folder``. A file at the top level is named after its ticker; deeper
     down, in hive folders, the ticker is the ``ticker=`` partition value (or unknown)."""
@@ -304,7 +306,7 @@ def _walk(folder: str, partition: str | None, *, top: bool) -> list[_Candidate]:
         if entry.is_dir():
             key, sep, value = entry.name.partition("=")
             if sep:
-                sub = unquote(value) if _norm(key) in _ALIASES[TICKER] else partition
+                sub = unquote(value) if is_ticker_name(key) else partition
                 found.extend(_walk(entry.path, sub, top=False))
         elif entry.is_file():
             suffix = Path(entry.name).suffix
@@ -340,7 +342,7 @@ class _Table:
 
     path: str
     fmt: Fmt
-    columns: dict[str, tuple[str, pl.DataType]]  # role -> (column name, dtype)
+    columns: Columns  # role -> (column name, dtype)
     ticker: str | None  # ticker for every row when the file has no usable ticker column
     header: tuple[str, ...]  # all column names, in file order
 
@@ -418,71 +420,20 @@ def _inspect(cand: _Candidate) -> _Table | SkippedFile:
         kind = "parquet" if fmt == "parquet" else "CSV"
         return skip("not_a_price_table", f"not a readable {kind} file: {_first_line(exc)}")
 
-    by_norm: dict[str, str] = {}
-    for name in schema:
-        by_norm.setdefault(_norm(name), name)
-    columns: dict[str, tuple[str, pl.DataType]] = {}
-    for role, aliases in _ALIASES.items():
-        for alias in aliases:
-            if alias in by_norm:
-                name = by_norm[alias]
-                columns[role] = (name, schema[name])
-                break
+    columns = map_columns(schema)
     if cand.partition:
         columns.pop(TICKER, None)
     elif TICKER in columns:
         ticker = None
-    have = [r for r in _REQUIRED if r in columns]
-    listed = ", ".join(schema) if len(schema) <= 12 else ", ".join(list(schema)[:12]) + ", ..."
-    if len(have) < 2:
-        detail = f"no date/price columns; it has: {listed}"
-        return skip("not_a_price_table", detail, _count_rows(cand.path, fmt))
-    if ticker is None and TICKER not in columns:
-        detail = f"no ticker column (ticker, symbol, name); it has: {listed}"
-        return skip("missing_column", detail, _count_rows(cand.path, fmt))
-    missing = [r for r in _REQUIRED if r not in columns]
-    if missing:
-        detail = f"no {', '.join(missing)} column; it has: {listed}"
-        return skip("missing_column", detail, _count_rows(cand.path, fmt))
+    problem = column_problem(list(schema), columns, named=ticker is not None)
+    if problem is not None:
+        return skip(*problem, _count_rows(cand.path, fmt))
     return _Table(cand.path, fmt, columns, ticker, tuple(schema))
 
 
 # --------------------------------------------------------------------------------------------
 # Building the scans
 # --------------------------------------------------------------------------------------------
-
-
-def _date_expr(name: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr | None]:
-    """The calendar date, and (for text) the raw value where it does not parse."""
-    col = pl.col(name)
-    if dtype == pl.Date:
-        return col, None
-    if isinstance(dtype, pl.Datetime):
-        # Local calendar date in the column's own time zone.
-        return col.dt.date(), None
-    text = col.cast(pl.String).str.strip_chars()
-    head = text.str.slice(0, 10)
-    parsed = pl.coalesce(
-        head.str.to_date("%Y-%m-%d", strict=False),
-        head.str.to_date("%Y/%m/%d", strict=False),
-        text.str.to_date("%Y%m%d", strict=False),
-    )
-    bad = pl.when(text.is_not_null() & (text != "") & parsed.is_null()).then(text)
-    return parsed, bad
-
-
-def _number_expr(role: str, name: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr | None]:
-    """The value as Float64, and (for text) a description where it does not parse."""
-    col = pl.col(name)
-    if dtype.is_numeric() or dtype == pl.Null:
-        return col.cast(pl.Float64), None
-    text = col.cast(pl.String).str.strip_chars()
-    parsed = text.cast(pl.Float64, strict=False)
-    label = "adjusted close" if role == ADJ_CLOSE else role
-    bad = pl.when(text.is_not_null() & (text != "") & parsed.is_null()).then(
-        pl.format(f"{label} '{{}}'", text)
-    )
-    return parsed, bad
 
 
 @dataclass
@@ -519,59 +470,32 @@ class _Group:
             include_file_paths=file_paths,
         )
 
-    def frame(
-        self,
-        *,
-        provenance: bool,
-        filters: _Filters,
-    ) -> pl.LazyFrame:
-        """Canonical columns (raw prices plus the adjusted close), filtered, still lazy."""
+    def frame(self, *, provenance: bool, filters: Filters) -> pl.LazyFrame:
+        """Raw canonical columns (see `raw_columns`), filtered, still lazy."""
         first = self.tables[0]
-        cols = first.columns
         multi = len(self.tables) > 1
         index = pl.col(_PATH).cast(pl.Enum([t.path for t in self.tables])).to_physical()
-        exprs: list[pl.Expr] = []
         if first.ticker is None:
-            name, dtype = cols[TICKER]
-            tick = pl.col(name).cast(pl.String)
-            exprs.append((tick.str.strip_chars() if dtype == pl.String else tick).alias(TICKER))
+            ticker = ticker_column(*first.columns[TICKER])
         elif multi:
-            names = pl.Series([t.ticker for t in self.tables], dtype=pl.String)
-            exprs.append(pl.lit(names).gather(index).alias(TICKER))
+            ticker = pl.lit(pl.Series([t.ticker for t in self.tables], dtype=pl.String)).gather(
+                index
+            )
         else:
-            exprs.append(pl.lit(first.ticker, pl.String).alias(TICKER))
-        date, date_bad = _date_expr(*cols[DATE])
-        exprs.append(date.alias(DATE))
-        bad_numbers: list[pl.Expr] = []
-        for role in (*PRICE_COLUMNS, VOLUME, ADJ_CLOSE):
-            # Without an adjusted close the factor is close / close = 1.
-            value, bad = _number_expr(role, *cols.get(role, cols["close"]))
-            exprs.append(value.alias(role))
-            if bad is not None and role in cols:
-                bad_numbers.append(bad)
+            ticker = pl.lit(first.ticker, pl.String)
         if multi:
-            ids = pl.Series(self.ids, dtype=pl.UInt32)
-            exprs.append(pl.lit(ids).gather(index).alias(FILE_ID))
+            file_id = pl.lit(pl.Series(self.ids, dtype=pl.UInt32)).gather(index)
         else:
-            exprs.append(pl.lit(self.ids[0], pl.UInt32).alias(FILE_ID))
-        if provenance:
-            exprs.append(pl.col(ROW_ID).cast(pl.UInt32))
-            if date_bad is not None:
-                exprs.append(date_bad.alias(DATE_RAW))
-            if bad_numbers:
-                exprs.append(pl.coalesce(bad_numbers).alias(NUMBER_RAW))
+            file_id = pl.lit(self.ids[0], pl.UInt32)
+        exprs = raw_columns(
+            first.columns,
+            ticker=ticker,
+            file_id=file_id,
+            source=pl.col(_PATH) if multi else None,
+            provenance=provenance,
+        )
         lf = self.scan(provenance=provenance).select(exprs)
-        if filters.tickers is not None and first.ticker is None:
-            lf = lf.filter(pl.col(TICKER).is_in(filters.tickers))
-        if filters.start is not None or filters.end is not None:
-            in_range = pl.lit(True)
-            if filters.start is not None:
-                in_range = in_range & (pl.col(DATE) >= filters.start)
-            if filters.end is not None:
-                in_range = in_range & (pl.col(DATE) <= filters.end)
-            # Rows without a date are kept for the validator to report.
-            lf = lf.filter(in_range | pl.col(DATE).is_null() if provenance else in_range)
-        return lf
+        return filters.apply(lf, provenance=provenance, by_column=first.ticker is None)
 
     def row_base(self, file_id: int) -> int:
         """Value of the scan's row index at the first row of `file_id`."""
@@ -593,49 +517,13 @@ def _groups(tables: Sequence[_Table]) -> list[_Group]:
     return list(by_key.values())
 
 
-def _adjusted() -> list[pl.Expr]:
-    """The canonical columns, split-adjusted through the adjusted close."""
-    factor = pl.col(ADJ_CLOSE) / pl.col("close")
-    out = [pl.col(TICKER), pl.col(DATE)]
-    out.extend((pl.col(c) * factor).alias(c) for c in PRICE_COLUMNS)
-    out.append((pl.col(VOLUME) / factor).alias(VOLUME))
-    return out
-
-
 # --------------------------------------------------------------------------------------------
 # The reader
 # --------------------------------------------------------------------------------------------
 
 
-def _empty_error(root: Path, detail: str) -> DataValidationError:
-    msg = f"no price rows in {root}: {detail} [rule empty_source]"
-    return DataValidationError(msg, rule="empty_source", source=str(root), detail=detail)
-
-
-def _unknown_error(
-    root: Path, missing: Sequence[str], available: Sequence[str]
-) -> DataValidationError:
-    hints = []
-    for t in missing:
-        close = difflib.get_close_matches(t, available, n=1) or [
-            a for a in available if a.lower() == t.lower()
-        ]
-        if close:
-            hints.append(f"{t!r} -> {close[0]!r}?")
-    shown = ", ".join(sorted(available)[:10]) + (", ..." if len(available) > 10 else "")
-    msg = (
-        f"tickers not found in {root}: {', '.join(map(repr, missing))}; "
-        f"{len(available)} tickers available: {shown}"
-        + (f" (did you mean {'; '.join(hints)})" if hints else "")
-        + " [rule unknown_ticker]"
-    )
-    return DataValidationError(
-        msg, rule="unknown_ticker", source=str(root), detail=", ".join(missing)
-    )
-
-
 def _collect(
-    group: _Group, filters: _Filters
+    group: _Group, filters: Filters
 ) -> tuple[list[tuple[_Group, pl.DataFrame]], list[tuple[int, str]]]:
     """Collect a group; if that fails, collect its files one by one to find the bad ones."""
     try:
@@ -660,24 +548,24 @@ def _read(
     tickers: Sequence[str] | str | None,
     validate: Mode,
     min_rows: int | None,
+    max_gap_days: int,
     allow_empty: bool,
 ) -> SilverData:
-    _check_args(validate, min_rows)
-    lo, hi = _as_date("start", start), _as_date("end", end)
-    if lo is not None and hi is not None and lo > hi:
-        msg = f"`start` must not be after `end`, got start={lo}, end={hi}"
-        raise ConfigError(msg)
-    wanted = _as_tickers(tickers)
+    check_mode(validate)
+    check_min_rows(min_rows)
+    check_int("max_gap_days", max_gap_days, 1)
+    lo, hi = date_range(start, end)
+    wanted = as_tickers(tickers)
     root = Path(path)
     if not root.exists():
         msg = f"Silver data path does not exist: {str(root)!r}"
         raise FileNotFoundError(msg)
+    source = str(root)
 
     candidates = _discover(root)
     if not candidates:
-        raise _empty_error(
-            root,
-            "no .parquet or .csv files (names starting with '_' or '.' are ignored)",
+        raise empty_error(
+            source, "no .parquet or .csv files (names starting with '_' or '.' are ignored)"
         )
     named = sorted({c.name_ticker for c in candidates if c.name_ticker is not None})
     if wanted is not None:
@@ -693,24 +581,28 @@ def _read(
     if wanted is not None and (by_name or not tables):
         missing = [t for t in wanted if t not in named]
         if missing:
-            raise _unknown_error(root, missing, named)
+            raise unknown_error(source, missing, named)
     if validate == "strict" and skipped:
         # Before anything is scanned: the file rules come first.
-        first = min(skipped, key=lambda s: FILE_RULES.index(s.rule))
-        raise fail_on(first.issue(), hint=" (validate='lenient' skips such files)")
+        raise fail_on(min(skipped, key=lambda s: FILE_RULES.index(s.rule)).issue())
 
     groups = _groups(tables)
-    filters = _Filters(lo, hi, wanted)
+    filters = Filters(lo, hi, wanted)
+    read = Read(source, validate, min_rows, max_gap_days, allow_empty, filters)
     if validate == "off":
-        return _read_off(root, groups, tables, skipped, len(candidates), filters, allow_empty)
+        lf = None
+        if groups:
+            lfs = [g.frame(provenance=False, filters=filters) for g in groups]
+            lf = pl.concat(lfs, how="vertical_relaxed") if len(lfs) > 1 else lfs[0]
+        key = ticker_key([t.ticker for t in tables])
+        return finish_off(lf, read, key=key, skipped=skipped, n_files=len(candidates))
 
     df, group_of = _collect_groups(groups, tables, filters, skipped)
     if lo is None and hi is None:
         # A file without rows can only be told from a filtered-out one without a date filter.
         skipped.extend(_empty_files(df, tables, group_of, wanted))
     if validate == "strict" and skipped:
-        first = min(skipped, key=lambda s: FILE_RULES.index(s.rule))
-        raise fail_on(first.issue(), hint=" (validate='lenient' skips such files)")
+        raise fail_on(min(skipped, key=lambda s: FILE_RULES.index(s.rule)).issue())
     if wanted is not None and not by_name:
         found = set(df[TICKER].unique().drop_nulls().to_list())
         found |= {t.ticker for t in tables if t.ticker is not None}
@@ -719,27 +611,26 @@ def _read(
             available = _all_tickers(groups, named)
             missing = [t for t in wanted if t not in found and t not in available]
             if missing:
-                raise _unknown_error(root, missing, sorted(available))
+                raise unknown_error(source, missing, sorted(available))
 
-    files = [FileInfo(t.path, t.ticker, ADJ_CLOSE in t.columns) for t in tables]
-    clean, drops, issues = validate_rows(
+    files = [
+        FileInfo(t.path, t.ticker, ADJ_CLOSE in t.columns, time_zone=time_zone(t.columns))
+        for t in tables
+    ]
+    return finish(
         df,
+        read,
         files=files,
         row_base=lambda fid: group_of[fid].row_base(fid),
-        mode=validate,
-        min_rows=min_rows,
+        skipped=skipped,
+        n_files=len(candidates),
     )
-    out = clean.select(_adjusted())
-    report = _report(root, validate, df.height, out, drops, issues, skipped, len(candidates))
-    if out.height == 0 and not allow_empty:
-        raise _empty_error(root, _why_empty(report, lo, hi))
-    return SilverData(out.lazy(), report)
 
 
 def _collect_groups(
     groups: Sequence[_Group],
     tables: Sequence[_Table],
-    filters: _Filters,
+    filters: Filters,
     skipped: list[SkippedFile],
 ) -> tuple[pl.DataFrame, dict[int, _Group]]:
     """Collect every group; files that fail at scan time are appended to `skipped`."""
@@ -754,7 +645,7 @@ def _collect_groups(
             skipped.append(SkippedFile(table.path, "not_a_price_table", detail, rows, table.ticker))
     frames = [df for _, df in parts]
     if not frames:
-        df = _empty_raw()
+        df = empty_raw()
     else:
         df = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     return df, {fid: g for g, _ in parts for fid in g.ids}
@@ -775,93 +666,11 @@ def _empty_files(
     ]
 
 
-def _report(
-    root: Path,
-    mode: Mode,
-    rows_read: int,
-    out: pl.DataFrame,
-    drops: dict[tuple[str, str | None], int],
-    issues: Sequence[ValidationIssue],
-    skipped: list[SkippedFile],
-    n_files: int,
-) -> ValidationReport:
-    """The account: rows of skipped tables count as read, and as dropped under their rule."""
-    skipped.sort(key=lambda s: (FILE_RULES.index(s.rule), s.file))
-    for s in skipped:
-        if s.rows:
-            drops[(s.rule, s.ticker)] = drops.get((s.rule, s.ticker), 0) + s.rows
-    file_issues: list[ValidationIssue] = []
-    for rule in FILE_RULES:
-        file_issues.extend([s.issue() for s in skipped if s.rule == rule][:ISSUES_PER_RULE])
-    return ValidationReport(
-        source=str(root),
-        mode=mode,
-        rows_in=rows_read + sum(s.rows for s in skipped),
-        rows_out=out.height,
-        drops=sort_drops(drops),
-        issues=(*file_issues, *issues),
-        skipped_files=tuple(skipped),
-        n_files=n_files,
-        n_tickers=out[TICKER].n_unique() if out.height else 0,
-    )
-
-
-def _why_empty(report: ValidationReport, lo: dt.date | None, hi: dt.date | None) -> str:
-    if report.rows_in == 0 and report.skipped_files and not report.rows_dropped:
-        first = report.skipped_files[0].detail
-        return f"none of the {report.n_files} files could be read ({first})"
-    if report.rows_in == 0 and (lo is not None or hi is not None):
-        return f"no rows between {lo or 'the start'} and {hi or 'the end'}"
-    if report.rows_in == 0:
-        return "the files hold no data rows"
-    return f"all {report.rows_in:,} rows were dropped.\n{report.summary()}"
-
-
 def _all_tickers(groups: Sequence[_Group], named: Sequence[str]) -> set[str]:
     """Every ticker in the data, for the unknown-ticker message (error path only)."""
     found = set(named)
     for group in groups:
         if group.tables[0].ticker is None:
-            lf = group.frame(provenance=False, filters=_Filters())
+            lf = group.frame(provenance=False, filters=Filters())
             found |= set(lf.select(pl.col(TICKER).unique()).collect()[TICKER].drop_nulls())
     return found
-
-
-def _empty_raw() -> pl.DataFrame:
-    schema: dict[str, pl.DataType] = dict(CANONICAL_SCHEMA)
-    schema |= {ADJ_CLOSE: pl.Float64(), FILE_ID: pl.UInt32(), ROW_ID: pl.UInt32()}
-    return pl.DataFrame(schema=schema)
-
-
-def _read_off(
-    root: Path,
-    groups: Sequence[_Group],
-    tables: Sequence[_Table],
-    skipped: Sequence[SkippedFile],
-    n_files: int,
-    filters: _Filters,
-    allow_empty: bool,
-) -> SilverData:
-    """validate="off": one lazy plan, nothing collected."""
-    if not groups:
-        if allow_empty:
-            frame = pl.LazyFrame(schema=CANONICAL_SCHEMA)
-        else:
-            detail = f"none of the {n_files} files could be read ({skipped[0].detail})"
-            raise _empty_error(root, detail)
-    else:
-        lfs = [g.frame(provenance=False, filters=filters) for g in groups]
-        lf = pl.concat(lfs, how="vertical_relaxed") if len(lfs) > 1 else lfs[0]
-        key = ticker_key([t.ticker for t in tables])
-        frame = lf.sort(key, pl.col(DATE)).select(_adjusted())
-    report = ValidationReport(
-        source=str(root),
-        mode="off",
-        rows_in=None,
-        rows_out=None,
-        drops=(),
-        issues=tuple(s.issue() for s in skipped[:ISSUES_PER_RULE]),
-        skipped_files=tuple(skipped),
-        n_files=n_files,
-    )
-    return SilverData(frame, report)

@@ -16,6 +16,16 @@ counted once, under the first of them in the order of :data:`RULES`:
 ``unknown_ticker`` is not a data rule: a ticker that was asked for and is not in the data is
 an error in every mode.
 
+Two rules flag rows without dropping them; they are warnings, listed in the report's
+``warnings`` and ``warned`` and not in its drops, and they leave ``report.ok`` True (so
+``m002 data check`` prints them and still exits 0 when nothing would be dropped):
+
+- ``utc_midnight_timestamps``: a source's timestamps are daily bars stamped at midnight UTC
+  and stored in another time zone; the UTC date was taken (see :mod:`m002.data._timestamps`);
+- ``long_gap``: a ticker has no row for more than ``max_gap_days`` calendar days
+  (:data:`m002._schema.MAX_GAP_DAYS`, 10, by default); the features restart their warm-up
+  after it, as if a new ticker started there.
+
 Rows of a skipped file count towards ``rows_in`` (and as dropped under the file's rule) when
 the file could be read as a table; a file that is no table at all (a JSON error body, binary
 garbage, a corrupt parquet file) contributes no rows.
@@ -25,7 +35,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -36,7 +45,14 @@ import polars as pl
 from m002._schema import DATE, PRICE_COLUMNS, TICKER, VOLUME
 from m002.exceptions import DataValidationError
 
-__all__ = ["RULES", "SkippedFile", "ValidationIssue", "ValidationReport", "check_silver"]
+__all__ = [
+    "LENIENT_HINT",
+    "RULES",
+    "WARNING_RULES",
+    "SkippedFile",
+    "ValidationIssue",
+    "ValidationReport",
+]
 
 RULES: Final[dict[str, str]] = {
     "not_a_price_table": (
@@ -61,6 +77,14 @@ RULES: Final[dict[str, str]] = {
     "close_outside_range": "close is outside [low, high]",
     "duplicate_row": "a second row for the same (ticker, date); the first one is kept",
     "too_few_rows": "a ticker has fewer rows than min_rows (the longest window of the features)",
+    "utc_midnight_timestamps": (
+        "timestamps are daily bars stamped at midnight UTC and stored in another time zone, "
+        "where they would fall on the day before; their UTC date is taken (a warning, rows kept)"
+    ),
+    "long_gap": (
+        "a ticker has no row for more than max_gap_days calendar days; the features restart "
+        "their warm-up after it (a warning, rows kept)"
+    ),
     "unknown_ticker": "a ticker asked for is not in the data (an error in every mode)",
 }
 """Rule name -> one-line description, in the order rules are applied."""
@@ -77,7 +101,16 @@ ROW_RULES: Final = (
     "open_outside_range",
     "close_outside_range",
 )
+WARNING_RULES: Final = ("utc_midnight_timestamps", "long_gap")
+"""Rules that flag rows without dropping them."""
 _RULE_ORDER: Final = {name: i for i, name in enumerate(RULES)}
+
+LENIENT_HINT: Final = (
+    "read it with validate='lenient' to drop such rows and files (check_silver() lists them all)"
+)
+"""The advice that ends every strict-mode `DataValidationError` of a data rule, worded for
+Python callers. A caller that words it otherwise (the CLI, with its options) replaces this
+text in ``str(error)``."""
 
 ISSUES_PER_RULE: Final = 20
 """How many example issues a report keeps per rule."""
@@ -105,7 +138,8 @@ class ValidationIssue:
     rule : str
         Name of the broken rule (a key of :data:`RULES`).
     source : str | None
-        File the row came from, as the path was given plus the file's path inside it.
+        File the row came from, as the path was given plus the file's path inside it (or
+        what a frame was called, see ``in_file``).
     ticker : str | None
         Ticker of the row, where known.
     row : int | None
@@ -114,6 +148,9 @@ class ValidationIssue:
         Date of the row, where it could be read.
     detail : str
         The offending values, e.g. ``"high 10.2 < low 10.5"``.
+    in_file : bool
+        True when ``source`` is a file; False for a frame, whose ``row`` is then its 1-based
+        row in the frame as given.
     """
 
     rule: str
@@ -122,10 +159,14 @@ class ValidationIssue:
     row: int | None
     date: dt.date | None
     detail: str
+    in_file: bool = True
 
     def location(self) -> str:
         """Where the issue is, e.g. ``"file AAPL.csv row 1203 (ticker AAPL, date 2020-03-02)"``."""
-        where = f"file {self.source}" if self.source is not None else "input"
+        if self.source is None:
+            where = "input"
+        else:
+            where = f"file {self.source}" if self.in_file else self.source
         if self.row is not None:
             where += f" row {self.row}"
         what = []
@@ -215,6 +256,12 @@ class ValidationReport:
         Files read (skipped ones included).
     n_tickers : int
         Tickers in the returned rows (0 with ``mode="off"``).
+    warned : tuple[tuple[str, str | None, int], ...]
+        ``(rule, ticker, count)`` for every rule of :data:`WARNING_RULES` that flagged kept
+        rows: rows whose date was moved (``utc_midnight_timestamps``), gaps
+        (``long_gap``).
+    warnings : tuple[ValidationIssue, ...]
+        The first examples of every warning rule (at most :data:`ISSUES_PER_RULE` each).
     """
 
     source: str
@@ -226,6 +273,8 @@ class ValidationReport:
     skipped_files: tuple[SkippedFile, ...] = ()
     n_files: int = 0
     n_tickers: int = 0
+    warned: tuple[tuple[str, str | None, int], ...] = ()
+    warnings: tuple[ValidationIssue, ...] = ()
 
     @property
     def dropped(self) -> dict[tuple[str, str | None], int]:
@@ -239,7 +288,8 @@ class ValidationReport:
 
     @property
     def ok(self) -> bool:
-        """True when nothing was dropped or skipped and some rows came out."""
+        """True when nothing was dropped or skipped and some rows came out; warnings (rules
+        of :data:`WARNING_RULES`) leave it True."""
         return not self.drops and not self.skipped_files and self.rows_out != 0
 
     def counts(self) -> pl.DataFrame:
@@ -259,10 +309,11 @@ class ValidationReport:
 
     def rule_counts(self) -> dict[str, int]:
         """Dropped rows per rule, in rule order."""
-        out: dict[str, int] = {}
-        for rule, _, rows in self.drops:
-            out[rule] = out.get(rule, 0) + rows
-        return out
+        return _per_rule(self.drops)
+
+    def warning_counts(self) -> dict[str, int]:
+        """Per warning rule, in rule order: rows whose date was moved, or gaps."""
+        return _per_rule(self.warned)
 
     def summary(self) -> str:
         """Human-readable account: a first paragraph, then the drops, skipped files, examples."""
@@ -275,7 +326,8 @@ class ValidationReport:
         else:
             head = (
                 f"Silver data from {self.source}: read {self.rows_in:,} rows from "
-                f"{self.n_files} files, kept {self.rows_out:,} rows of {self.n_tickers} tickers, "
+                f"{_plural(self.n_files, 'file')}, kept {self.rows_out:,} rows of "
+                f"{_plural(self.n_tickers, 'ticker')}, "
                 f"dropped {self.rows_dropped:,}"
             )
             rules = self.rule_counts()
@@ -284,18 +336,15 @@ class ValidationReport:
             head += "."
             if self.skipped_files:
                 head += f" {len(self.skipped_files)} files were skipped."
+            warned = self.warning_counts()
+            if warned:
+                head += " Warnings, rows kept: " + ", ".join(
+                    f"{r} {n:,}" for r, n in warned.items()
+                )
+                head += "."
         lines = [head]
-        per_rule: dict[str, list[tuple[str | None, int]]] = {}
-        for rule, ticker, rows in self.drops:
-            per_rule.setdefault(rule, []).append((ticker, rows))
-        if per_rule:
-            lines.append("Dropped rows by rule:")
-            for rule, items in per_rule.items():
-                items = sorted(items, key=lambda x: (-x[1], x[0] or ""))
-                shown = ", ".join(f"{t or '?'} {n:,}" for t, n in items[:5])
-                more = f", +{len(items) - 5} more tickers" if len(items) > 5 else ""
-                total = sum(n for _, n in items)
-                lines.append(f"  {rule}: {total:,} ({shown}{more})")
+        lines += _by_rule("Dropped rows by rule:", self.drops)
+        lines += _by_rule("Warnings, rows kept (gaps, or rows whose date moved):", self.warned)
         if self.skipped_files:
             lines.append("Skipped files:")
             lines.extend(
@@ -303,6 +352,7 @@ class ValidationReport:
                 for s in self.skipped_files
             )
         examples = [i for i in self.issues if i.row is not None or i.rule not in FILE_RULES]
+        examples += self.warnings
         if examples:
             lines.append("First examples:")
             seen: dict[str, int] = {}
@@ -326,56 +376,35 @@ class ValidationReport:
             "dropped": [{"rule": r, "ticker": t, "rows": n} for r, t, n in self.drops],
             "skipped_files": [s.to_dict() for s in self.skipped_files],
             "issues": [i.to_dict() for i in self.issues],
+            "warned": [{"rule": r, "ticker": t, "count": n} for r, t, n in self.warned],
+            "warnings": [i.to_dict() for i in self.warnings],
         }
 
 
-def check_silver(
-    path: str | os.PathLike[str],
-    *,
-    start: dt.date | str | None = None,
-    end: dt.date | str | None = None,
-    tickers: Sequence[str] | str | None = None,
-    min_rows: int | None = None,
-) -> ValidationReport:
-    """Run every rule over a Silver source and return the report, dropping nothing silently.
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Folder of per-ticker files, one multi-ticker file, or hive folders ``ticker=X/``.
-    start, end : datetime.date or str, optional
-        Inclusive date range to check (ISO strings accepted).
-    tickers : sequence of str, optional
-        Tickers to check; all when None.
-    min_rows : int, optional
-        Tickers with fewer clean rows are reported under ``too_few_rows``.
 
-    Returns
-    -------
-    ValidationReport
-        The rows in and out and the drops per rule and ticker; ``report.ok`` is True for
-        clean data.
+def _per_rule(counts: Sequence[tuple[str, str | None, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for rule, _, n in counts:
+        out[rule] = out.get(rule, 0) + n
+    return out
 
-    Raises
-    ------
-    FileNotFoundError
-        If `path` does not exist.
-    DataValidationError
-        With ``rule="empty_source"`` if `path` holds no parquet or CSV file, and with
-        ``rule="unknown_ticker"`` if a ticker asked for is not there. Data rules never raise.
-    """
-    # Imported here: the loader builds on this module.
-    from m002.data._loader import _read
 
-    return _read(
-        path,
-        start=start,
-        end=end,
-        tickers=tickers,
-        validate="lenient",
-        min_rows=min_rows,
-        allow_empty=True,
-    ).report
+def _by_rule(title: str, counts: Sequence[tuple[str, str | None, int]]) -> list[str]:
+    """Lines of the summary: per rule, the total and the five largest tickers."""
+    per_rule: dict[str, list[tuple[str | None, int]]] = {}
+    for rule, ticker, n in counts:
+        per_rule.setdefault(rule, []).append((ticker, n))
+    lines = [title] if per_rule else []
+    for rule, items in per_rule.items():
+        items = sorted(items, key=lambda x: (-x[1], x[0] or ""))
+        shown = ", ".join(f"{t or '?'} {n:,}" for t, n in items[:5])
+        more = f", +{len(items) - 5} more tickers" if len(items) > 5 else ""
+        total = sum(n for _, n in items)
+        lines.append(f"  {rule}: {total:,} ({shown}{more})")
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,11 +414,27 @@ def check_silver(
 
 @dataclass(frozen=True)
 class FileInfo:
-    """What the validator needs to know about one input file."""
+    """What the validator needs to know about one input file (or frame).
+
+    Attributes
+    ----------
+    path : str
+        The file, or what the frame is called.
+    ticker : str | None
+        Ticker for all its rows, where its name gives one.
+    has_adj : bool
+        Whether it has an adjusted close.
+    in_file : bool
+        False for a frame.
+    time_zone : str | None
+        Time zone of its timestamp column, where it has one.
+    """
 
     path: str
     ticker: str | None
     has_adj: bool
+    in_file: bool = True
+    time_zone: str | None = None
 
 
 def _num(x: float | None) -> str:
@@ -477,19 +522,11 @@ class _Engine:
     issues: dict[str, list[ValidationIssue]] = field(default_factory=dict)
 
     def _issue(self, rule: str, r: Mapping[str, Any], detail: str) -> ValidationIssue:
-        fid = r[FILE_ID]
-        row = r[ROW_ID] - self.row_base(fid) + 1
-        return ValidationIssue(rule, self.files[fid].path, r[TICKER], row, r[DATE], detail)
+        return _row_issue(rule, r, detail, self.files, self.row_base)
 
     def _fail(self, issue: ValidationIssue, n: int) -> DataValidationError:
         more = f"; {n:,} rows in all break this rule" if n > 1 else ""
-        msg = (
-            f"{issue}{more}. Fix the data, or read it with validate='lenient' to drop such rows "
-            f"(check_silver() lists them all)."
-        )
-        return DataValidationError(
-            msg, rule=issue.rule, source=issue.source, ticker=issue.ticker, detail=issue.detail
-        )
+        return fail_on(issue, more=more)
 
     def _account(self, rule: str, bad: pl.DataFrame) -> None:
         counts = bad.group_by(TICKER).len().sort(TICKER, nulls_last=True)
@@ -543,10 +580,11 @@ class _Engine:
 
         def detail(r: dict[str, Any]) -> str:
             f, row = r["__m002_first"][FILE_ID], r["__m002_first"][ROW_ID]
-            path = self.files[f].path
+            info = self.files[f]
+            where = f"file {info.path}" if info.in_file else info.path
             return (
                 f"second row for ({r[TICKER]}, {r[DATE]}); "
-                f"the first is file {path} row {row - self.row_base(f) + 1}"
+                f"the first is {where} row {row - self.row_base(f) + 1}"
             )
 
         if self.mode == "strict":
@@ -576,6 +614,7 @@ class _Engine:
                 None,
                 f"ticker {r[TICKER]} has {r['n']:,} rows < min_rows {self.min_rows:,} "
                 f"(from {r['first']})",
+                self.files[r[FILE_ID]].in_file,
             )
             for r in small.head(ISSUES_PER_RULE).iter_rows(named=True)
         ]
@@ -663,9 +702,109 @@ def sort_drops(
     return tuple(items)
 
 
-def fail_on(issue: ValidationIssue, *, hint: str = "") -> DataValidationError:
-    """The strict-mode error for a file-level issue."""
-    msg = f"{issue}{hint}"
+def fail_on(issue: ValidationIssue, *, more: str = "") -> DataValidationError:
+    """The strict-mode error for an issue: where, what, and :data:`LENIENT_HINT`."""
+    msg = f"{issue}{more}. Fix the data, or {LENIENT_HINT}."
     return DataValidationError(
         msg, rule=issue.rule, source=issue.source, ticker=issue.ticker, detail=issue.detail
     )
+
+
+def _row_issue(
+    rule: str,
+    r: Mapping[str, Any],
+    detail: str,
+    files: Sequence[FileInfo],
+    row_base: Callable[[int], int],
+) -> ValidationIssue:
+    """An issue located at the row ``r`` (with the provenance columns) came from."""
+    info = files[r[FILE_ID]]
+    row = r[ROW_ID] - row_base(r[FILE_ID]) + 1
+    return ValidationIssue(rule, info.path, r[TICKER], row, r[DATE], detail, info.in_file)
+
+
+Counts = dict[tuple[str, str | None], int]
+
+
+def long_gaps(
+    df: pl.DataFrame,
+    *,
+    files: Sequence[FileInfo],
+    row_base: Callable[[int], int],
+    max_gap_days: int,
+) -> tuple[Counts, list[ValidationIssue]]:
+    """Gaps of more than ``max_gap_days`` calendar days inside one ticker's rows.
+
+    Parameters
+    ----------
+    df : pl.DataFrame
+        Clean rows sorted by (ticker, date), with the provenance columns.
+    files, row_base
+        As in :func:`validate_rows`.
+    max_gap_days : int
+        Longest gap (days between two consecutive rows) that is not reported.
+
+    Returns
+    -------
+    tuple
+        Gaps per ``("long_gap", ticker)``, and the first :data:`ISSUES_PER_RULE` of them,
+        located at the first row after the gap.
+    """
+    rule = "long_gap"
+    days = pl.col(DATE).diff().dt.total_days()
+    is_gap = (pl.col(TICKER) == pl.col(TICKER).shift(1)) & (days > max_gap_days)
+    mask = df.select(is_gap.fill_null(False)).to_series()
+    if not mask.any():
+        return {}, []
+    gaps = df.with_columns(days.alias("__m002_days"), pl.col(DATE).shift(1).alias("__m002_prev"))
+    gaps = gaps.filter(mask)
+    counts = {(rule, t): n for t, n in gaps.group_by(TICKER).len().iter_rows()}
+    issues = [
+        _row_issue(
+            rule,
+            r,
+            f"no row for {r['__m002_days']:,} calendar days, from {r['__m002_prev']} to "
+            f"{r[DATE]} (more than max_gap_days={max_gap_days}); look-back features restart "
+            "their warm-up here",
+            files,
+            row_base,
+        )
+        for r in gaps.head(ISSUES_PER_RULE).iter_rows(named=True)
+    ]
+    return counts, issues
+
+
+def moved_dates(
+    df: pl.DataFrame, *, files: Sequence[FileInfo], moved: str
+) -> tuple[Counts, list[ValidationIssue]]:
+    """The rows whose UTC date was taken (column ``moved`` is True), per ticker and file.
+
+    Returns
+    -------
+    tuple
+        Rows per ``("utc_midnight_timestamps", ticker)``, and one issue per file (at most
+        :data:`ISSUES_PER_RULE`) saying how many of its rows moved.
+    """
+    rule = "utc_midnight_timestamps"
+    if moved not in df.columns or not df[moved].any():
+        return {}, []
+    flagged = df.filter(pl.col(moved))
+    counts = {(rule, t): n for t, n in flagged.group_by(TICKER).len().iter_rows()}
+    per_file = (
+        df.group_by(FILE_ID)
+        .agg(pl.len().alias("n"), pl.col(moved).sum().alias("moved"))
+        .filter(pl.col("moved") > 0)
+        .sort(FILE_ID)
+    )
+    issues = []
+    for fid, n, n_moved in per_file.head(ISSUES_PER_RULE).iter_rows():
+        info = files[fid]
+        detail = (
+            f"{n_moved:,} of {n:,} timestamps are daily bars stamped at 00:00 UTC and stored "
+            f"as {info.time_zone} time, where they would fall on the day before; their UTC "
+            "date was taken"
+        )
+        issues.append(
+            ValidationIssue(rule, info.path, info.ticker, None, None, detail, info.in_file)
+        )
+    return counts, issues
