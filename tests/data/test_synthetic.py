@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import m002
+from m002._io import atomic_dir
 from m002._schema import CANONICAL_COLUMNS, CANONICAL_SCHEMA
 from m002.data._synthetic import (
     _EXIT,
@@ -24,7 +25,7 @@ from m002.data._synthetic import (
     generate_synthetic,
     write_synthetic,
 )
-from m002.exceptions import ConfigError
+from m002.exceptions import ConfigError, OutputExistsError
 
 N_TICKERS = 50
 N_DAYS = 1500
@@ -253,6 +254,7 @@ def test_write_parquet_round_trip(tmp_path: Path) -> None:
     assert out == tmp_path / "new" / "syn"
     names = sorted(p.name for p in out.iterdir())
     assert names == [
+        ".m002",
         "SYN0000.parquet",
         "SYN0001.parquet",
         "SYN0002.parquet",
@@ -284,20 +286,57 @@ def test_write_csv_round_trip(tmp_path: Path) -> None:
     assert json.loads((out / "_synthetic.json").read_text(encoding="utf-8"))["fmt"] == "csv"
 
 
-def test_write_replaces_earlier_synthetic_files(tmp_path: Path) -> None:
-    write_synthetic(tmp_path, n_tickers=5, n_days=MIN_DAYS, seed=1)
-    (tmp_path / "notes.txt").write_text("keep me", encoding="utf-8")
-    write_synthetic(tmp_path, n_tickers=2, n_days=MIN_DAYS, seed=2, fmt="csv")
-    names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == [
-        "SYN0000.csv",
-        "SYN0001.csv",
-        "_regimes.parquet",
-        "_synthetic.json",
-        "notes.txt",
-    ]
-    regimes = pl.read_parquet(tmp_path / "_regimes.parquet")
+def test_write_replaces_an_earlier_synthetic_folder_as_a_whole(tmp_path: Path) -> None:
+    out = tmp_path / "syn"
+    write_synthetic(out, n_tickers=5, n_days=MIN_DAYS, seed=1)
+    (out / "notes.txt").write_text("inside m002's folder", encoding="utf-8")
+    write_synthetic(out, n_tickers=2, n_days=MIN_DAYS, seed=2, fmt="csv")
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [".m002", "SYN0000.csv", "SYN0001.csv", "_regimes.parquet", "_synthetic.json"]
+    regimes = pl.read_parquet(out / "_regimes.parquet")
     assert regimes.equals(generate_synthetic(n_tickers=2, n_days=MIN_DAYS, seed=2).regimes)
+    # nothing is left beside it: no temporary or old folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["syn"]
+
+
+def test_write_refuses_a_folder_it_did_not_write_and_leaves_it_untouched(tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "AAPL.parquet").write_bytes(b"someone else's data")
+    (out / "notes.txt").write_text("keep me", encoding="utf-8")
+    with pytest.raises(
+        OutputExistsError, match=r"`out_dir` .*mine is not empty and is not an m002"
+    ):
+        write_synthetic(out, n_tickers=2, n_days=MIN_DAYS, seed=2)
+    assert sorted(p.name for p in out.iterdir()) == ["AAPL.parquet", "notes.txt"]
+    assert (out / "AAPL.parquet").read_bytes() == b"someone else's data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+
+
+def test_write_refuses_another_kind_of_m002_folder(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    with atomic_dir(out, kind="model") as tmp:
+        (tmp / "weights.txt").write_text("w", encoding="utf-8")
+    with pytest.raises(OutputExistsError, match="is an m002 model folder"):
+        write_synthetic(out, n_tickers=2, n_days=MIN_DAYS)
+    assert (out / "weights.txt").read_text(encoding="utf-8") == "w"
+
+
+def test_a_failed_write_leaves_the_earlier_folder_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "syn"
+    write_synthetic(out, n_tickers=3, n_days=MIN_DAYS, seed=1)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken(self: pl.DataFrame, *args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_synthetic(out, n_tickers=5, n_days=MIN_DAYS, seed=2)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["syn"]
 
 
 # --- bad arguments -------------------------------------------------------------------------------
@@ -313,8 +352,9 @@ def test_write_replaces_earlier_synthetic_files(tmp_path: Path) -> None:
         ({"n_days": "100"}, r"`n_days` must be an int >= 60, got `n_days='100'`"),
         ({"seed": -1}, r"`seed` must be >= 0, got `seed=-1`"),
         ({"seed": None}, r"`seed` must be an int >= 0, got `seed=None`"),
-        ({"start": "2010-13-01"}, r"`start` must be a date or an ISO date string"),
+        ({"start": "2010-13-01"}, r"`start` must be a date YYYY-MM-DD, got `start='2010-13-01'`"),
         ({"start": 20100104}, r"got `start=20100104`"),
+        ({"start": None}, r"`start` must be a date YYYY-MM-DD, got `start=None`"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, object], match: str, tmp_path: Path) -> None:
@@ -323,6 +363,7 @@ def test_bad_arguments(kwargs: dict[str, object], match: str, tmp_path: Path) ->
     with pytest.raises(ConfigError, match=match):
         write_synthetic(tmp_path / "out", **kwargs)  # type: ignore[arg-type]
     assert not (tmp_path / "out").exists()
+    assert not any(tmp_path.iterdir())  # no temporary folder left behind
 
 
 def test_bad_write_arguments(tmp_path: Path) -> None:

@@ -58,12 +58,10 @@ Volume is log-normal around about $30M a day per ticker, with AR(1) noise (0.7, 
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Final, Literal
 
@@ -72,7 +70,10 @@ import numpy.typing as npt
 import polars as pl
 
 from m002 import __version__
+from m002._dates import parse_date
+from m002._io import atomic_dir, write_json
 from m002._schema import CANONICAL_COLUMNS, DATE, TICKER, VOLUME
+from m002.data._args import check_int
 from m002.exceptions import ConfigError
 
 __all__ = ["MIN_DAYS", "REGIME_NAMES", "SyntheticData", "generate_synthetic", "write_synthetic"]
@@ -204,9 +205,9 @@ def generate_synthetic(
     >>> data.prices["ticker"].unique().sort().to_list()
     ['SYN0000', 'SYN0001', 'SYN0002']
     """
-    _check_int("n_tickers", n_tickers, 1)
-    _check_int("n_days", n_days, MIN_DAYS)
-    _check_int("seed", seed, 0)
+    check_int("n_tickers", n_tickers, 1)
+    check_int("n_days", n_days, MIN_DAYS)
+    check_int("seed", seed, 0)
     first = _parse_start(start)
 
     sim = _simulate(n_tickers, n_days, seed)
@@ -243,19 +244,19 @@ def write_synthetic(
     """Generate synthetic data and write it as one file per ticker.
 
     Writes ``<TICKER>.parquet`` (or ``.csv``) with the canonical columns for every ticker, the
-    ground truth as ``_regimes.parquet`` and the arguments (with the package version) as
-    ``_synthetic.json``. Names starting with ``_`` are ignored by the loader, so the folder can
-    be passed to it as it is.
+    ground truth as ``_regimes.parquet``, the arguments (with the package version) as
+    ``_synthetic.json`` and the m002 marker ``.m002``. Names starting with ``_`` or ``.`` are
+    ignored by the loader, so the folder can be passed to it as it is.
 
-    The folder is created if missing. If it already holds synthetic data, the earlier synthetic
-    ticker files (names ``SYN<digits>.parquet`` / ``SYN<digits>.csv``), ``_regimes.parquet`` and
-    ``_synthetic.json`` are removed or overwritten, so that the folder holds exactly the new data
-    set even when it has fewer tickers or another format; other files are left alone.
+    The folder is written beside ``out_dir`` and renamed into place once complete, so a run
+    killed at any moment leaves the earlier folder or the new one, never half of either. An
+    existing ``out_dir`` is replaced as a whole only when it is empty or an m002 synthetic
+    folder (it has the marker); any other non-empty folder is refused and left untouched.
 
     Parameters
     ----------
     out_dir : str or pathlib.Path
-        Destination folder.
+        Destination folder (its parents are created).
     n_tickers, n_days, seed, start
         As in :func:`generate_synthetic`.
     fmt : {"parquet", "csv"}, default "parquet"
@@ -269,7 +270,9 @@ def write_synthetic(
     Raises
     ------
     ConfigError
-        If an argument is out of range, or ``out_dir`` exists and is not a folder.
+        If an argument is out of range, or ``out_dir`` is an existing file.
+    OutputExistsError
+        If ``out_dir`` is a non-empty folder that m002 did not write as synthetic data.
     """
     if fmt not in ("parquet", "csv"):
         msg = f"`fmt` must be 'parquet' or 'csv', got `fmt={fmt!r}`"
@@ -278,42 +281,34 @@ def write_synthetic(
     if out.exists() and not out.is_dir():
         msg = f"`out_dir` must be a folder, got `out_dir={str(out)!r}` (an existing file)"
         raise ConfigError(msg)
-    data = generate_synthetic(n_tickers=n_tickers, n_days=n_days, seed=seed, start=start)
+    # The target is checked on entry, before the data are generated.
+    with atomic_dir(out, kind="synthetic", option="`out_dir`") as tmp:
+        data = generate_synthetic(n_tickers=n_tickers, n_days=n_days, seed=seed, start=start)
+        prices = data.prices.select(CANONICAL_COLUMNS)
 
-    out.mkdir(parents=True, exist_ok=True)
-    stale = re.compile(rf"^{TICKER_PREFIX}\d+\.(parquet|csv)$")
-    for old in out.iterdir():
-        if old.is_file() and stale.match(old.name):
-            old.unlink()
+        def write_one(i: int, name: str) -> None:
+            part = prices.slice(i * n_days, n_days)  # sorted by ticker: a zero-copy slice
+            path = tmp / f"{name}.{fmt}"
+            if fmt == "parquet":
+                part.write_parquet(path, statistics=False)
+            else:
+                part.write_csv(path)
 
-    prices = data.prices.select(CANONICAL_COLUMNS)
-
-    def write_one(i: int, name: str) -> None:
-        part = prices.slice(i * n_days, n_days)  # rows are sorted by ticker: a zero-copy slice
-        path = out / f"{name}.{fmt}"
-        if fmt == "parquet":
-            part.write_parquet(path, statistics=False)
-        else:
-            part.write_csv(path)
-
-    # polars releases the GIL while writing, so threads overlap the many small writes
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        names = _ticker_names(n_tickers)
-        list(pool.map(write_one, range(n_tickers), names))
-    data.regimes.write_parquet(out / REGIMES_FILE)
-
-    first = _parse_start(start)
-    params = {
-        "generator": "m002.data.generate_synthetic",
-        "n_tickers": int(n_tickers),
-        "n_days": int(n_days),
-        "seed": int(seed),
-        "start": first.isoformat(),
-        "fmt": fmt,
-        "regime_names": list(REGIME_NAMES),
-        "m002_version": __version__,
-    }
-    (out / PARAMS_FILE).write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
+        # polars releases the GIL while writing, so threads overlap the many small writes
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            list(pool.map(write_one, range(n_tickers), _ticker_names(n_tickers)))
+        data.regimes.write_parquet(tmp / REGIMES_FILE)
+        params = {
+            "generator": "m002.data.generate_synthetic",
+            "n_tickers": int(n_tickers),
+            "n_days": int(n_days),
+            "seed": int(seed),
+            "start": _parse_start(start).isoformat(),
+            "fmt": fmt,
+            "regime_names": list(REGIME_NAMES),
+            "m002_version": __version__,
+        }
+        write_json(tmp / PARAMS_FILE, params)
     return out
 
 
@@ -325,27 +320,12 @@ def _ticker_names(n_tickers: int) -> list[str]:
 # --- argument checks -----------------------------------------------------------------------------
 
 
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        msg = f"`{name}` must be an int >= {minimum}, got `{name}={value!r}`"
-        raise ConfigError(msg)
-    if value < minimum:
-        msg = f"`{name}` must be >= {minimum}, got `{name}={value!r}`"
-        raise ConfigError(msg)
-
-
 def _parse_start(start: object) -> date:
-    if isinstance(start, datetime):
-        return start.date()
-    if isinstance(start, date):
-        return start
-    if isinstance(start, str):
-        try:
-            return date.fromisoformat(start)
-        except ValueError:
-            pass
-    msg = f"`start` must be a date or an ISO date string 'YYYY-MM-DD', got `start={start!r}`"
-    raise ConfigError(msg)
+    first = parse_date(start, "start")
+    if first is None:
+        msg = f"`start` must be a date YYYY-MM-DD, got `start={start!r}`"
+        raise ConfigError(msg)
+    return first
 
 
 # --- simulation ----------------------------------------------------------------------------------
