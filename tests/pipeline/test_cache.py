@@ -19,12 +19,13 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from m002.exceptions import ConfigError
-from m002.pipeline import _cache
 from m002.pipeline._cache import (
     CACHE_DIR_ENV,
     DEFAULT_CACHE_DIR,
     StageCache,
     StageKey,
+    _fs,
+    code_fingerprint,
     config_fingerprint,
     default_cache_dir,
     frame_fingerprint,
@@ -252,25 +253,60 @@ def test_config_fingerprint_error_names_the_place() -> None:
 def test_stage_key_digest_covers_every_field() -> None:
     base = _key()
     assert base.digest == _key().digest
-    assert base.package_version
-    assert base.polars_version == pl.__version__
+    assert base.code == code_fingerprint()
+    versions = dict(base.versions)
+    assert versions["polars"] == pl.__version__
+    assert versions["numpy"] == np.__version__
+    assert {"m002", "torch", "lightgbm", "scikit-learn", "python"} <= versions.keys()
     variants = [
         dataclasses.replace(base, stage="regime"),
         dataclasses.replace(base, input_hash="other"),
         dataclasses.replace(base, config_hash="other"),
         dataclasses.replace(base, upstream="abc"),
-        dataclasses.replace(base, package_version="9.9.9"),
-        dataclasses.replace(base, polars_version="0.0.1"),
+        dataclasses.replace(base, code="0" * 32),
+        dataclasses.replace(base, versions=(*base.versions, ("extra", "1"))),
+        dataclasses.replace(base, versions=(("torch", "0.0.1"),)),
     ]
-    assert len({base.digest, *(v.digest for v in variants)}) == 7
+    assert len({base.digest, *(v.digest for v in variants)}) == 8
     assert base.to_dict() == {
         "stage": "features",
         "input_hash": "in",
         "config_hash": "cfg",
         "upstream": None,
-        "package_version": base.package_version,
-        "polars_version": pl.__version__,
+        "code": code_fingerprint(),
+        "versions": versions,
     }
+
+
+def test_stage_key_keeps_the_first_formats_version_arguments() -> None:
+    base = _key()
+    same = StageKey(
+        "features",
+        input_hash="in",
+        config_hash="cfg",
+        upstream=None,
+        package_version=dict(base.versions)["m002"],
+        polars_version=pl.__version__,
+    )
+    assert same == base
+    assert same.digest == base.digest
+    other_polars = dataclasses.replace(base, polars_version="0.0.1")
+    assert dict(other_polars.versions)["polars"] == "0.0.1"
+    assert dataclasses.replace(base, package_version="9.9.9").digest != base.digest
+    # replace() without them keeps the versions of the key it copies
+    assert dataclasses.replace(other_polars, stage="x").versions == other_polars.versions
+
+
+def test_stage_key_versions_are_stored_sorted() -> None:
+    shuffled = StageKey(
+        "s", input_hash="i", config_hash="c", upstream=None, versions=(("b", "2"), ("a", "1"))
+    )
+    ordered = StageKey(
+        "s", input_hash="i", config_hash="c", upstream=None, versions=(("a", "1"), ("b", "2"))
+    )
+    assert shuffled == ordered
+    assert hash(shuffled) == hash(ordered)
+    assert shuffled.to_dict()["versions"] == {"a": "1", "b": "2"}
 
 
 @pytest.mark.parametrize("stage", ["", ".tmp", "-x", "a/b", "../x", "a b", "x" * 101])
@@ -359,7 +395,7 @@ def test_get_or_compute_keeps_result_when_write_fails(
     def fail(src: Path, dst: Path) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(_cache, "_rename_dir", fail)
+    monkeypatch.setattr(_fs, "rename_dir", fail)
     cache = StageCache(tmp_path)
     with pytest.warns(RuntimeWarning, match="No space left"):
         frame, hit = cache.get_or_compute(_key(), _frame)
@@ -480,7 +516,7 @@ def test_failure_between_write_and_rename_leaves_nothing_readable(
         assert (src / "manifest.json").is_file()  # everything was written, only the rename is lost
         raise error
 
-    monkeypatch.setattr(_cache, "_rename_dir", killed)
+    monkeypatch.setattr(_fs, "rename_dir", killed)
     cache = StageCache(tmp_path)
     with pytest.raises(type(error)):
         cache.put(_key(), _frame())
@@ -505,6 +541,7 @@ def test_clear_one_stage_and_entries(tmp_path: Path) -> None:
             "rows": pl.Int64(),
             "bytes": pl.Int64(),
             "created": pl.Datetime("us", "UTC"),
+            "last_used": pl.Datetime("us", "UTC"),
         }
     )
     assert listed["stage"].to_list() == ["features", "features", "regime"]

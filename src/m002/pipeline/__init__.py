@@ -3,7 +3,23 @@
 from __future__ import annotations
 
 from m002.pipeline._architecture import OUTPUT_COLUMNS, M002FullArchitecture, read_prices
-from m002.pipeline._cache import StageCache, StageKey, default_cache_dir
+from m002.pipeline._cache import (
+    CACHE_DIR_ENV,
+    DEFAULT_CACHE_DIR,
+    DEFAULT_MAX_BYTES,
+    MAX_BYTES_ENV,
+    PruneResult,
+    StageCache,
+    StageKey,
+    code_fingerprint,
+    config_fingerprint,
+    default_cache_dir,
+    files_fingerprint,
+    format_size,
+    frame_fingerprint,
+    parse_duration,
+    parse_size,
+)
 from m002.pipeline._config import (
     CrossFitConfig,
     HeadParams,
@@ -17,20 +33,32 @@ from m002.pipeline._config import (
 from m002.pipeline._crossfit import crossfit_regime_probabilities, fold_plan
 
 __all__ = [
+    "CACHE_DIR_ENV",
+    "DEFAULT_CACHE_DIR",
+    "DEFAULT_MAX_BYTES",
+    "MAX_BYTES_ENV",
     "OUTPUT_COLUMNS",
     "CrossFitConfig",
     "HeadParams",
     "M002Config",
     "M002FullArchitecture",
+    "PruneResult",
     "RegimeParams",
     "StageCache",
     "StageKey",
     "check_known_keys",
+    "code_fingerprint",
+    "config_fingerprint",
     "config_from_dict",
     "config_to_dict",
     "crossfit_regime_probabilities",
     "default_cache_dir",
+    "files_fingerprint",
     "fold_plan",
+    "format_size",
+    "frame_fingerprint",
+    "parse_duration",
+    "parse_size",
     "read_prices",
     "section_from_dict",
 ]
