@@ -3,11 +3,13 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from m002._schema import CANONICAL_COLUMNS, MAX_GAP_DAYS
 from m002.exceptions import ConfigError, SchemaError
 from m002.features import (
     FEATURE_SETS,
     Feature,
     add_features,
+    add_m002_features,
     apply_features,
     feature_names,
     longest_warmup,
@@ -100,3 +102,107 @@ def test_feature_reading_an_unknown_column_is_rejected(ohlcv: pl.DataFrame) -> N
     bad = Feature("x", pl.col("not_there") * 2, warmup=0)
     with pytest.raises(ConfigError, match="`x` reads \\['not_there'\\]"):
         apply_features(ohlcv.lazy(), [bad])
+
+
+# --- long gaps: a ticker's history breaks, its features start again ----------------------------
+
+GAP_TICKER = "T01"
+GAP_AT = 150  # first row after the gap, in the gap ticker's rows
+
+
+def with_gap(ohlcv: pl.DataFrame, *, days: int, ticker: str = GAP_TICKER) -> pl.DataFrame:
+    """``ohlcv`` with the rows of ``ticker`` from GAP_AT on moved ``days`` later (on top of
+    the usual step to the next row)."""
+    row = pl.int_range(pl.len()).over("ticker")
+    later = (pl.col("ticker") == ticker) & (row >= GAP_AT)
+    moved = pl.when(later).then(pl.col("date") + pl.duration(days=days)).otherwise(pl.col("date"))
+    return ohlcv.sort("ticker", "date").with_columns(moved.alias("date"))
+
+
+@pytest.fixture(scope="module")
+def gapped(ohlcv: pl.DataFrame) -> pl.DataFrame:
+    """A ten-year gap (522 weeks) in T01; in T02 a gap at the limit and one just over."""
+    out = with_gap(ohlcv, days=522 * 7)
+    t02 = pl.col("ticker") == "T02"
+    row = pl.int_range(pl.len()).over("ticker")
+    shift = pl.when(t02 & (row >= 80)).then(pl.duration(days=9)).otherwise(pl.duration(days=0))
+    out = out.with_columns(pl.col("date") + shift)  # T02: a step of 10 or 12 days
+    shift = pl.when(t02 & (row >= 150)).then(pl.duration(days=20)).otherwise(pl.duration(days=0))
+    return out.with_columns(pl.col("date") + shift)  # T02: a step of 21 or 23 days
+
+
+def segments(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with each ticker's stretches between gaps of > 10 days as tickers of their
+    own, named ``<ticker>#<n>``."""
+    gap = (pl.col("date").diff().dt.total_days() > MAX_GAP_DAYS).fill_null(False)
+    n = gap.cum_sum().over("ticker")
+    return frame.sort("ticker", "date").with_columns(
+        pl.format("{}#{}", pl.col("ticker"), n).alias("ticker")
+    )
+
+
+def test_gapped_fixture_has_the_gaps_it_says(gapped: pl.DataFrame) -> None:
+    parts = segments(gapped)["ticker"].unique().sort().to_list()
+    assert [p for p in parts if not p.endswith("#0")] == ["T01#1", "T02#1"]
+    steps = gapped.filter(pl.col("ticker") == "T02").sort("date")["date"].diff().dt.total_days()
+    assert sorted(steps.filter(steps > 3).to_list()) in ([10, 21], [10, 23], [12, 21], [12, 23])
+
+
+@pytest.mark.parametrize("set_name", SETS)
+def test_after_a_long_gap_a_ticker_gets_the_features_of_a_new_ticker(
+    gapped: pl.DataFrame, set_name: str
+) -> None:
+    together = add_features(gapped, set_name).collect()
+    alone = add_features(segments(gapped), set_name).collect()
+    # bit for bit: each stretch between gaps as if it were a ticker of its own
+    assert together.equals(alone.with_columns(pl.col("ticker").str.replace(r"#\d+$", "")))
+
+
+def test_a_ten_year_gap_restarts_every_warm_up(gapped: pl.DataFrame) -> None:
+    frame = add_features(gapped, "m002").filter(pl.col("ticker") == GAP_TICKER).collect()
+    after = frame.slice(GAP_AT)
+    alone = add_features(after.select(CANONICAL_COLUMNS), "m002").collect()
+    assert after.equals(alone)
+    for feature in FEATURE_SETS["m002"]:
+        if feature.name.startswith("_"):
+            continue
+        column = after[feature.name]
+        assert column.head(feature.warmup).null_count() == feature.warmup, feature.name
+        assert column.slice(feature.warmup).null_count() == 0, feature.name
+    # without the break the warm-up would be long over, and the values would differ
+    unbroken = add_features(gapped, "m002", max_gap_days=10_000).collect()
+    unbroken = unbroken.filter(pl.col("ticker") == GAP_TICKER).slice(GAP_AT)
+    assert unbroken["rsi_14"].head(30).null_count() == 0
+    assert not unbroken.equals(after)
+
+
+@pytest.mark.parametrize("set_name", SETS)
+def test_fast_engine_equals_the_reference_across_gaps(gapped: pl.DataFrame, set_name: str) -> None:
+    fast = add_features(gapped, set_name).collect()
+    reference = add_features(gapped, set_name, engine="over").collect()
+    assert fast.equals(reference)
+
+
+def test_warmup_drop_and_flag_count_from_the_gap(gapped: pl.DataFrame) -> None:
+    n_warm = longest_warmup("m002")
+    n_parts = segments(gapped)["ticker"].n_unique()
+    flagged = add_features(gapped, "m002", warmup="flag").collect()
+    dropped = add_features(gapped, "m002", warmup="drop").collect()
+    assert flagged["is_warmup"].sum() == n_warm * n_parts
+    assert dropped.equals(flagged.filter(~pl.col("is_warmup")).drop("is_warmup"))
+    gap_rows = flagged.filter(pl.col("ticker") == GAP_TICKER)["is_warmup"]
+    assert gap_rows.slice(GAP_AT, n_warm).all()
+    assert not gap_rows.slice(GAP_AT + n_warm).any()
+
+
+def test_max_gap_days_is_checked_and_moves_the_break(gapped: pl.DataFrame) -> None:
+    t02 = gapped.filter(pl.col("ticker") == "T02")
+    default = add_m002_features(t02, warmup="flag").collect()
+    wider = add_m002_features(t02, warmup="flag", max_gap_days=40).collect()
+    narrower = add_m002_features(t02, warmup="flag", max_gap_days=9).collect()
+    n_warm = longest_warmup("m002")
+    assert (wider["is_warmup"].sum(), default["is_warmup"].sum()) == (n_warm, 2 * n_warm)
+    assert narrower["is_warmup"].sum() == 3 * n_warm
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ConfigError, match="`max_gap_days` must be"):
+            add_features(t02, "v1", max_gap_days=bad)  # type: ignore[arg-type]

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
 
-from m002._schema import CANONICAL_COLUMNS, DATE, TICKER, require_columns
+from m002._dates import calendar_days, parse_date
+from m002._schema import CANONICAL_COLUMNS, DATE, MAX_GAP_DAYS, TICKER, require_columns
 from m002.exceptions import SchemaError
-from m002.features._engine import Engine, apply_features
+from m002.features._engine import Engine, apply_features, row_in_ticker
 from m002.features._sets import feature_names, feature_set, longest_warmup
 
 __all__ = ["IS_WARMUP", "Warmup", "add_features", "add_m002_features", "build_dataset"]
@@ -32,13 +32,16 @@ def _check_canonical(frame: pl.LazyFrame) -> None:
     )
 
 
-def _with_warmup(frame: pl.LazyFrame, set_name: str, warmup: Warmup) -> pl.LazyFrame:
+def _with_warmup(
+    frame: pl.LazyFrame, set_name: str, warmup: Warmup, max_gap_days: int
+) -> pl.LazyFrame:
     if warmup == "keep":
         return frame
     if warmup not in ("drop", "flag"):
         msg = f"`warmup` must be 'keep', 'drop' or 'flag', got `warmup={warmup!r}`"
         raise SchemaError(msg)
-    in_warmup = pl.int_range(pl.len()).over(TICKER) < longest_warmup(set_name)
+    # counted from the start of each ticker and again after each long gap
+    in_warmup = row_in_ticker(max_gap_days) < longest_warmup(set_name)
     if warmup == "flag":
         return frame.with_columns(in_warmup.alias(IS_WARMUP))
     return frame.filter(~in_warmup)
@@ -51,6 +54,7 @@ def add_features(
     warmup: Warmup = "keep",
     engine: Engine = "fast",
     assume_sorted: bool = False,
+    max_gap_days: int = MAX_GAP_DAYS,
 ) -> pl.LazyFrame:
     """Add the columns of a feature set to canonical OHLCV rows.
 
@@ -62,48 +66,51 @@ def add_features(
     feature_set_name : {"v1", "v2", "v3", "m002"}
         Which set; each contains the previous one.
     warmup : {"keep", "drop", "flag"}
-        What to do with the first ``longest_warmup(set)`` rows of each ticker, where some
-        features are null: keep them (null), drop them, or keep them with a boolean
-        ``is_warmup`` column.
+        What to do with the first ``longest_warmup(set)`` rows of each ticker (and of each
+        stretch after a long gap), where some features are null: keep them (null), drop
+        them, or keep them with a boolean ``is_warmup`` column.
     engine : {"fast", "over"}
         ``"over"`` is the per-ticker reference; both give the same values.
     assume_sorted : bool
         Skip the sort when the caller guarantees (ticker, date) order.
+    max_gap_days : int, default :data:`m002._schema.MAX_GAP_DAYS` (10)
+        Where two rows of a ticker are more calendar days apart, its history breaks: the
+        rows after the gap get the features they would get as a new ticker starting there
+        (null through the warm-up, then computed from the rows after the gap only). At
+        least 1.
 
     Returns
     -------
     pl.LazyFrame
+
+    Raises
+    ------
+    SchemaError
+        If a canonical column is missing or ``warmup`` is invalid.
+    ConfigError
+        If ``feature_set_name``, ``engine`` or ``max_gap_days`` is invalid.
     """
     lazy = frame.lazy()
     _check_canonical(lazy)
     features = feature_set(feature_set_name)
     if not assume_sorted:
         lazy = lazy.sort(TICKER, DATE)
-    return _with_warmup(apply_features(lazy, features, engine=engine), feature_set_name, warmup)
+    out = apply_features(lazy, features, engine=engine, max_gap_days=max_gap_days)
+    return _with_warmup(out, feature_set_name, warmup, max_gap_days)
 
 
 def add_m002_features(
-    frame: pl.LazyFrame | pl.DataFrame, *, warmup: Warmup = "keep", engine: Engine = "fast"
+    frame: pl.LazyFrame | pl.DataFrame,
+    *,
+    warmup: Warmup = "keep",
+    engine: Engine = "fast",
+    max_gap_days: int = MAX_GAP_DAYS,
 ) -> pl.LazyFrame:
-    """Add the full m002 set (v3 + curvature, events, combination tags, context)."""
-    return add_features(frame, "m002", warmup=warmup, engine=engine)
+    """Add the full m002 set (v3 + curvature, events, combination tags, context).
 
-
-def _history_start(start: date, set_name: str) -> date:
-    """A start date early enough that ``start`` itself is past every feature's warm-up."""
-    rows = longest_warmup(set_name)
-    # trading rows -> calendar days, with room for holidays and short exchange closures
-    return start - timedelta(days=math.ceil(rows * 7 / 5 * 1.25) + 10)
-
-
-def _as_date(value: date | str | None, name: str) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        msg = f"`{name}` must be a date or an ISO string like '2020-01-31', got `{name}={value!r}`"
-        raise SchemaError(msg) from None
+    See :func:`add_features` for the arguments.
+    """
+    return add_features(frame, "m002", warmup=warmup, engine=engine, max_gap_days=max_gap_days)
 
 
 def build_dataset(
@@ -116,6 +123,7 @@ def build_dataset(
     validate: Literal["strict", "lenient", "off"] = "strict",
     warmup: Warmup = "keep",
     engine: Engine = "fast",
+    max_gap_days: int = MAX_GAP_DAYS,
 ) -> pl.LazyFrame:
     """Load Silver OHLCV and add a feature set: the input of every model.
 
@@ -123,17 +131,20 @@ def build_dataset(
     ----------
     source : path or frame
         A path that `m002.data.load_silver` reads (folder of per-ticker files, one
-        multi-ticker file, hive folders), or a frame already in the canonical schema.
+        multi-ticker file, hive folders), or a frame that `m002.data.validate_frame` reads
+        (canonical, or with the column spellings files may use). Either way the same rules
+        apply and only the canonical columns go on.
     feature_set : {"v1", "v2", "v3", "m002"}
     start, end : date or ISO string, optional
         Inclusive date range of the returned rows. History before ``start`` is read as well
-        (enough for the longest warm-up), so features on ``start`` are already defined.
+        (enough for the longest warm-up), so features on ``start`` are already defined
+        (unless a long gap falls in that history).
     tickers : list of str, optional
         Only these tickers.
     validate : {"strict", "lenient", "off"}
-        Passed to `load_silver`. Tickers shorter than the longest warm-up are flagged by the
-        ``too_few_rows`` rule.
-    warmup, engine
+        Passed to `load_silver` or `validate_frame`. Tickers shorter than the longest
+        warm-up are flagged by the ``too_few_rows`` rule.
+    warmup, engine, max_gap_days
         See `add_features`.
 
     Returns
@@ -151,31 +162,30 @@ def build_dataset(
     >>> frame.height, "rsi_14" in frame.columns
     (240, True)
     """
-    start_date, end_date = _as_date(start, "start"), _as_date(end, "end")
-    load_from = None if start_date is None else _history_start(start_date, feature_set)
-    if isinstance(source, pl.LazyFrame | pl.DataFrame):
-        lazy = source.lazy()
-        _check_canonical(lazy)
-        if tickers is not None:
-            lazy = lazy.filter(pl.col(TICKER).is_in(tickers))
-        if load_from is not None:
-            lazy = lazy.filter(pl.col(DATE) >= load_from)
-        if end_date is not None:
-            lazy = lazy.filter(pl.col(DATE) <= end_date)
-        sorted_input = False
-    else:
-        from m002.data import load_silver
+    from m002.data import load_silver, validate_frame
 
-        lazy = load_silver(
-            source,
-            start=load_from,
-            end=end_date,
-            tickers=tickers,
-            validate=validate,
-            min_rows=longest_warmup(feature_set) + 1 if validate != "off" else None,
-        )
-        sorted_input = True
-    out = add_features(lazy, feature_set, warmup=warmup, engine=engine, assume_sorted=sorted_input)
+    start_date, end_date = parse_date(start, "start"), parse_date(end, "end")
+    load_from = None
+    if start_date is not None:
+        load_from = start_date - timedelta(days=calendar_days(longest_warmup(feature_set)))
+    min_rows = longest_warmup(feature_set) + 1 if validate != "off" else None
+    read = validate_frame if isinstance(source, pl.LazyFrame | pl.DataFrame) else load_silver
+    lazy = read(
+        source,  # type: ignore[arg-type]
+        start=load_from,
+        end=end_date,
+        tickers=tickers,
+        validate=validate,
+        min_rows=min_rows,
+    ).lazy()
+    out = add_features(
+        lazy,
+        feature_set,
+        warmup=warmup,
+        engine=engine,
+        assume_sorted=True,
+        max_gap_days=max_gap_days,
+    )
     if start_date is not None:
         out = out.filter(pl.col(DATE) >= start_date)
     return out

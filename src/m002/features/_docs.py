@@ -19,6 +19,14 @@ the value is null; `build_dataset(..., warmup="drop")` drops the first
 instead. After the warm-up no feature is null on valid prices except where a row says so
 (a zero denominator). Nothing is forward-filled and no gap is filled with a made-up number.
 
+A ticker's history breaks where two of its rows are more than `max_gap_days` calendar days
+apart (`m002._schema.MAX_GAP_DAYS`, 10, by default; a keyword of `add_features`,
+`add_m002_features` and `build_dataset`): the rows after such a gap get the features they would
+get as a new ticker starting there. No look-back window spans the gap, every feature goes
+through its warm-up again (null, or dropped or flagged with `warmup=`), and `m002 data check`
+lists each such gap under the rule `long_gap`. Long weekends and exchange closures stay below
+the limit.
+
 All features are causal: the value on row t reads rows t, t-1, ... of the same ticker only
 (tested by truncating and by perturbing the data after random dates, bit for bit).
 Events and tags are `Int8` 0/1 flags; `days_since_volume_regain` is `Int16`; the rest `Float64`.

@@ -6,17 +6,25 @@ depend on which other tickers are in the frame: bit for bit, not just up to roun
 rolling windows over the whole column and nulling each ticker's first rows is not enough: the
 sliding sums carry rounding from the previous ticker, and so from its future rows.)
 
+A ticker's history breaks where two of its rows are more than ``max_gap_days`` calendar days
+apart (:data:`m002._schema.MAX_GAP_DAYS`, 10, by default: more than a long weekend or an
+exchange closure, as much as a halt of weeks or a ticker that left and came back). The rows
+after such a gap are a segment of their own and are treated as a new ticker that starts there:
+no look-back window reaches across the gap, and every feature goes through its warm-up again.
+Below, "ticker" means such a segment.
+
 Two engines give identical numbers:
 
 ``"fast"`` (default)
-    look-back features run with ``.over`` a sorted integer ticker id, which polars groups
+    look-back features run with ``.over`` a sorted integer segment id, which polars groups
     without hashing (0.02-0.05 s per rolling op on 5M rows, about the cost of the same op over
     the whole column; ``.over`` the ticker string costs 3-8x more). Pointwise features, which
     only combine columns of the same row, run over the whole column at once.
 ``"over"``
-    the plain reference: every feature ``.over("ticker")``.
+    the plain reference: every feature ``.over("ticker", <segment number in the ticker>)``.
 
-In both engines a feature is null on the first ``warmup`` rows of each ticker.
+In both engines a feature is null on the first ``warmup`` rows of each ticker and of each
+segment after a gap.
 """
 
 from __future__ import annotations
@@ -27,15 +35,21 @@ from typing import Literal
 
 import polars as pl
 
-from m002._schema import TICKER
+from m002._schema import DATE, MAX_GAP_DAYS, TICKER
+from m002.data._args import check_int
 from m002.exceptions import ConfigError
 
-__all__ = ["ROW_IN_TICKER", "TICKER_ID", "Engine", "Feature", "apply_features", "row_in_ticker"]
+__all__ = ["ROW_IN_TICKER", "SEGMENT_ID", "Engine", "Feature", "apply_features", "row_in_ticker"]
 
 Engine = Literal["fast", "over"]
 
 ROW_IN_TICKER = "_row_in_ticker"
-TICKER_ID = "_ticker_id"
+"""Helper column: 0-based row inside the ticker, counted from the start of its segment."""
+SEGMENT_ID = "_segment_id"
+"""Helper column: a sorted integer per (ticker, segment), for the fast engine."""
+_SEGMENT_IN_TICKER = "_segment_in_ticker"
+"""Helper column of the reference engine: 0 for a ticker's first segment, 1 after its first
+long gap, ..."""
 
 
 @dataclass(frozen=True)
@@ -77,24 +91,45 @@ class Feature:
         return self.expr.meta.root_names()
 
 
-def _ticker_starts() -> pl.Expr:
-    return (pl.col(TICKER) != pl.col(TICKER).shift(1)).fill_null(True)
+def _long_gap(max_gap_days: int) -> pl.Expr:
+    """True on a row more than ``max_gap_days`` calendar days after the row before it."""
+    return (pl.col(DATE).diff().dt.total_days() > max_gap_days).fill_null(False)
 
 
-def row_in_ticker() -> pl.Expr:
-    """0-based row number inside each ticker, for a frame sorted by ticker.
+def _segment_starts(max_gap_days: int) -> pl.Expr:
+    """True on the first row of each ticker and on the first row after each long gap."""
+    new_ticker = (pl.col(TICKER) != pl.col(TICKER).shift(1)).fill_null(True)
+    return new_ticker | _long_gap(max_gap_days)
+
+
+def row_in_ticker(max_gap_days: int = MAX_GAP_DAYS) -> pl.Expr:
+    """0-based row number inside each ticker, counted again from 0 after a gap of more than
+    ``max_gap_days`` calendar days, for a frame sorted by (ticker, date).
 
     Computed without a window function: the global row index minus the index where the
-    current ticker started.
+    current segment started.
     """
     index = pl.int_range(pl.len(), dtype=pl.Int64)
-    ticker_start = pl.when(_ticker_starts()).then(index).forward_fill()
-    return (index - ticker_start).alias(ROW_IN_TICKER)
+    segment_start = pl.when(_segment_starts(max_gap_days)).then(index).forward_fill()
+    return (index - segment_start).alias(ROW_IN_TICKER)
 
 
-def ticker_id() -> pl.Expr:
-    """A sorted integer id per ticker (0, 1, ...), for a frame sorted by ticker."""
-    return (_ticker_starts().cum_sum() - 1).cast(pl.UInt32).set_sorted().alias(TICKER_ID)
+def segment_id(max_gap_days: int = MAX_GAP_DAYS) -> pl.Expr:
+    """A sorted integer id (0, 1, ...) per ticker and segment between long gaps, for a frame
+    sorted by (ticker, date)."""
+    starts = _segment_starts(max_gap_days)
+    return (starts.cum_sum() - 1).cast(pl.UInt32).set_sorted().alias(SEGMENT_ID)
+
+
+def _reference_segments(frame: pl.LazyFrame, max_gap_days: int) -> pl.LazyFrame:
+    """``frame`` with the segment number inside each ticker and the row in the segment,
+    computed the plain way (windows over the ticker), for the reference engine."""
+    days = pl.col(DATE).diff().over(TICKER).dt.total_days()
+    segment = (days > max_gap_days).fill_null(False).cum_sum().over(TICKER)
+    row = pl.int_range(pl.len(), dtype=pl.Int64).over(TICKER, _SEGMENT_IN_TICKER)
+    return frame.with_columns(segment.alias(_SEGMENT_IN_TICKER)).with_columns(
+        row.alias(ROW_IN_TICKER)
+    )
 
 
 def _stages(features: Sequence[Feature], available: Iterable[str]) -> list[list[Feature]]:
@@ -120,16 +155,20 @@ def _stages(features: Sequence[Feature], available: Iterable[str]) -> list[list[
 def _masked(feature: Feature, engine: Engine) -> pl.Expr:
     expr = feature.expr
     if engine == "over":
-        expr = expr.over(TICKER)
+        expr = expr.over(TICKER, _SEGMENT_IN_TICKER)
     elif not feature.pointwise:
-        expr = expr.over(TICKER_ID)
+        expr = expr.over(SEGMENT_ID)
     if feature.warmup > 0:
         expr = pl.when(pl.col(ROW_IN_TICKER) >= feature.warmup).then(expr)
     return expr.cast(feature.dtype).alias(feature.name)
 
 
 def apply_features(
-    frame: pl.LazyFrame, features: Sequence[Feature], *, engine: Engine = "fast"
+    frame: pl.LazyFrame,
+    features: Sequence[Feature],
+    *,
+    engine: Engine = "fast",
+    max_gap_days: int = MAX_GAP_DAYS,
 ) -> pl.LazyFrame:
     """Add ``features`` to ``frame`` (sorted by ticker, date), dropping helper columns.
 
@@ -141,18 +180,33 @@ def apply_features(
         In dependency order: a feature may read any feature listed before it.
     engine : {"fast", "over"}
         See the module docstring; both give the same values.
+    max_gap_days : int, default :data:`m002._schema.MAX_GAP_DAYS` (10)
+        A gap of more calendar days between two rows of a ticker breaks its history: the
+        features after it restart their warm-up. At least 1.
 
     Returns
     -------
     pl.LazyFrame
         ``frame`` plus one column per public feature.
+
+    Raises
+    ------
+    ConfigError
+        If ``engine`` or ``max_gap_days`` is invalid, or a feature reads a column that is
+        neither an input nor a feature listed before it.
     """
     if engine not in ("fast", "over"):
         msg = f"`engine` must be 'fast' or 'over', got `engine={engine!r}`"
         raise ConfigError(msg)
+    check_int("max_gap_days", max_gap_days, 1)
     columns = frame.collect_schema().names()
-    out = frame.with_columns(row_in_ticker(), ticker_id())
+    if engine == "over":
+        out = _reference_segments(frame, max_gap_days)
+        helpers = [ROW_IN_TICKER, _SEGMENT_IN_TICKER]
+    else:
+        out = frame.with_columns(row_in_ticker(max_gap_days), segment_id(max_gap_days))
+        helpers = [ROW_IN_TICKER, SEGMENT_ID]
     for stage in _stages(features, [*columns, ROW_IN_TICKER]):
         out = out.with_columns(_masked(f, engine) for f in stage)
-    helpers = [f.name for f in features if f.name.startswith("_")]
-    return out.drop([*helpers, ROW_IN_TICKER, TICKER_ID])
+    helpers += [f.name for f in features if f.name.startswith("_")]
+    return out.drop(helpers)
