@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Final
 
+import numpy as np
+
 from m002._dates import parse_date
 from m002.exceptions import ConfigError
 
@@ -17,8 +19,6 @@ MODES: Final = ("strict", "lenient", "off")
 def check_int(name: str, value: object, minimum: int) -> None:
     """Raise a `ConfigError` unless ``value`` is an int (numpy ints too, not a bool) of at least
     ``minimum``: "`n_days` must be >= 60, got `n_days=10`"."""
-    import numpy as np
-
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         msg = f"`{name}` must be an int >= {minimum}, got `{name}={value!r}`"
         raise ConfigError(msg)

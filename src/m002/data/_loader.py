@@ -13,6 +13,11 @@ and dots (``Date``, ``timestamp``, ``Adj Close``, ``adjusted_close``, ``Name``, 
 are multiplied and the volume divided by ``adjusted_close / close``, so that a 4:1 split is
 not a -75% day.
 
+Dates: a timestamp with a time zone gives its calendar date in that zone (a 16:00 New York
+close keeps its date), a naive one its date part; a file of daily bars stamped at midnight UTC
+and stored in another zone gives its UTC dates instead, with a `TimestampWarning` (the rule is
+in :mod:`m002.data._timestamps` and :func:`read_silver`).
+
 Files are scanned lazily: all files with the same layout of columns go through one
 ``scan_parquet`` / ``scan_csv`` call, the ticker and date filters are applied before anything
 is collected, and with ``tickers=`` the files named after other tickers are never opened.
