@@ -4,36 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Final
 
-import numpy as np
-
+from m002._checks import check_int
 from m002._dates import parse_date
 from m002.exceptions import ConfigError
 
-__all__ = ["MODES", "as_tickers", "check_int", "check_min_rows", "check_mode", "date_range"]
-
-MODES: Final = ("strict", "lenient", "off")
-
-
-def check_int(name: str, value: object, minimum: int) -> None:
-    """Raise a `ConfigError` unless ``value`` is an int (numpy ints too, not a bool) of at least
-    ``minimum``: "`n_days` must be >= 60, got `n_days=10`"."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        msg = f"`{name}` must be an int >= {minimum}, got `{name}={value!r}`"
-        raise ConfigError(msg)
-    if value < minimum:
-        msg = f"`{name}` must be >= {minimum}, got `{name}={value!r}`"
-        raise ConfigError(msg)
-
-
-def check_mode(validate: object) -> None:
-    """``validate`` is one of :data:`MODES`."""
-    if validate not in MODES:
-        msg = (
-            f"`validate` must be one of {', '.join(map(repr, MODES))}, got `validate={validate!r}`"
-        )
-        raise ConfigError(msg)
+__all__ = ["as_tickers", "check_min_rows", "date_range"]
 
 
 def check_min_rows(min_rows: object) -> None:

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from m002._checks import check_mode
 from m002._schema import MAX_GAP_DAYS, TICKER
-from m002.data._args import as_tickers, check_min_rows, check_mode, date_range
+from m002.data._args import as_tickers, check_min_rows, date_range
 from m002.data._reader import (
     Filters,
     Read,

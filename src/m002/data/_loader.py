@@ -35,8 +35,9 @@ from urllib.parse import unquote
 
 import polars as pl
 
+from m002._checks import check_int, check_mode
 from m002._schema import MAX_GAP_DAYS, TICKER
-from m002.data._args import as_tickers, check_int, check_min_rows, check_mode, date_range
+from m002.data._args import as_tickers, check_min_rows, date_range
 from m002.data._reader import (
     Columns,
     Filters,

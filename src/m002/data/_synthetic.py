@@ -70,10 +70,10 @@ import numpy.typing as npt
 import polars as pl
 
 from m002 import __version__
+from m002._checks import check_int
 from m002._dates import parse_date
 from m002._io import atomic_dir, write_json
 from m002._schema import CANONICAL_COLUMNS, DATE, TICKER, VOLUME
-from m002.data._args import check_int
 from m002.exceptions import ConfigError
 
 __all__ = ["MIN_DAYS", "REGIME_NAMES", "SyntheticData", "generate_synthetic", "write_synthetic"]

@@ -52,7 +52,7 @@ from m002.evaluation._signals import (
 )
 from m002.evaluation._splits import Fold, walk_forward_splits
 from m002.exceptions import M002Error
-from m002.features import add_features
+from m002.features import add_features, longest_warmup
 from m002.labels import REGIME_STATE_ID, assign_regime_labels, compute_future_returns
 from m002.pipeline import M002FullArchitecture, read_prices
 from m002.pipeline._architecture import Source
@@ -202,7 +202,9 @@ def run_walkforward(
     folder = Path(run_dir)
     check_replaceable(folder, kind="run", option="`run_dir`")
     started = time.perf_counter()
-    prices = read_prices(source, validate=cfg.pipeline.validate)
+    prices = read_prices(
+        source, validate=cfg.pipeline.validate, min_rows=longest_warmup("m002") + 1
+    )
     min_embargo = max(cfg.pipeline.targets.horizon, cfg.pipeline.labels.lookahead) + 1
     folds = walk_forward_splits(prices[DATE], cfg.walkforward, min_embargo=min_embargo)
     _say(

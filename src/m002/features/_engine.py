@@ -35,8 +35,8 @@ from typing import Literal
 
 import polars as pl
 
+from m002._checks import check_int
 from m002._schema import DATE, MAX_GAP_DAYS, TICKER
-from m002.data._args import check_int
 from m002.exceptions import ConfigError
 
 __all__ = ["ROW_IN_TICKER", "SEGMENT_ID", "Engine", "Feature", "apply_features", "row_in_ticker"]

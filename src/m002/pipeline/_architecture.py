@@ -33,7 +33,7 @@ from m002 import __version__
 from m002._dates import calendar_days, parse_date
 from m002._io import atomic_dir, folder_checksums, read_json, verify_checksums, write_json
 from m002._polars import collect
-from m002._schema import CANONICAL_COLUMNS, DATE, TICKER, require_columns
+from m002._schema import DATE, TICKER
 from m002.exceptions import DamagedFileError, DecisionWarning, NotFittedError, SchemaError
 from m002.features import add_features, feature_names, longest_warmup
 from m002.head import PRED_COLUMNS, MultiTaskHead, head_metrics
@@ -94,37 +94,35 @@ def read_prices(
     validate: str = "strict",
     start: date | None = None,
     end: date | None = None,
+    min_rows: int | None = None,
 ) -> pl.DataFrame:
     """Canonical prices, sorted by (ticker, date), from a path or a frame.
 
-    A path is read by `m002.data.load_silver` with the ``validate`` rules (and a ticker needs
-    one row past the longest feature warm-up). A frame must hold the canonical columns; only
-    those are kept: features, probabilities or predictions already in it (an earlier run's
-    output joined back, say) are recomputed downstream, never trusted.
+    A path is read by `m002.data.load_silver`, a frame by `m002.data.validate_frame`: the
+    same column spellings, date rule, validation rules (``validate``: strict, lenient or
+    off) and split adjustment either way. Only the prices of a frame are kept: features,
+    probabilities or predictions already in it (an earlier run's output joined back, say)
+    are recomputed downstream, never trusted. ``min_rows``: a ticker with fewer rows breaks
+    the rule ``too_few_rows`` (training asks for one row past the longest warm-up).
     """
-    if isinstance(source, pl.DataFrame | pl.LazyFrame):
-        lazy = source.lazy()
-        require_columns(
-            lazy,
-            CANONICAL_COLUMNS,
-            needed_by="M002FullArchitecture",
-            hint="pass a path, or a frame in the canonical schema (m002.data.load_silver)",
-        )
-        lazy = lazy.select(CANONICAL_COLUMNS)
-        if start is not None:
-            lazy = lazy.filter(pl.col(DATE) >= start)
-        if end is not None:
-            lazy = lazy.filter(pl.col(DATE) <= end)
-        return collect(lazy.sort(TICKER, DATE))
-    from m002.data import load_silver
+    from m002.data import load_silver, validate_frame
 
+    rows = None if validate == "off" else min_rows
+    if isinstance(source, pl.DataFrame | pl.LazyFrame):
+        return validate_frame(
+            source,
+            start=start,
+            end=end,
+            validate=validate,  # type: ignore[arg-type]
+            min_rows=rows,
+        )
     return collect(
         load_silver(
             source,
             start=start,
             end=end,
             validate=validate,  # type: ignore[arg-type]
-            min_rows=longest_warmup("m002") + 1 if validate != "off" else None,
+            min_rows=rows,
         )
     )
 
@@ -180,19 +178,28 @@ class M002FullArchitecture:
             input_hash=input_hash,
             config_hash=config_fingerprint(section),
             upstream=upstream,
-            package_version=__version__,
-            polars_version=pl.__version__,
         )
 
     def _prices(
-        self, source: Source, *, start: date | None = None, end: date | None = None
+        self,
+        source: Source,
+        *,
+        start: date | None = None,
+        end: date | None = None,
+        min_rows: int | None = None,
     ) -> pl.DataFrame:
-        return read_prices(source, validate=self.config.validate, start=start, end=end)
+        return read_prices(
+            source, validate=self.config.validate, start=start, end=end, min_rows=min_rows
+        )
 
     def _features(self, prices: pl.DataFrame) -> tuple[pl.DataFrame, StageKey, bool]:
-        key = self._key("features", frame_fingerprint(prices), {"set": "m002"}, None)
+        gap = self.config.max_gap_days
+        key = self._key(
+            "features", frame_fingerprint(prices), {"set": "m002", "max_gap_days": gap}, None
+        )
         frame, hit = self.cache.get_or_compute(
-            key, lambda: collect(add_features(prices, "m002", assume_sorted=True))
+            key,
+            lambda: collect(add_features(prices, "m002", assume_sorted=True, max_gap_days=gap)),
         )
         self._say(f"features: {frame.height:,} rows" + (" (cached)" if hit else ""))
         return frame, key, hit
@@ -206,7 +213,7 @@ class M002FullArchitecture:
         timings: dict[str, float] = {}
         cfg = self.config
         t0 = time.perf_counter()
-        prices = self._prices(source)
+        prices = self._prices(source, min_rows=longest_warmup("m002") + 1)
         features, features_key, features_hit = self._features(prices)
         timings["features_s"] = time.perf_counter() - t0
 
@@ -217,7 +224,12 @@ class M002FullArchitecture:
         regime_key = self._key(
             "regime",
             features_key.input_hash,
-            {"labels": cfg.labels, "regime": cfg.regime, "crossfit": cfg.crossfit},
+            {
+                "labels": cfg.labels,
+                "regime": cfg.regime,
+                "crossfit": cfg.crossfit,
+                "max_gap_days": cfg.max_gap_days,
+            },
             features_key.digest,
         )
         regime_dir, regime_hit = self._regime_stage(regime_key, labelled)
@@ -282,12 +294,19 @@ class M002FullArchitecture:
         def fit(folder: Path) -> None:
             self._say(f"layer 1: cross-fitting {cfg.crossfit.n_folds} folds")
             oof, folds = crossfit_regime_probabilities(
-                labelled, cfg.regime, cfg.labels, n_folds=cfg.crossfit.n_folds,
+                labelled,
+                cfg.regime,
+                cfg.labels,
+                n_folds=cfg.crossfit.n_folds,
+                max_gap_days=cfg.max_gap_days,
                 verbose=self.verbose,
-            )  # fmt: skip
+            )
             self._say("layer 1: final model on every labelled row")
             final = RegimeClassifier(
-                **dataclasses.asdict(cfg.regime), label_config=cfg.labels, verbose=self.verbose
+                **dataclasses.asdict(cfg.regime),
+                max_gap_days=cfg.max_gap_days,
+                label_config=cfg.labels,
+                verbose=self.verbose,
             ).fit(labelled)
             final.save(folder / "model")
             oof.write_parquet(folder / "oof.parquet")
@@ -410,6 +429,7 @@ class M002FullArchitecture:
         elif asof is not None:
             day = parse_date(asof, "asof")
         start = None if day is None else day - timedelta(days=self.history_days())
+        # no min_rows: a ticker too young to score is listed, not a reason to stop
         prices = self._prices(source, start=start, end=day)
         if prices.height == 0:
             where = "" if day is None else f" between {start} and asof={day}"

@@ -14,6 +14,8 @@ import typing
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from m002._checks import check_int, check_mode
+from m002._schema import MAX_GAP_DAYS
 from m002.exceptions import ConfigError
 from m002.features import FEATURE_SETS
 from m002.labels import RegimeLabelConfig, TargetConfig
@@ -49,7 +51,6 @@ class RegimeParams:
     weight_decay: float = 1e-4
     label_smoothing: float = 0.15
     valid_fraction: float = 0.2
-    max_gap_days: int = 7
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -125,10 +126,16 @@ class CrossFitConfig:
 
 @dataclass(frozen=True)
 class M002Config:
-    """Everything `M002FullArchitecture` needs, by section."""
+    """Everything `M002FullArchitecture` needs, by section.
+
+    ``validate`` is how input prices are checked (`m002.data`); ``max_gap_days`` is where a
+    ticker's history breaks: no feature window and no layer-1 sequence spans a gap of more
+    calendar days than that.
+    """
 
     feature_set: str = "m002"
     validate: str = "strict"
+    max_gap_days: int = MAX_GAP_DAYS
     labels: RegimeLabelConfig = field(default_factory=RegimeLabelConfig)
     targets: TargetConfig = field(default_factory=TargetConfig)
     regime: RegimeParams = field(default_factory=RegimeParams)
@@ -143,11 +150,8 @@ class M002Config:
                 f"`feature_set={self.feature_set!r}` (sets: {sorted(FEATURE_SETS)})"
             )
             raise ConfigError(msg)
-        if self.validate not in ("strict", "lenient", "off"):
-            msg = (
-                f"`validate` must be 'strict', 'lenient' or 'off', got `validate={self.validate!r}`"
-            )
-            raise ConfigError(msg)
+        check_mode(self.validate)
+        check_int("max_gap_days", self.max_gap_days, 1)
 
 
 _SECTIONS: dict[str, type] = {
@@ -212,12 +216,13 @@ def config_from_dict(data: dict[str, Any]) -> M002Config:
     """Build an `M002Config` from nested dicts (a parsed TOML file); missing keys keep their
     defaults, unknown ones are an error naming the closest valid key."""
     check_known_keys(data, [f.name for f in fields(M002Config)], "the config")
+    hints = typing.get_type_hints(M002Config)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key in _SECTIONS:
             kwargs[key] = section_from_dict(_SECTIONS[key], value, key)
         else:
-            kwargs[key] = _check_type(value, str, key)
+            kwargs[key] = _check_type(value, hints[key], key)
     return M002Config(**kwargs)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from m002._schema import DATE
+from m002._schema import DATE, MAX_GAP_DAYS
 from m002.labels import RegimeLabelConfig
 from m002.pipeline._config import RegimeParams
 from m002.regime import RegimeClassifier
@@ -69,6 +69,7 @@ def crossfit_regime_probabilities(
     labels: RegimeLabelConfig,
     *,
     n_folds: int,
+    max_gap_days: int = MAX_GAP_DAYS,
     verbose: bool = True,
 ) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
     """Out-of-sample ``state_prob_*`` for blocks 1 .. n_folds-1 of ``labelled``.
@@ -94,7 +95,10 @@ def crossfit_regime_probabilities(
     parts, folds = [], []
     for fold in plan:
         model = RegimeClassifier(
-            **dataclasses.asdict(params), label_config=labels, verbose=verbose
+            **dataclasses.asdict(params),
+            max_gap_days=max_gap_days,
+            label_config=labels,
+            verbose=verbose,
         ).fit(labelled.filter(pl.col(DATE) <= fold["fit_end"]))
         window = labelled.filter(
             pl.col(DATE).is_between(fold["history_start"], fold["predict_end"])
