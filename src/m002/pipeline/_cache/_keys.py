@@ -13,7 +13,7 @@ from typing import Any
 from m002.exceptions import ConfigError
 from m002.pipeline._cache._fingerprints import blake2b_hex, code_fingerprint
 
-__all__ = ["LIBRARIES", "StageKey", "library_versions"]
+__all__ = ["LIBRARIES", "StageKey", "check_stage", "library_versions"]
 
 # v2: the key holds the code fingerprint and the library versions.
 _KEY_TAG = b"m002-stage-key-v2"
@@ -46,6 +46,17 @@ def library_versions() -> tuple[tuple[str, str], ...]:
     return tuple(sorted(found.items()))
 
 
+def check_stage(stage: object) -> None:
+    """Raise a `ConfigError` unless ``stage`` can name a stage folder (never a path out of the
+    cache root, such as ``../etc``)."""
+    if not isinstance(stage, str) or not _STAGE_PATTERN.fullmatch(stage):
+        msg = (
+            "`stage` must be 1-100 characters of letters, digits, '_', '.' or '-', not "
+            f"starting with '.' or '-', got `stage={stage!r}`"
+        )
+        raise ConfigError(msg)
+
+
 @dataclasses.dataclass(frozen=True)
 class StageKey:
     """Everything a stage output depends on.
@@ -71,9 +82,6 @@ class StageKey:
         ``(name, version)`` of Python and the libraries that compute stage outputs (polars'
         row hashes are only stable within one version); defaults to `library_versions`.
         Stored sorted by name.
-    package_version, polars_version : str | None
-        Deprecated: overrides of the ``m002`` and ``polars`` entries of `versions`, kept so
-        that callers written for the first key format still work.
 
     Raises
     ------
@@ -87,22 +95,10 @@ class StageKey:
     upstream: str | None
     code: str = dataclasses.field(default_factory=code_fingerprint)
     versions: tuple[tuple[str, str], ...] = dataclasses.field(default_factory=library_versions)
-    package_version: dataclasses.InitVar[str | None] = None
-    polars_version: dataclasses.InitVar[str | None] = None
 
-    def __post_init__(self, package_version: str | None, polars_version: str | None) -> None:
-        if not isinstance(self.stage, str) or not _STAGE_PATTERN.fullmatch(self.stage):
-            msg = (
-                "`stage` must be 1-100 characters of letters, digits, '_', '.' or '-', not "
-                f"starting with '.' or '-', got `stage={self.stage!r}`"
-            )
-            raise ConfigError(msg)
-        versions = dict(self.versions)
-        if package_version is not None:
-            versions["m002"] = package_version
-        if polars_version is not None:
-            versions["polars"] = polars_version
-        object.__setattr__(self, "versions", tuple(sorted(versions.items())))
+    def __post_init__(self) -> None:
+        check_stage(self.stage)
+        object.__setattr__(self, "versions", tuple(sorted(dict(self.versions).items())))
 
     @property
     def digest(self) -> str:

@@ -19,7 +19,7 @@ from m002._io import fsync_dir, fsync_file
 from m002.pipeline._cache import _fs, _housekeeping
 from m002.pipeline._cache._fingerprints import schema_json
 from m002.pipeline._cache._housekeeping import PruneResult
-from m002.pipeline._cache._keys import StageKey
+from m002.pipeline._cache._keys import StageKey, check_stage
 from m002.pipeline._cache._limits import default_max_bytes
 from m002.pipeline._cache._manifest import (
     DATA_FILE,
@@ -41,10 +41,9 @@ CACHE_DIR_ENV = "M002_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "m002"
 """Cache root used when ``M002_CACHE_DIR`` is not set."""
 
-_DEFAULT_STALE_AFTER_S = 600.0
-# What `prune` (also run after every write) takes as stale: a build writes nothing into its
-# temporary folder until it is done, and fitting a model may take hours.
-_PRUNE_STALE_AFTER_S = 86_400.0
+# What `clear` and `prune` (also run after every write) take as a stale temporary folder: a
+# build writes nothing into it until it is done, and fitting a model may take hours.
+_STALE_AFTER_S = 86_400.0
 
 
 def default_cache_dir() -> Path:
@@ -415,9 +414,7 @@ class StageCache:
 
     # --- housekeeping ---------------------------------------------------------------------
 
-    def clear(
-        self, stage: str | None = None, *, stale_after: float = _DEFAULT_STALE_AFTER_S
-    ) -> int:
+    def clear(self, stage: str | None = None, *, stale_after: float = _STALE_AFTER_S) -> int:
         """Remove entries, and temporary folders left by interrupted writes.
 
         Unlike `prune`, removes entries in use too: a reader elsewhere holding a `get_dir`
@@ -428,17 +425,23 @@ class StageCache:
         ----------
         stage : str | None
             Only this stage's entries and temporary folders; None for all.
-        stale_after : float, default 600
+        stale_after : float, default 86400
             Temporary folders unchanged for at least this many seconds are removed; younger
-            ones may belong to a write in progress in another process and are kept. A model
-            fit writes nothing into its folder until it ends: while one may be running in
-            another process, pass a longer time.
+            ones may belong to a write in progress in another process (a model fit writes
+            nothing into its folder until it ends) and are kept.
 
         Returns
         -------
         int
             Number of entries plus temporary folders removed.
+
+        Raises
+        ------
+        ConfigError
+            If `stage` cannot name a stage folder (``"../etc"``).
         """
+        if stage is not None:
+            check_stage(stage)
         return _housekeeping.clear(self._root, stage, stale_after=stale_after)
 
     def prune(
@@ -446,7 +449,7 @@ class StageCache:
         *,
         older_than: timedelta | None = None,
         max_bytes: int | None = None,
-        stale_after: float = _PRUNE_STALE_AFTER_S,
+        stale_after: float = _STALE_AFTER_S,
     ) -> PruneResult:
         """Remove entries not used for longer than `older_than`, then least recently used
         entries until the entries' stored size is at most `max_bytes`, and stale temporary
