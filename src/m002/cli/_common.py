@@ -43,9 +43,19 @@ def _cli_words(message: str) -> str:
     """Word a library message for the command line: the library names its parameters in
     backticks (`asof`, `validate='lenient'`); where the running command has an option for
     that parameter, name the option instead (`--asof`, `--validate lenient`)."""
+    from m002.data import LENIENT_HINT
+
     context = click.get_current_context(silent=True)
     if context is None:
         return message
+    options = {p.name for p in context.command.params if isinstance(p, click.Option)}
+    message = message.replace(
+        LENIENT_HINT,
+        "rerun with --validate lenient to drop such rows and files (`m002 data check PATH` "
+        "lists them all)"
+        if "validate" in options
+        else "drop them (`m002 data check PATH` lists them all)",
+    )
     for param in context.command.params:
         if not isinstance(param, click.Option) or param.name is None:
             continue
