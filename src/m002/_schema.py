@@ -39,6 +39,7 @@ def require_columns(
         msg = f"{needed_by} needs {len(missing)} column(s) the frame lacks: {missing}; {hint}"
         raise SchemaError(msg)
 
+
 MAX_GAP_DAYS: Final = 10
 """Calendar days between two rows of one ticker beyond which its history is broken: a look-back
 window (a feature, a layer-1 sequence) never spans such a gap. Long weekends and exchange
