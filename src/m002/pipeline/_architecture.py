@@ -43,6 +43,7 @@ from m002.pipeline._cache import (
     StageKey,
     config_fingerprint,
     default_cache_dir,
+    files_fingerprint,
     frame_fingerprint,
 )
 from m002.pipeline._config import M002Config, config_from_dict, config_to_dict
@@ -255,7 +256,7 @@ class M002FullArchitecture:
         actions = decisions["action"].value_counts(normalize=True)
         self.feature_schema_ = {name: str(features.schema[name]) for name in feature_names("m002")}
         # derived stages key on the weights themselves, never on a digest written beside them
-        self._regime_content = _content_digest(folder_checksums(regime_dir / "model"))
+        self._regime_content = files_fingerprint(regime_dir / "model")
         timings["total_s"] = time.perf_counter() - started
         self.trained_state = {
             "rows": features.height,
@@ -572,9 +573,7 @@ class M002FullArchitecture:
         if not isinstance(manifest, dict):
             msg = f"the model manifest {folder / _FILES['manifest']} is damaged"
             raise DamagedFileError(msg)
-        files = manifest.get("files")
-        verify_checksums(folder, files, what="model folder")  # rejects anything but a table
-        files = dict(files)  # type: ignore[arg-type]
+        verify_checksums(folder, manifest.get("files"), what="model folder")
         what = f"model folder {folder}:"
         config = config_from_dict(read_json(folder / _FILES["config"], what=what))
         model = cls(config, cache_dir=cache_dir, use_cache=use_cache, verbose=verbose)
@@ -582,19 +581,8 @@ class M002FullArchitecture:
         model.head_ = MultiTaskHead.load(folder / "head")
         model.feature_schema_ = read_json(folder / _FILES["schema"], what=what)
         model.trained_state = read_json(folder / _FILES["metrics"], what=what)
-        model._regime_content = _content_digest(files, "regime/")
+        model._regime_content = files_fingerprint(folder / "regime")
         return model
-
-
-def _content_digest(checksums: dict[str, Any], prefix: str = "") -> str:
-    """One digest of the files under ``prefix`` of a `folder_checksums` table: what a stage
-    that consumes those files (a model's weights) keys its cache entries on."""
-    inside = {
-        name.removeprefix(prefix): entry["sha256"]
-        for name, entry in checksums.items()
-        if name.startswith(prefix)
-    }
-    return config_fingerprint(inside)
 
 
 def _pick(metrics: dict[str, Any], *names: str) -> dict[str, Any]:
