@@ -32,7 +32,7 @@ from tests.features.conftest import random_ohlcv
 
 PRICES = random_ohlcv(n_tickers=4, min_days=150, max_days=260, seed=7)
 FEATURES = add_features(PRICES, "m002").collect()
-LABELS = ["regime_state", "regime_state_id"]
+LABELS = ["regime_state", "regime_state_id", "regime_label_known"]
 settings_ = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # thresholds that make a condition always true (on rows where its inputs exist) or never true
@@ -221,6 +221,30 @@ def test_last_lookahead_rows_of_each_ticker_are_unlabelled(lookahead: int) -> No
     # and the rows just before are labelled somewhere: the mask is not wider than L
     before = out.filter(pl.col("rows_to_end").is_between(lookahead + 1, lookahead + 30))
     assert before["regime_state"].null_count() < before.height
+
+
+@pytest.mark.parametrize("lookahead", [0, 5])
+def test_known_tells_no_state_from_unknown(lookahead: int) -> None:
+    """``regime_label_known``: every condition evaluated and the hindsight complete."""
+    config = RegimeLabelConfig(lookahead=lookahead)
+    out = assign_regime_labels(FEATURES, config, keep_conditions=True).collect()
+    out = out.with_columns(
+        (pl.len().over("ticker") - pl.int_range(pl.len()).over("ticker")).alias("rows_to_end")
+    )
+    cond = list(CONDITION_COLUMNS.values())
+    known = out["regime_label_known"]
+    assert known.dtype == pl.Boolean
+    assert known.null_count() == 0
+    evaluated = out.select(pl.all_horizontal(pl.col(cond).is_not_null())).to_series()
+    assert known.equals(evaluated & (out["rows_to_end"] > lookahead), check_names=False)
+    # a state is always known; a known row without one met no condition: the outcome "none"
+    assert out.filter(pl.col("regime_state").is_not_null())["regime_label_known"].all()
+    no_state = out.filter(pl.col("regime_label_known") & pl.col("regime_state").is_null())
+    assert no_state.height > 0.1 * out.height
+    assert not no_state.select(pl.any_horizontal(cond)).to_series().any()
+    # unknown: each ticker's feature warm-up and its last `lookahead` rows
+    assert not out.filter(pl.col("rows_to_end") <= lookahead)["regime_label_known"].any()
+    assert not out.group_by("ticker", maintain_order=True).head(20)["regime_label_known"].any()
 
 
 @pytest.mark.parametrize("lookahead", [0, 5])

@@ -41,9 +41,13 @@ unlabelled.
 
 Rows meeting no condition get a null label (``regime_state`` and ``regime_state_id``), and so
 do rows where a condition cannot be evaluated: a null input (warm-up rows), or the last ``L``
-rows of each ticker, whose hindsight window would run past the ticker's data. These rows are not
-forced into the nearest state: they are excluded from training (the regime classifier drops
-null labels), so the classes keep their meaning; `label_distribution` reports their share.
+rows of each ticker, whose hindsight window would run past the ticker's data. The two are told
+apart by ``regime_label_known``: true where every condition could be evaluated, so that a null
+state there is an outcome ("no state": the future confirmed none of the five), false where the
+outcome is unknown. Rows of no state are not forced into the nearest state, so the classes keep
+their meaning; the regime classifier learns them as an outcome of their own, and leaves the
+unknown rows out of training and of every metric. `label_distribution` counts both kinds of
+null label together as ``unlabelled``.
 
 Every look-back and look-ahead is taken within the ticker (``.over("ticker")`` on rows sorted
 by date), so a label never reads another ticker's rows. Future closes only feed the label
@@ -71,6 +75,7 @@ __all__ = [
     "ID_TO_STATE",
     "LABEL_COLUMNS",
     "PRIORITY",
+    "REGIME_LABEL_KNOWN",
     "REGIME_LABEL_LOOKAHEAD",
     "REGIME_STATE",
     "REGIME_STATE_ID",
@@ -120,7 +125,11 @@ ID_TO_STATE: Final[dict[int, str]] = {i: s for s, i in STATE_TO_ID.items()}
 REGIME_STATE: Final = "regime_state"
 REGIME_STATE_ID: Final = "regime_state_id"
 REGIME_LABEL_LOOKAHEAD: Final = "regime_label_lookahead"
-LABEL_COLUMNS: Final = (REGIME_STATE, REGIME_STATE_ID, REGIME_LABEL_LOOKAHEAD)
+REGIME_LABEL_KNOWN: Final = "regime_label_known"
+"""Boolean label column: true where the row's outcome is known (every condition could be
+evaluated, hindsight complete), so that a null state there means "no state"; false on warm-up
+rows and on the last ``lookahead`` rows of each ticker. It looks ahead like the labels."""
+LABEL_COLUMNS: Final = (REGIME_STATE, REGIME_STATE_ID, REGIME_LABEL_LOOKAHEAD, REGIME_LABEL_KNOWN)
 UNLABELLED: Final = "unlabelled"
 
 CONDITION_COLUMNS: Final[Mapping[RegimeState, str]] = MappingProxyType(
@@ -355,13 +364,18 @@ def _conditions(config: RegimeLabelConfig) -> dict[RegimeState, pl.Expr]:
     }
 
 
+def _undecided(conditions: Mapping[RegimeState, pl.Expr]) -> pl.Expr:
+    """True where any condition is null: the row can be labelled neither way."""
+    return pl.any_horizontal([conditions[state].is_null() for state in RegimeState])
+
+
 def _choose_state(conditions: Mapping[RegimeState, pl.Expr]) -> pl.Expr:
     """The value of the highest-priority state whose condition is true (String).
 
     Null where no condition is true, and where any condition is null (a row is labelled
     only when all five conditions could be evaluated).
     """
-    undecided = pl.any_horizontal([conditions[state].is_null() for state in RegimeState])
+    undecided = _undecided(conditions)
     # one when/then chain in priority order = the highest priority among the true conditions
     top, *rest = sorted(RegimeState, key=lambda s: PRIORITY[s], reverse=True)
     chain = (
@@ -406,9 +420,11 @@ def assign_regime_labels(
     -------
     pl.LazyFrame
         The rows sorted by (ticker, date) with ``regime_state`` (String, a `RegimeState`
-        value), ``regime_state_id`` (Int8, `STATE_TO_ID`) and ``regime_label_lookahead``
-        (Int16, ``config.lookahead``). Both labels are null where no condition holds, where
-        any condition has a null input, and on the last ``lookahead`` rows of each ticker.
+        value), ``regime_state_id`` (Int8, `STATE_TO_ID`), ``regime_label_lookahead``
+        (Int16, ``config.lookahead``) and ``regime_label_known`` (Boolean). Both state labels
+        are null where no condition holds, where any condition has a null input, and on the
+        last ``lookahead`` rows of each ticker; ``regime_label_known`` is false on the last
+        two kinds only, so that a null state on a known row is the outcome "no state".
 
     Raises
     ------
@@ -422,7 +438,7 @@ def assign_regime_labels(
     >>> prices = generate_synthetic(n_tickers=2, n_days=300, seed=1).prices
     >>> labelled = assign_regime_labels(add_features(prices, "m002")).collect()
     >>> labelled.select(LABEL_COLUMNS).dtypes
-    [String, Int8, Int16]
+    [String, Int8, Int16, Boolean]
     >>> label_distribution(labelled)["regime_state"].to_list()
     ['Peak', 'Accumulation', 'EarlyUp', 'LateDown', 'Distribution', 'unlabelled']
     """
@@ -434,7 +450,9 @@ def assign_regime_labels(
     cond_cols = {state: pl.col(CONDITION_COLUMNS[state]) for state in RegimeState}
     # the last `lookahead` rows of a ticker would be labelled from a partial future: none
     rows_left = pl.len().over(TICKER) - pl.int_range(pl.len()).over(TICKER) - 1
-    state_col = pl.when(rows_left >= config.lookahead).then(_choose_state(cond_cols))
+    hindsight_complete = rows_left >= config.lookahead
+    state_col = pl.when(hindsight_complete).then(_choose_state(cond_cols))
+    known_col = hindsight_complete & ~_undecided(cond_cols)
 
     state_id_col = pl.col(REGIME_STATE).replace_strict(
         STATE_TO_ID, default=None, return_dtype=pl.Int8
@@ -447,6 +465,7 @@ def assign_regime_labels(
         .with_columns(
             state_id_col.alias(REGIME_STATE_ID),
             pl.lit(config.lookahead, dtype=pl.Int16).alias(REGIME_LABEL_LOOKAHEAD),
+            known_col.alias(REGIME_LABEL_KNOWN),
         )
     )
     if not keep_conditions:
