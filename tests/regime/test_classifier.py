@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+import torch
 from sklearn.base import clone
 
 from m002.data import generate_synthetic
@@ -12,7 +14,10 @@ from m002.exceptions import ConfigError, NotFittedError, SchemaError
 from m002.features import add_features
 from m002.labels import REGIME_STATE_ID, assign_regime_labels
 from m002.regime import (
+    OUTCOME_NAMES,
+    OutcomeCalibration,
     RegimeClassifier,
+    RegimeLSTM,
     build_sequences,
     last_day_logistic_baseline,
     majority_baseline,
@@ -44,8 +49,21 @@ def test_fit_fills_history_and_metrics(fitted: RegimeClassifier) -> None:
     assert fitted.history_[fitted.best_epoch_ - 1]["valid_loss"] == best
     m = fitted.metrics_
     assert np.array(m["confusion_matrix"]).sum() == m["n"]
-    assert sum(m["sequences_per_class"]["valid"].values()) == m["n"]
+    valid = m["sequences_per_class"]["valid"]
+    assert list(valid) == OUTCOME_NAMES
+    assert sum(valid[state] for state in fitted.classes_) == m["n"]  # labelled windows
     assert set(m["per_class"]["Peak"]) == {"precision", "recall", "f1", "support"}
+    # every window with a known outcome, "none" included
+    every = m["all_rows"]
+    assert every["n"] == sum(valid.values()) > m["n"]
+    assert every["outcomes"] == OUTCOME_NAMES
+    assert np.array(every["confusion_matrix"]).shape == (6, 6)
+    assert every["frequency"]["none"] == valid["none"] / every["n"]
+    assert 0 < every["log_loss"] < np.log(6)  # better than knowing nothing
+    assert m["reliability"]["n"] == every["n"]
+    assert set(m["reliability"]["outcomes"]) == set(OUTCOME_NAMES)
+    assert m["calibration"]["temperature"] == fitted.calibration_.temperature
+    assert len(m["calibration"]["out_of_fold_temperatures"]) == 2
 
 
 def test_validation_comes_after_training_with_a_purge_gap(fitted: RegimeClassifier) -> None:
@@ -71,14 +89,18 @@ def test_beats_majority_and_last_day_logistic_on_later_dates(
     assert lstm > logistic["macro_f1"]
 
 
-def test_probabilities_are_aligned_and_sum_to_one(
+def test_probabilities_are_aligned_and_leave_room_for_no_state(
     frame: pl.DataFrame, fitted: RegimeClassifier
 ) -> None:
     probs = fitted.predict_probabilities(frame)
     assert probs.columns == ["ticker", "date", *state_prob_columns()]
     assert probs.select("ticker", "date").equals(frame.select("ticker", "date"))
     defined = probs.drop_nulls()
-    np.testing.assert_allclose(defined.select(state_prob_columns()).sum_horizontal(), 1, atol=1e-5)
+    total = defined.select(state_prob_columns()).sum_horizontal().to_numpy()
+    assert (total > 0).all()
+    assert (total <= 1 + 1e-12).all()
+    # what the states leave is the probability of no state, the outcome of most rows
+    assert 0.4 < 1 - total.mean() < 0.8
     # the first 60 feature warm-up rows + 19 more rows of each ticker cannot end a window
     first = probs.filter(pl.col("ticker") == "SYN0000")
     assert first[: 60 + 19]["state_prob_Peak"].null_count() == 79
@@ -90,9 +112,12 @@ def test_same_seed_same_probabilities_and_save_load_round_trip(
 ) -> None:
     again = RegimeClassifier(**PARAMS).fit(frame)
     assert again.predict_probabilities(frame).equals(fitted.predict_probabilities(frame))
+    assert again.calibration_ == fitted.calibration_
     fitted.save(tmp_path / "regime")
     loaded = RegimeClassifier.load(tmp_path / "regime")
     assert loaded.predict_probabilities(frame).equals(fitted.predict_probabilities(frame))
+    assert loaded.calibration_ == fitted.calibration_
+    assert loaded.outputs_ == fitted.outputs_ == OUTCOME_NAMES
     assert loaded.metrics_ == fitted.metrics_
     assert loaded.get_params() == {**fitted.get_params(), "feature_columns": fitted.feature_names_}
 
@@ -123,10 +148,43 @@ def test_bad_params_name_the_parameter(frame: pl.DataFrame) -> None:
         RegimeClassifier(valid_fraction=1.5).fit(frame)
 
 
+def test_a_model_saved_before_the_calibration_loads_as_it_predicted(
+    frame: pl.DataFrame, fitted: RegimeClassifier, tmp_path: Path
+) -> None:
+    """Format 1: five outputs, no "outputs" or "calibration" in the metadata: plain softmax."""
+    folder = fitted.save(tmp_path / "old")
+    old = RegimeLSTM(fitted.n_features_in_, 5, hidden_size=fitted.hidden_size)
+    old.set_scaler(fitted.model_.feature_mean.numpy(), fitted.model_.feature_std.numpy())
+    torch.save(old.state_dict(), folder / "regime_model.pt")
+    meta = json.loads((folder / "regime_meta.json").read_text())
+    for key in ("format", "outputs", "calibration"):
+        del meta[key]
+    (folder / "regime_meta.json").write_text(json.dumps(meta))
+    loaded = RegimeClassifier.load(folder)
+    assert loaded.calibration_ == OutcomeCalibration.identity(5)
+    probs = loaded.predict_probabilities(frame).drop_nulls()
+    total = probs.select(state_prob_columns()).sum_horizontal()
+    np.testing.assert_allclose(total, 1, atol=1e-9)
+
+
+def test_labels_without_the_known_flag_are_refused(frame: pl.DataFrame) -> None:
+    with pytest.raises(SchemaError, match=r"`regime_label_known`.*assign_regime_labels"):
+        RegimeClassifier(**PARAMS).fit(frame.drop("regime_label_known"))
+
+
 def test_too_little_data_is_a_clear_error(frame: pl.DataFrame) -> None:
     short = frame.filter(pl.col("date") < pl.col("date").min() + pl.duration(days=120))
     with pytest.raises(SchemaError, match="not enough labelled windows"):
         RegimeClassifier(**PARAMS).fit(short)
+
+
+def test_seq_len_longer_than_any_run_names_it_and_the_longest_run(frame: pl.DataFrame) -> None:
+    # every synthetic ticker has 1000 rows, of which 60 are feature warm-up
+    with pytest.raises(
+        SchemaError,
+        match=r"`seq_len=5000`.*longest usable run of rows .* is 940 rows.*lower `seq_len`",
+    ):
+        RegimeClassifier(**{**PARAMS, "seq_len": 5000}).fit(frame)
 
 
 def test_scaler_uses_training_rows_only(frame: pl.DataFrame) -> None:

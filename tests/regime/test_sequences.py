@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from m002.exceptions import ConfigError, SchemaError
-from m002.regime import build_sequences, time_split, window_indices
+from m002.regime import build_sequences, longest_usable_run, time_split, window_indices
 
 
 @pytest.fixture
@@ -58,6 +58,30 @@ def test_windows_are_views_of_one_matrix(tiny: pl.DataFrame) -> None:
     sub = seqs.subset(seqs.ends > 2)
     assert sub.features is seqs.features
     assert sub.ends.tolist() == [3, 5, 9]
+
+
+@pytest.mark.parametrize(
+    ("columns", "max_gap_days", "longest"),
+    [
+        (["x", "y"], 7, 4),  # A's first four rows
+        (["x", "y"], 2, 3),  # Friday -> Monday now breaks A's run
+        (["x"], 30, 6),  # all of A: neither the 16-day gap nor B's infinite y counts
+    ],
+)
+def test_longest_usable_run(
+    tiny: pl.DataFrame, columns: list[str], max_gap_days: int, longest: int
+) -> None:
+    assert longest_usable_run(tiny, columns, max_gap_days=max_gap_days) == longest
+    seqs = build_sequences(tiny, columns, seq_len=2, max_gap_days=max_gap_days)
+    assert seqs.longest_run == longest
+    assert seqs.subset(seqs.ends > 2).longest_run == longest
+    # the longest run is exactly the largest seq_len that still gives a window
+    assert len(build_sequences(tiny, columns, seq_len=longest, max_gap_days=max_gap_days)) > 0
+    assert len(build_sequences(tiny, columns, seq_len=longest + 1, max_gap_days=max_gap_days)) == 0
+
+
+def test_longest_usable_run_of_nothing_clean(tiny: pl.DataFrame) -> None:
+    assert longest_usable_run(tiny.with_columns(x=None), ["x"]) == 0
 
 
 def test_bad_arguments_name_the_parameter(tiny: pl.DataFrame) -> None:

@@ -1,22 +1,48 @@
-"""Layer 1: sequences over the feature matrix and the LSTM regime classifier (spec section 2)."""
+"""Layer 1: sequences over the feature matrix and the LSTM regime classifier (spec section 2).
+
+The classifier's ``state_prob_<state>`` are probabilities at the states' real frequencies: the
+five sum to at most 1, and what they leave is the probability of no state (the outcome of rows
+that meet no state's condition). Its quality is reported on every row it scores whose outcome
+is known (`regime_quality`), next to the figures on the labelled rows alone.
+"""
 
 from __future__ import annotations
 
 from m002.regime._baselines import last_day_logistic_baseline, majority_baseline
-from m002.regime._classifier import (
-    DEFAULT_SEQUENCE_FEATURES,
-    STATE_PROB_PREFIX,
-    RegimeClassifier,
-    state_prob_columns,
-    time_split,
+from m002.regime._calibration import OutcomeCalibration
+from m002.regime._classifier import DEFAULT_SEQUENCE_FEATURES, RegimeClassifier, time_split
+from m002.regime._metrics import (
+    classification_metrics,
+    outcome_metrics,
+    outcome_probabilities,
+    reliability_table,
 )
-from m002.regime._metrics import classification_metrics
 from m002.regime._model import RegimeLSTM, RegimeSequenceDataset, balanced_collate_fn
-from m002.regime._sequences import SequenceSet, build_sequences, window_indices
+from m002.regime._outcomes import (
+    CLASS_NAMES,
+    NO_STATE,
+    NO_STATE_ID,
+    OUTCOME_NAMES,
+    STATE_PROB_PREFIX,
+    regime_outcome,
+    state_prob_columns,
+)
+from m002.regime._quality import regime_quality
+from m002.regime._sequences import (
+    SequenceSet,
+    build_sequences,
+    longest_usable_run,
+    window_indices,
+)
 
 __all__ = [
+    "CLASS_NAMES",
     "DEFAULT_SEQUENCE_FEATURES",
+    "NO_STATE",
+    "NO_STATE_ID",
+    "OUTCOME_NAMES",
     "STATE_PROB_PREFIX",
+    "OutcomeCalibration",
     "RegimeClassifier",
     "RegimeLSTM",
     "RegimeSequenceDataset",
@@ -25,7 +51,13 @@ __all__ = [
     "build_sequences",
     "classification_metrics",
     "last_day_logistic_baseline",
+    "longest_usable_run",
     "majority_baseline",
+    "outcome_metrics",
+    "outcome_probabilities",
+    "regime_outcome",
+    "regime_quality",
+    "reliability_table",
     "state_prob_columns",
     "time_split",
     "window_indices",

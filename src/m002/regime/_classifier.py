@@ -1,9 +1,18 @@
-"""`RegimeClassifier`: layer 1 with the estimator contract (fit / predict_probabilities)."""
+"""`RegimeClassifier`: layer 1 with the estimator contract (fit / predict_probabilities).
+
+What the probabilities mean: ``state_prob_<state>`` is the probability that the row's hindsight
+will confirm that state, at the frequencies the states really have; the five sum to at most 1
+and what they leave is the probability of no state (the outcome of most rows). The LSTM learns
+six outcomes, the five states and "no state", on balanced batches with label smoothing; its
+output is then un-smoothed, taken back from the balanced prior to the training frequencies and
+given a temperature fitted on the out-of-time validation block (`OutcomeCalibration`). A
+threshold such as the policy's ``state_prob_Peak >= 0.5`` therefore fires where a peak is at
+least as likely as not.
+"""
 
 from __future__ import annotations
 
 import copy
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -20,42 +29,39 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from m002 import __version__
+from m002._io import atomic_file, read_json, write_json
 from m002._schema import DATE, require_columns
 from m002.exceptions import ConfigError, NotFittedError, SchemaError
 from m002.features import FEATURE_SETS
 from m002.labels import (
-    ID_TO_STATE,
     REGIME_LABEL_LOOKAHEAD,
     REGIME_STATE_ID,
     RegimeLabelConfig,
     assign_regime_labels,
 )
-from m002.regime._metrics import classification_metrics
+from m002.labels._regime import REGIME_LABEL_KNOWN
+from m002.regime._calibration import OutcomeCalibration
+from m002.regime._metrics import classification_metrics, outcome_metrics, reliability_table
 from m002.regime._model import RegimeLSTM, RegimeSequenceDataset, balanced_collate_fn
+from m002.regime._outcomes import (
+    CLASS_NAMES,
+    NO_STATE_ID,
+    OUTCOME_NAMES,
+    regime_outcome,
+    state_prob_columns,
+)
 from m002.regime._sequences import SequenceSet, build_sequences, window_indices
 
-__all__ = [
-    "DEFAULT_SEQUENCE_FEATURES",
-    "STATE_PROB_PREFIX",
-    "RegimeClassifier",
-    "state_prob_columns",
-    "time_split",
-]
-
-STATE_PROB_PREFIX: Final = "state_prob_"
-CLASS_NAMES: Final = [ID_TO_STATE[i] for i in sorted(ID_TO_STATE)]
+__all__ = ["DEFAULT_SEQUENCE_FEATURES", "RegimeClassifier", "time_split"]
 
 # every m002 feature except those in price units, which mean different things across tickers
 DEFAULT_SEQUENCE_FEATURES: Final = tuple(
     f.name for f in FEATURE_SETS["m002"] if not f.name.startswith("_") and f.units != "price"
 )
 _MODEL_FILE, _META_FILE = "regime_model.pt", "regime_meta.json"
+_FORMAT: Final = 2  # 2: six outputs ("none" last) and a calibration; 1 (no key): five, none
 _PREDICT_BATCH = 4096
-
-
-def state_prob_columns() -> list[str]:
-    """``state_prob_<state>`` for each state, in class-id order."""
-    return [f"{STATE_PROB_PREFIX}{name}" for name in CLASS_NAMES]
+_OUTCOME: Final = "_regime_outcome"
 
 
 def time_split(
@@ -96,7 +102,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
     hidden_size, num_layers, dropout
         `RegimeLSTM` shape.
     batch_size : int
-        Windows drawn per step, before the balanced collate repeats minority classes.
+        Windows drawn per step, before the balanced collate repeats minority outcomes.
     max_epochs : int
     patience : int
         Epochs without a better validation loss before stopping; the best epoch's weights
@@ -113,6 +119,14 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         Window features; default `DEFAULT_SEQUENCE_FEATURES`.
     label_config : RegimeLabelConfig, optional
         Used when the frame given to `fit` has no ``regime_state_id`` yet.
+
+    Notes
+    -----
+    Training windows are those ending on a row with a known outcome: a state, or "no state".
+    The no-state windows outnumber all states together, so each epoch takes every state window
+    and a fresh seeded draw of no-state windows, as many as the states have on average: an
+    epoch costs about a fifth more than one over the state windows alone, and over the epochs
+    the model sees many different no-state windows.
     seed : int
     verbose : bool
         Show a progress bar per epoch.
@@ -121,16 +135,33 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
     ----------
     model_ : RegimeLSTM
     classes_ : list of str
-        State names in class-id order.
+        State names in class-id order: the ``state_prob_*`` columns.
+    outputs_ : list of str
+        The network's outputs: the states, then ``"none"``.
+    calibration_ : OutcomeCalibration
+        Prior correction and temperature that turn the network's logits into probabilities.
     feature_names_ : list of str
     n_features_in_ : int
     label_lookahead_ : int
         Hindsight of the labels the model was trained on.
     history_ : list of dict
-        Per epoch: train/valid loss and accuracy.
+        Per epoch: train loss and accuracy (on the balanced batches), valid loss and accuracy
+        (log loss and accuracy of the prior-corrected six outcomes on every validation
+        window, the early-stopping criterion).
     metrics_ : dict
-        On the validation windows: accuracy, balanced accuracy, macro F1, per-class
-        precision/recall, confusion matrix, and windows per class (train and valid).
+        On the validation block, with probabilities calibrated out of fold (each half of the
+        block in time gets the temperature fitted on the other half):
+
+        - ``n``, ``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``per_class``,
+          ``confusion_matrix``: the labelled windows only (a state label), the most likely
+          of the five states against it, as m002 has always reported;
+        - ``all_rows``: every window with a known outcome, six outcomes (`outcome_metrics`:
+          macro F1 and accuracy of the most likely outcome, log loss, Brier, and each
+          outcome's ``mean_probability`` next to its ``frequency``);
+        - ``reliability``: `reliability_table` of those windows;
+        - ``sequences_per_class`` (train and valid, "none" included), ``best_epoch``,
+          ``split`` and ``calibration`` (the stored temperature, the two out-of-fold ones,
+          the training frequencies).
     """
 
     def __init__(
@@ -229,6 +260,13 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
     def _labelled(self, frame: pl.LazyFrame) -> tuple[pl.LazyFrame, int]:
         names = frame.collect_schema().names()
         if REGIME_STATE_ID in names:
+            if REGIME_LABEL_KNOWN not in names:
+                msg = (
+                    f"the frame has `{REGIME_STATE_ID}` but no `{REGIME_LABEL_KNOWN}` (labels "
+                    "of an older m002, which cannot tell 'no state' from 'unknown'): label it "
+                    "again with `m002.labels.assign_regime_labels`, or pass it unlabelled"
+                )
+                raise SchemaError(msg)
             lookahead = frame.select(pl.col(REGIME_LABEL_LOOKAHEAD).max()).collect().item()
             return frame, int(lookahead or 0)
         config = self.label_config or RegimeLabelConfig()
@@ -240,13 +278,21 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         Parameters
         ----------
         frame : pl.DataFrame or pl.LazyFrame
-            m002 features per (ticker, date); ``regime_state_id`` and
-            ``regime_label_lookahead`` when already labelled, else labels are assigned with
-            ``label_config``.
+            m002 features per (ticker, date); ``regime_state_id``, ``regime_label_known``
+            and ``regime_label_lookahead`` when already labelled, else labels are assigned
+            with ``label_config``.
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        ConfigError
+            A parameter is out of range.
+        SchemaError
+            A feature column is missing, or the data give no training or no validation
+            window (the message names ``seq_len`` and the longest usable run of rows).
         """
         self._validate_params()
         lazy = frame.lazy()
@@ -254,11 +300,11 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         self._check_features(lazy, columns)
         labelled, lookahead = self._labelled(lazy)
         sequences = build_sequences(
-            labelled,
+            labelled.with_columns(regime_outcome().alias(_OUTCOME)),
             columns,
             seq_len=self.seq_len,
             max_gap_days=self.max_gap_days,
-            label_column=REGIME_STATE_ID,
+            label_column=_OUTCOME,
         )
         calendar = sequences.keys[DATE].unique().sort()
         positions = np.searchsorted(calendar.to_numpy(), sequences.end_dates().to_numpy())
@@ -271,12 +317,16 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         train, valid = sequences.subset(train_mask), sequences.subset(valid_mask)
         if len(train) == 0 or len(valid) == 0:
             msg = (
-                f"not enough labelled windows to train and validate: {len(train)} training and "
-                f"{len(valid)} validation windows of seq_len={self.seq_len} over "
-                f"{calendar.len()} dates; give more history or lower `valid_fraction`"
+                f"not enough labelled windows to train and validate layer 1: {len(train)} "
+                f"training and {len(valid)} validation windows of `seq_len={self.seq_len}` "
+                f"over {calendar.len()} dates; the longest usable run of rows (one ticker, "
+                f"no gap over {self.max_gap_days} days, no null feature) is "
+                f"{sequences.longest_run} rows, and a window needs `seq_len` of them plus a "
+                "known label; lower `seq_len`, give more history or lower `valid_fraction`"
             )
             raise SchemaError(msg)
         self.classes_ = list(CLASS_NAMES)
+        self.outputs_ = list(OUTCOME_NAMES)
         self.feature_names_ = columns
         self.n_features_in_ = len(columns)
         self.label_lookahead_ = lookahead
@@ -285,10 +335,14 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
             "valid_start": str(calendar[valid_start]),
             "gap_dates": self.seq_len + lookahead,
         }
+        counts = np.bincount(train.require_labels(), minlength=len(self.outputs_))
+        prior = OutcomeCalibration.from_counts(counts, label_smoothing=self.label_smoothing)
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
-            self._train(train, valid)
-        self.metrics_ = self._evaluate(train, valid)
+            self._train(train, valid, prior)
+        valid_logits = self._logits(self.model_, valid).numpy()
+        self.calibration_ = prior.fit_temperature(valid_logits, valid.require_labels())
+        self.metrics_ = self._evaluate(train, valid, valid_logits, prior)
         return self
 
     def _scaler(self, train: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
@@ -299,10 +353,21 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         rows = train.features[np.cumsum(covered[:-1]) > 0].astype(np.float64)
         return rows.mean(axis=0), rows.std(axis=0)
 
-    def _train(self, train: SequenceSet, valid: SequenceSet) -> None:
+    def _epoch_windows(self, labels: np.ndarray, generator: torch.Generator) -> np.ndarray:
+        """Every state window and a draw of no-state windows as large as the average state
+        (sorted indices into the training windows)."""
+        states = np.flatnonzero(labels != NO_STATE_ID)
+        none = np.flatnonzero(labels == NO_STATE_ID)
+        per_state = np.bincount(labels[states], minlength=NO_STATE_ID)
+        present = per_state[per_state > 0]
+        take = min(none.size, round(float(present.mean()))) if present.size else none.size
+        drawn = none[torch.randperm(none.size, generator=generator)[:take].numpy()]
+        return np.sort(np.concatenate([states, drawn]))
+
+    def _train(self, train: SequenceSet, valid: SequenceSet, prior: OutcomeCalibration) -> None:
         model = RegimeLSTM(
             self.n_features_in_,
-            len(self.classes_),
+            len(self.outputs_),
             hidden_size=self.hidden_size,
             num_layers=self.num_layers,
             dropout=self.dropout,
@@ -314,13 +379,8 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         loss_fn = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
         shuffle_gen = torch.Generator().manual_seed(self.seed)
         collate_gen = torch.Generator().manual_seed(self.seed + 1)
-        loader = DataLoader(
-            RegimeSequenceDataset(train),
-            batch_size=self.batch_size,
-            shuffle=True,
-            generator=shuffle_gen,
-            collate_fn=partial(balanced_collate_fn, generator=collate_gen),
-        )
+        draw_gen = torch.Generator().manual_seed(self.seed + 2)
+        labels = train.require_labels()
         self.history_: list[dict[str, float]] = []
         best_loss, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0
         progress = Progress(
@@ -333,6 +393,13 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         )
         with progress:
             for epoch in range(1, self.max_epochs + 1):
+                loader = DataLoader(
+                    RegimeSequenceDataset(train.subset(self._epoch_windows(labels, draw_gen))),
+                    batch_size=self.batch_size,
+                    shuffle=True,
+                    generator=shuffle_gen,
+                    collate_fn=partial(balanced_collate_fn, generator=collate_gen),
+                )
                 task = progress.add_task(
                     "", total=len(loader), epoch=epoch, loss=0.0, acc=0.0, valid=""
                 )
@@ -349,7 +416,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
                     correct += int((logits.argmax(1) == y).sum())
                     seen += y.numel()
                     progress.update(task, advance=1, loss=loss_sum / seen, acc=correct / seen)
-                valid_loss, valid_acc = self._loss_and_accuracy(model, valid, loss_fn)
+                valid_loss, valid_acc = self._loss_and_accuracy(model, valid, prior)
                 self.history_.append(
                     {
                         "epoch": epoch,
@@ -381,43 +448,80 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
                 index = torch.from_numpy(window_indices(ends, sequences.seq_len))
                 chunks.append(model(matrix[index]))
         if not chunks:
-            return torch.empty((0, len(CLASS_NAMES)))
+            return torch.empty((0, model.head.out_features))
         return torch.cat(chunks)
 
     def _loss_and_accuracy(
-        self, model: RegimeLSTM, sequences: SequenceSet, loss_fn: nn.Module
+        self, model: RegimeLSTM, sequences: SequenceSet, prior: OutcomeCalibration
     ) -> tuple[float, float]:
-        logits = self._logits(model, sequences)
-        y = torch.from_numpy(sequences.require_labels())
+        """Log loss and accuracy of the prior-corrected outcomes: what the model will say."""
+        logits = self._logits(model, sequences).numpy()
+        y = sequences.require_labels()
         model.train()
-        return float(loss_fn(logits, y)), float((logits.argmax(1) == y).float().mean())
+        predicted = prior.probabilities(logits).argmax(axis=1)
+        return prior.mean_log_loss(logits, y), float((predicted == y).mean())
 
-    def _evaluate(self, train: SequenceSet, valid: SequenceSet) -> dict[str, Any]:
-        predicted = self._logits(self.model_, valid).argmax(1).numpy()
-        metrics = classification_metrics(valid.require_labels(), predicted, self.classes_)
-        n = len(self.classes_)
+    def _out_of_fold(
+        self, valid: SequenceSet, logits: np.ndarray, prior: OutcomeCalibration
+    ) -> tuple[np.ndarray, list[float]]:
+        """Validation probabilities, each half of the block (in time) calibrated with the
+        temperature fitted on the other half, so that the metrics do not grade the fit."""
+        y = valid.require_labels()
+        dates = valid.end_dates().to_numpy()
+        unique = np.unique(dates)
+        first = dates < unique[unique.size // 2]
+        if not first.any() or first.all():  # one date: no halves, the stored calibration
+            return self.calibration_.probabilities(logits), [self.calibration_.temperature]
+        probs = np.empty((y.size, len(self.outputs_)))
+        temperatures = []
+        for fit_rows in (first, ~first):
+            fold = prior.fit_temperature(logits[fit_rows], y[fit_rows])
+            probs[~fit_rows] = fold.probabilities(logits[~fit_rows])
+            temperatures.append(fold.temperature)
+        return probs, temperatures
+
+    def _evaluate(
+        self,
+        train: SequenceSet,
+        valid: SequenceSet,
+        logits: np.ndarray,
+        prior: OutcomeCalibration,
+    ) -> dict[str, Any]:
+        y = valid.require_labels()
+        probs, temperatures = self._out_of_fold(valid, logits, prior)
+        states = y != NO_STATE_ID
+        n_states = len(self.classes_)
+        predicted = probs[states, :n_states].argmax(axis=1)
+        metrics = classification_metrics(y[states], predicted, self.classes_)
+        metrics["all_rows"] = outcome_metrics(y, probs, self.outputs_)
+        metrics["reliability"] = reliability_table(y, probs, self.outputs_)
+        n = len(self.outputs_)
         metrics["sequences_per_class"] = {
-            part: dict(zip(self.classes_, np.bincount(labels, minlength=n).tolist(), strict=True))
-            for part, labels in (
-                ("train", train.require_labels()),
-                ("valid", valid.require_labels()),
-            )
+            part: dict(zip(self.outputs_, np.bincount(labels, minlength=n).tolist(), strict=True))
+            for part, labels in (("train", train.require_labels()), ("valid", y))
         }
         metrics["best_epoch"] = self.best_epoch_
         metrics["split"] = self.split_
+        metrics["calibration"] = {
+            **self.calibration_.to_dict(self.outputs_),
+            "out_of_fold_temperatures": temperatures,
+        }
         return metrics
 
     # --- predict --------------------------------------------------------------------------
 
     def predict_probabilities(self, frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-        """State probabilities per (ticker, date).
+        """State probabilities per (ticker, date), at the states' real frequencies.
 
         Returns
         -------
         pl.DataFrame
             ticker, date and one ``state_prob_<state>`` column per state, one row per input
             row (sorted by ticker, date); null where fewer than ``seq_len`` clean rows (no
-            ticker change, date gap or null feature) end at that date.
+            ticker change, date gap or null feature) end at that date. Each is the
+            probability that the row's hindsight confirms that state; the five sum to at
+            most 1, and ``1 - sum`` is the probability of no state. Deterministic: the same
+            model and rows give the same numbers.
         """
         self._check_fitted()
         lazy = frame.lazy()
@@ -425,7 +529,8 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         sequences = build_sequences(
             lazy, self.feature_names_, seq_len=self.seq_len, max_gap_days=self.max_gap_days
         )
-        probs = torch.softmax(self._logits(self.model_, sequences), dim=1).numpy()
+        logits = self._logits(self.model_, sequences).numpy()
+        probs = self.calibration_.probabilities(logits)[:, : len(self.classes_)]
         full = np.full((sequences.features.shape[0], len(self.classes_)), np.nan)
         full[sequences.ends] = probs
         columns = {
@@ -437,19 +542,24 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
     # --- persistence ----------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
-        """Write ``regime_model.pt`` (the state dict) and ``regime_meta.json`` into ``path``."""
+        """Write ``regime_model.pt`` (the state dict) and ``regime_meta.json`` (parameters,
+        outputs, calibration, history, metrics) into ``path``, each file atomically."""
         self._check_fitted()
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        torch.save(self.model_.state_dict(), folder / _MODEL_FILE)
+        with atomic_file(folder / _MODEL_FILE) as tmp:
+            torch.save(self.model_.state_dict(), tmp)
         params = self.get_params()
         params["feature_columns"] = list(self.feature_names_)
         if self.label_config is not None:
             params["label_config"] = asdict(self.label_config)
         meta = {
             "m002_version": __version__,
+            "format": _FORMAT,
             "params": params,
             "classes": self.classes_,
+            "outputs": self.outputs_,
+            "calibration": self.calibration_.to_dict(self.outputs_),
             "feature_names": self.feature_names_,
             "label_lookahead": self.label_lookahead_,
             "scaler": {
@@ -461,25 +571,31 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
             "best_epoch": self.best_epoch_,
             "split": self.split_,
         }
-        (folder / _META_FILE).write_text(json.dumps(meta, indent=2))
+        write_json(folder / _META_FILE, meta)
         return folder
 
     @classmethod
     def load(cls, path: str | Path) -> RegimeClassifier:
-        """Load a classifier written by `save` (weights with ``weights_only=True``)."""
+        """Load a classifier written by `save` (weights with ``weights_only=True``, the rest
+        from JSON: nothing is unpickled).
+
+        A model saved before the calibration existed (five outputs) loads with the plain
+        softmax, as it predicted then.
+        """
         folder = Path(path)
         for name in (_MODEL_FILE, _META_FILE):
             if not (folder / name).is_file():
                 msg = f"{folder} is not a saved RegimeClassifier: {name} is missing"
                 raise FileNotFoundError(msg)
-        meta = json.loads((folder / _META_FILE).read_text())
+        meta = read_json(folder / _META_FILE, what="the regime model's metadata")
         params = dict(meta["params"])
         if isinstance(params.get("label_config"), dict):
             params["label_config"] = RegimeLabelConfig(**params["label_config"])
         model = cls(**params)
+        outputs = list(meta.get("outputs") or meta["classes"])
         net = RegimeLSTM(
             len(meta["feature_names"]),
-            len(meta["classes"]),
+            len(outputs),
             hidden_size=model.hidden_size,
             num_layers=model.num_layers,
             dropout=model.dropout,
@@ -489,6 +605,12 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         net.eval()
         model.model_ = net
         model.classes_ = list(meta["classes"])
+        model.outputs_ = outputs
+        model.calibration_ = (
+            OutcomeCalibration.from_dict(meta["calibration"], outputs)
+            if meta.get("calibration")
+            else OutcomeCalibration.identity(len(outputs))
+        )
         model.feature_names_ = list(meta["feature_names"])
         model.n_features_in_ = len(model.feature_names_)
         model.label_lookahead_ = int(meta["label_lookahead"])

@@ -7,7 +7,8 @@ the whole S&P sample costs about one feature matrix of memory, not ``seq_len`` o
 
 A window never crosses a ticker, a gap in the dates longer than ``max_gap_days`` calendar days,
 or a row with a null or non-finite feature: each of those starts a new run, and runs shorter than
-``seq_len`` give no window.
+``seq_len`` give no window. The longest run is kept with the set (`SequenceSet.longest_run`), so
+that a caller finding no windows can say how long a ``seq_len`` the data would allow.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from m002._polars import collect
 from m002._schema import DATE, TICKER, require_columns
 from m002.exceptions import ConfigError, SchemaError
 
-__all__ = ["SequenceSet", "build_sequences", "window_indices"]
+__all__ = ["SequenceSet", "build_sequences", "longest_usable_run", "window_indices"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,6 +44,9 @@ class SequenceSet:
         ticker and date of every input row (``n_rows`` rows), to map windows back to dates.
     seq_len : int
     feature_names : list of str
+    longest_run : int
+        Rows of the longest run of clean rows (one ticker, no date gap, no null feature) in the
+        feature matrix: the largest ``seq_len`` that would give a window at all.
     """
 
     features: np.ndarray
@@ -51,6 +55,7 @@ class SequenceSet:
     keys: pl.DataFrame
     seq_len: int
     feature_names: list[str]
+    longest_run: int = 0
 
     def __len__(self) -> int:
         return int(self.ends.size)
@@ -80,6 +85,7 @@ class SequenceSet:
             keys=self.keys,
             seq_len=self.seq_len,
             feature_names=self.feature_names,
+            longest_run=self.longest_run,
         )
 
 
@@ -135,23 +141,17 @@ def build_sequences(
     require_columns(lazy, wanted, needed_by="build_sequences", hint="check `feature_columns`")
     cols = list(feature_columns)
     # cast inside the plan so that float64 copies of the features are never materialised
-    clean = pl.all_horizontal(pl.col(c).is_finite().fill_null(False) for c in cols)
-    new_run = (
-        (pl.col(TICKER) != pl.col(TICKER).shift(1)).fill_null(True)
-        | ((pl.col(DATE) - pl.col(DATE).shift(1)).dt.total_days() > max_gap_days).fill_null(True)
-        | ~clean
-        | ~clean.shift(1).fill_null(False)
-    )
     table = collect(
-        lazy.select(
-            TICKER,
-            DATE,
-            pl.col(cols).cast(pl.Float32),
-            *([pl.col(label_column)] if label_column else []),
+        _with_runs(
+            lazy.select(
+                TICKER,
+                DATE,
+                pl.col(cols).cast(pl.Float32),
+                *([pl.col(label_column)] if label_column else []),
+            ),
+            cols,
+            max_gap_days,
         )
-        .sort(TICKER, DATE)
-        .with_columns(_clean=clean, _run=new_run.cum_sum())
-        .with_columns(_pos=pl.int_range(pl.len()).over("_run"))
     )
     usable = table["_clean"] & (table["_pos"] >= seq_len - 1)
     if label_column is not None:
@@ -169,4 +169,64 @@ def build_sequences(
         keys=table.select(TICKER, DATE),
         seq_len=seq_len,
         feature_names=cols,
+        longest_run=_longest(table),
     )
+
+
+def _with_runs(lazy: pl.LazyFrame, cols: list[str], max_gap_days: int) -> pl.LazyFrame:
+    """Sorted rows with ``_clean`` (every feature finite), ``_run`` (run id) and ``_pos``
+    (row's position in its run, from 0)."""
+    clean = pl.all_horizontal(pl.col(c).is_finite().fill_null(False) for c in cols)
+    new_run = (
+        (pl.col(TICKER) != pl.col(TICKER).shift(1)).fill_null(True)
+        | ((pl.col(DATE) - pl.col(DATE).shift(1)).dt.total_days() > max_gap_days).fill_null(True)
+        | ~clean
+        | ~clean.shift(1).fill_null(False)
+    )
+    return (
+        lazy.sort(TICKER, DATE)
+        .with_columns(_clean=clean, _run=new_run.cum_sum())
+        .with_columns(_pos=pl.int_range(pl.len()).over("_run"))
+    )
+
+
+def _longest(table: pl.DataFrame) -> int:
+    longest = table.select(pl.col("_pos").filter("_clean").max() + 1).item()
+    return int(longest or 0)
+
+
+def longest_usable_run(
+    frame: pl.DataFrame | pl.LazyFrame,
+    feature_columns: Sequence[str],
+    *,
+    max_gap_days: int = 7,
+) -> int:
+    """Rows of the longest run that `build_sequences` would find: the largest ``seq_len``
+    that gives at least one window (0 when no row is clean).
+
+    Parameters
+    ----------
+    frame : pl.DataFrame or pl.LazyFrame
+        ticker, date and the feature columns.
+    feature_columns : sequence of str
+    max_gap_days : int
+        As in `build_sequences`.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> frame = pl.DataFrame({
+    ...     "ticker": ["A"] * 4 + ["B"] * 2,
+    ...     "date": [dt.date(2024, 1, d) for d in (1, 2, 3, 4, 1, 2)],
+    ...     "x": [1.0, None, 2.0, 3.0, 4.0, 5.0],
+    ... })
+    >>> longest_usable_run(frame, ["x"])
+    2
+    """
+    lazy = frame.lazy()
+    cols = list(feature_columns)
+    require_columns(
+        lazy, [TICKER, DATE, *cols], needed_by="longest_usable_run", hint="check `feature_columns`"
+    )
+    runs = _with_runs(lazy.select(TICKER, DATE, *cols), cols, max_gap_days)
+    return _longest(collect(runs.select("_clean", "_pos")))
