@@ -57,6 +57,7 @@ def test_walkforward_writes_the_run(run_dir: Path) -> None:
 
 def test_backtest_reruns_with_other_costs(run_dir: Path, tmp_path: Path) -> None:
     args = ["backtest", str(run_dir), "--costs-bps", "30", "--long-only", "--out", str(tmp_path)]
+    args += ["--execution", "next_open", "--borrow-bps", "50"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "30 bps" in result.stdout
@@ -69,7 +70,17 @@ def test_backtest_reruns_with_other_costs(run_dir: Path, tmp_path: Path) -> None
         "slippage_bps": 0.0,
         "gross_cap": 1.0,
         "allow_short": False,
+        "execution": "next_open",
+        "borrow_bps": 50.0,
     }
+    assert "traded at the next open" in result.stdout
+    # both executions are summarised, the configured one equal to the full table
+    assert set(metrics["executions"]) == {"close", "next_open"}
+    for name, row in metrics["executions"]["next_open"].items():
+        assert row["sharpe"] == metrics["strategies"][name]["sharpe"]
+    close, next_open = (metrics["executions"][e]["buy_and_hold"] for e in ("close", "next_open"))
+    assert close["cagr"] != next_open["cagr"]
+    assert "Sharpe next_open" in result.stdout
     # the run's own backtest is left as it was
     own = json.loads((run_dir / "backtest" / "metrics.json").read_text())
     assert own["costs"]["cost_bps"] == 5.0

@@ -236,3 +236,51 @@ def test_max_drawdown_and_its_duration() -> None:
     assert m["max_drawdown"] == pytest.approx(-0.2)
     assert m["max_drawdown_days"] == 4  # days 1-4 below the day-0 peak of 1.10
     assert m["hit_rate"] is None
+
+
+OPEN_A = [99.0, 100.5, 101.0, 101.5, 99.5, 99.0, 101.0, 102.5, 102.0, 100.5]
+OPEN_B = [49.5, 50.5, 50.5, 51.5, 51.5, 50.5, 49.5, 49.5, 50.5, 51.5]
+
+
+def test_next_open_execution_earns_open_to_open_from_the_next_day() -> None:
+    signals, prices = _frames()
+    prices = prices.with_columns(open=pl.Series(OPEN_A + OPEN_B))
+    cfg = BacktestConfig(cost_bps=10.0, slippage_bps=5.0, execution="next_open")
+    daily = run_backtest(signals, prices, cfg).daily
+
+    def forward(opens: list[float], d: int) -> float:
+        return opens[d + 1] / opens[d] - 1.0 if d + 1 < len(opens) else 0.0
+
+    # the same held weights and turnover as at the close; each day's return runs from its
+    # open to the next open (the last day has no next open: nothing is earned)
+    gross = [HELD_A[d] * forward(OPEN_A, d) + HELD_B[d] * forward(OPEN_B, d) for d in range(10)]
+    assert gross[1] == pytest.approx(1.0 * (50.5 / 50.5 - 1))
+    assert gross[7] == pytest.approx(-0.5 * (102.0 / 102.5 - 1) + 0.5 * (50.5 / 49.5 - 1))
+    np.testing.assert_allclose(daily["gross_return"].to_numpy(), gross, atol=1e-15)
+    np.testing.assert_allclose(daily["turnover"].to_numpy(), TURNOVER, atol=1e-15)
+    with pytest.raises(SchemaError, match="open"):
+        run_backtest(signals, prices.drop("open"), cfg)
+    bad = prices.with_columns(open=pl.when(pl.col("close") == 102.0).then(0.0).otherwise("open"))
+    with pytest.raises(SchemaError, match="non-positive open"):
+        run_backtest(signals, bad, cfg)
+
+
+def test_shorts_pay_the_borrow_fee_every_day_they_are_held() -> None:
+    signals, prices = _frames()
+    fee = 252.0  # bps a year: 1e-4 of the short weight a day
+    result = run_backtest(signals, prices, BacktestConfig(cost_bps=0.0, borrow_bps=fee))
+    short = np.minimum(np.array(HELD_A), 0.0) + np.minimum(np.array(HELD_B), 0.0)
+    np.testing.assert_allclose(result.daily["cost"].to_numpy(), -short * 1e-4, atol=1e-18)
+    # the short trade's pnl carries its fee, so trades and days still add up
+    total_pnl = result.trades["pnl"].sum()
+    assert total_pnl == pytest.approx(result.daily["net_return"].sum(), abs=1e-15)
+    a_short = result.trades.filter(pl.col("side") == "SHORT")
+    gross_short = -0.5 * _ret(CLOSE_A, 7) - 0.5 * _ret(CLOSE_A, 8)
+    assert a_short["pnl"].item() == pytest.approx(gross_short - 2 * 0.5 * 1e-4, abs=1e-15)
+
+
+def test_execution_and_borrow_are_checked() -> None:
+    with pytest.raises(ConfigError, match="`execution` must be one of"):
+        BacktestConfig(execution="vwap")
+    with pytest.raises(ConfigError, match="`borrow_bps` must be >= 0"):
+        BacktestConfig(borrow_bps=-1.0)

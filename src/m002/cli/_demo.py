@@ -19,7 +19,7 @@ from m002.cli._common import (
     out,
     styled,
 )
-from m002.cli._evaluation import _folds_table, _strategy_table
+from m002.cli._evaluation import _executions_table, _folds_table, _strategy_table
 from m002.cli._model import _decisions_table, _print_trained_state
 
 
@@ -118,6 +118,7 @@ def _demo_evaluation(data: Path, folder: Path) -> None:
     run = run_walkforward(data, folder / "run", config, cache_dir=folder / "cache")
     _print_wide(_folds_table(run["evaluation"]))
     _print_wide(_strategy_table(run["backtest"]))
+    _print_wide(_executions_table(run["backtest"]))
     with _step("rendering the HTML report"):
         report = render_report(folder / "run", folder / "report.html")
     out.print(f"report: {report} (open it in a browser)", highlight=False)

@@ -43,6 +43,8 @@ def _strategy_table(metrics: dict[str, Any]) -> Table:
     title = (
         f"out of sample, {costs['cost_bps']:g} bps + {costs['slippage_bps']:g} bps slippage per "
         f"side, gross cap {costs['gross_cap']:g}, shorts {'on' if costs['allow_short'] else 'off'}"
+        f" (borrow {costs.get('borrow_bps', 0.0):g} bps/y), traded at the "
+        f"{'next open' if costs.get('execution') == 'next_open' else 'close'}"
     )
     table = Table(title=title, caption=metrics["conventions"], caption_justify="left")
     table.add_column("strategy", no_wrap=True)
@@ -51,6 +53,23 @@ def _strategy_table(metrics: dict[str, Any]) -> Table:
     for name in metrics["order"]:
         row = metrics["strategies"][name]
         table.add_row(name, *(_fmt(row.get(key), spec) for key, _, spec in _METRIC_COLUMNS))
+    return table
+
+
+def _executions_table(metrics: dict[str, Any]) -> Table:
+    """Sharpe and CAGR of each strategy traded at the close and at the next open."""
+    table = Table(title="the same signals traded at the close and at the next open")
+    table.add_column("strategy", no_wrap=True)
+    executions = metrics.get("executions", {})
+    for execution in executions:
+        for header in ("CAGR", "Sharpe"):
+            table.add_column(f"{header} {execution}", justify="right")
+    for name in metrics["order"]:
+        cells = []
+        for rows in executions.values():
+            row = rows.get(name, {})
+            cells += [_fmt(row.get("cagr"), "+.1%"), _fmt(row.get("sharpe"), "+.2f")]
+        table.add_row(name, *cells)
     return table
 
 
@@ -123,6 +142,7 @@ def walkforward_cmd(
     )
     _print_wide(_folds_table(run["evaluation"]))
     _print_wide(_strategy_table(run["backtest"]))
+    _print_wide(_executions_table(run["backtest"]))
     out.print(
         f"run written to {run_dir} in {run['timings']['total_s']:.0f} s; next: "
         f"`m002 backtest {run_dir} --costs-bps 20`, `m002 report {run_dir} --out report.html`",
@@ -137,6 +157,13 @@ def walkforward_cmd(
 @click.option("--gross-cap", type=float, default=None, help="Largest sum of absolute weights.")
 @click.option("--long-only/--allow-short", "long_only", default=None, help="Drop short targets.")
 @click.option(
+    "--execution",
+    type=click.Choice(["close", "next_open"]),
+    default=None,
+    help="Trade a decision at that day's close or at the next day's open (default: run's).",
+)
+@click.option("--borrow-bps", type=float, default=None, help="Yearly fee on short weight, bps.")
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(path_type=Path),
@@ -150,6 +177,8 @@ def backtest_cmd(
     slippage_bps: float | None,
     gross_cap: float | None,
     long_only: bool | None,
+    execution: str | None,
+    borrow_bps: float | None,
     out_dir: Path | None,
 ) -> None:
     """Re-run the backtest of a walk-forward run from its saved signals (no re-training)."""
@@ -165,11 +194,14 @@ def backtest_cmd(
         "slippage_bps": slippage_bps,
         "gross_cap": gross_cap,
         "allow_short": None if long_only is None else not long_only,
+        "execution": execution,
+        "borrow_bps": borrow_bps,
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     started = time.perf_counter()
     _, metrics = backtest_run(run_dir, config, out_dir=out_dir)
     _print_wide(_strategy_table(metrics))
+    _print_wide(_executions_table(metrics))
     target = out_dir or run_dir / "backtest"
     out.print(f"written to {target} in {time.perf_counter() - started:.1f} s", highlight=False)
 

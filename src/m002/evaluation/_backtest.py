@@ -7,9 +7,13 @@ Conventions (each one is tested on a hand-computed frame):
   count as 0.
 - Weights: on each date the sizes are scaled down, never up, so their absolute sum is at most
   ``gross_cap``: ``w = s * min(1, gross_cap / sum(|s|))``.
-- A weight decided on a ticker's row t is held over its next row: it earns
-  ``close[t+1] / close[t] - 1`` (adjusted closes; a missing day in between is bridged by the
-  close-to-close return). A position never earns the return of the day it was decided on.
+- A weight decided on a ticker's row t is held over its next row. With ``execution="close"``
+  it is traded at that day's close and earns ``close[t+1] / close[t] - 1``; with
+  ``execution="next_open"`` it is traded at the next day's open and earns the open-to-open
+  return ``open[t+2] / open[t+1] - 1``, booked on row t+1 (adjusted prices; a missing day in
+  between is bridged). A position never earns the return of the day it was decided on.
+- Shorts pay a borrow fee of ``borrow_bps`` a year on their absolute weight, charged daily
+  (1/252 of it) on every day they are held.
 - Weights are reset to target every day (drift is not traded); ``turnover`` on a day is
   ``sum(|w_held - w_held_before|)`` over the tickers, both sides counted; its cost,
   ``turnover * (cost_bps + slippage_bps) / 1e4``, is charged on the first day the new weights
@@ -38,11 +42,15 @@ from m002.exceptions import ConfigError, SchemaError
 
 __all__ = [
     "DAILY_COLUMNS",
+    "EXECUTIONS",
     "TRADE_COLUMNS",
     "BacktestConfig",
     "BacktestResult",
     "run_backtest",
 ]
+
+EXECUTIONS: Final = ("close", "next_open")
+TRADING_DAYS: Final = 252
 
 DAILY_COLUMNS: Final = (
     DATE,
@@ -82,16 +90,27 @@ class BacktestConfig:
         Largest sum of absolute weights (1 = fully invested, no leverage).
     allow_short : bool
         False treats every negative target as 0.
+    execution : {"close", "next_open"}
+        Where a decision of day t is traded: at that close (the close-to-close return from
+        then on), or at the next day's open (the open-to-open return from then on: what a
+        trader who decides after the close can really get).
+    borrow_bps : float
+        Yearly fee on the absolute weight of short positions, in basis points, charged daily.
     """
 
     cost_bps: float = 10.0
     slippage_bps: float = 0.0
     gross_cap: float = 1.0
     allow_short: bool = True
+    execution: str = "close"
+    borrow_bps: float = 0.0
 
     def __post_init__(self) -> None:
         check_field_types(self)
-        for name in ("cost_bps", "slippage_bps"):
+        if self.execution not in EXECUTIONS:
+            msg = f"`execution` must be one of {EXECUTIONS}, got `execution={self.execution!r}`"
+            raise ConfigError(msg)
+        for name in ("cost_bps", "slippage_bps", "borrow_bps"):
             if getattr(self, name) < 0:
                 msg = f"`{name}` must be >= 0, got `{name}={getattr(self, name)}`"
                 raise ConfigError(msg)
@@ -103,6 +122,11 @@ class BacktestConfig:
     def cost_rate(self) -> float:
         """Cost per unit of traded weight (one side)."""
         return (self.cost_bps + self.slippage_bps) / 1e4
+
+    @property
+    def borrow_rate(self) -> float:
+        """Daily fee per unit of short weight."""
+        return self.borrow_bps / 1e4 / TRADING_DAYS
 
 
 @dataclass(frozen=True)
@@ -130,10 +154,14 @@ def _rows(panel: pl.DataFrame, strategy: str, config: BacktestConfig) -> pl.Data
     trade being held and the one being closed."""
     c = config.cost_rate
     held = pl.col("_w").shift(1).over(TICKER).fill_null(0.0)
+    if config.execution == "next_open":  # from this row's open to the next row's
+        ret = pl.col("open").shift(-1).over(TICKER) / pl.col("open") - 1.0
+    else:  # from the previous row's close to this row's
+        ret = pl.col("close") / pl.col("close").shift(1).over(TICKER) - 1.0
     framed = panel.with_columns(_weights(panel, strategy, config).alias("_w")).with_columns(
-        held.alias("held"),
-        (pl.col("close") / pl.col("close").shift(1).over(TICKER) - 1.0).alias("ret"),
+        held.alias("held"), ret.alias("ret")
     )
+    borrow = pl.col("held").clip(upper_bound=0.0).abs() * config.borrow_rate
     before = pl.col("held").shift(1).over(TICKER).fill_null(0.0)
     side, side_before = pl.col("held").sign(), before.sign()
     flipped = side != side_before
@@ -143,8 +171,9 @@ def _rows(panel: pl.DataFrame, strategy: str, config: BacktestConfig) -> pl.Data
         ((pl.col("held") - before).abs()).alias("traded"),
         # the cost of closing the previous side is that trade's; the rest is the current one's
         (pl.when(flipped).then(before.abs()).otherwise(0.0) * c).alias("exit_cost"),
-        (pl.when(flipped).then(pl.col("held").abs()).otherwise((pl.col("held") - before).abs()) * c)
-        .alias("own_cost"),
+        (pl.when(flipped).then(pl.col("held").abs()).otherwise((pl.col("held") - before).abs()) * c
+         + borrow).alias("own_cost"),
+        borrow.alias("borrow"),
     )  # fmt: skip
 
 
@@ -156,9 +185,10 @@ def _daily(rows: pl.DataFrame, strategy: str, config: BacktestConfig) -> pl.Data
             pl.col("traded").sum().alias("turnover"),
             pl.col("held").abs().sum().alias("gross_exposure"),
             pl.col("held").sum().alias("net_exposure"),
+            pl.col("borrow").sum().alias("_borrow"),
         )
         .sort(DATE)
-        .with_columns((pl.col("turnover") * config.cost_rate).alias("cost"))
+        .with_columns((pl.col("turnover") * config.cost_rate + pl.col("_borrow")).alias("cost"))
         .with_columns((pl.col("gross_return") - pl.col("cost")).alias("net_return"))
         .with_columns((1.0 + pl.col("net_return")).cum_prod().alias("equity"))
     )
@@ -235,7 +265,8 @@ def run_backtest(
     cfg = config or BacktestConfig()
     names = tuple(strategies or [c for c in signals.columns if c not in (TICKER, DATE)])
     require_columns(signals, [TICKER, DATE, *names], needed_by="run_backtest", hint="")
-    require_columns(prices, [TICKER, DATE, "close"], needed_by="run_backtest", hint="")
+    price_columns = ["close", *(["open"] if cfg.execution == "next_open" else [])]
+    require_columns(prices, [TICKER, DATE, *price_columns], needed_by="run_backtest", hint="")
     if not names:
         msg = "run_backtest: `signals` has no strategy column besides ticker and date"
         raise SchemaError(msg)
@@ -245,12 +276,12 @@ def run_backtest(
     start = signals[DATE].min()
     panel = collect(
         prices.lazy()
-        .select(TICKER, DATE, pl.col("close").cast(pl.Float64))
+        .select(TICKER, DATE, *(pl.col(c).cast(pl.Float64) for c in price_columns))
         .filter(pl.col(DATE) >= start)
         .join(signals.lazy().select(TICKER, DATE, *names), on=[TICKER, DATE], how="left")
         .sort(TICKER, DATE)
     )
-    _check_closes(panel)
+    _check_prices(panel, price_columns)
     unpriced = signals.join(panel.select(TICKER, DATE), on=[TICKER, DATE], how="anti").height
     if unpriced:
         msg = f"run_backtest: {unpriced} signal row(s) have no price row in `prices`"
@@ -265,23 +296,24 @@ def run_backtest(
     )
 
 
-def _check_closes(panel: pl.DataFrame) -> None:
-    """No return can be computed from a missing, NaN, infinite or non-positive close: refuse
+def _check_prices(panel: pl.DataFrame, columns: Sequence[str]) -> None:
+    """No return can be computed from a missing, NaN, infinite or non-positive price: refuse
     the frame instead of letting one bad price turn the whole equity curve into NaN."""
-    close = pl.col("close")
-    bad = panel.filter(close.is_null() | ~close.is_finite() | (close <= 0.0))
-    if bad.height:
-        first = bad.row(0, named=True)
-        msg = (
-            f"run_backtest: {bad.height} price row(s) have a missing, non-finite or "
-            f"non-positive close (first: {first[TICKER]} {first[DATE]}: {first['close']}); "
-            "validate the prices (m002.data.check_silver) first"
-        )
-        raise SchemaError(msg)
+    for name in columns:
+        price = pl.col(name)
+        bad = panel.filter(price.is_null() | ~price.is_finite() | (price <= 0.0))
+        if bad.height:
+            first = bad.row(0, named=True)
+            msg = (
+                f"run_backtest: {bad.height} price row(s) have a missing, non-finite or "
+                f"non-positive {name} (first: {first[TICKER]} {first[DATE]}: {first[name]}); "
+                "validate the prices (m002.data.check_silver) first"
+            )
+            raise SchemaError(msg)
 
 
 def performance_metrics(
-    daily: pl.DataFrame, trades: pl.DataFrame, *, periods_per_year: int = 252
+    daily: pl.DataFrame, trades: pl.DataFrame, *, periods_per_year: int = TRADING_DAYS
 ) -> dict[str, Any]:
     """Return and risk figures of one strategy's daily rows and trades.
 

@@ -23,6 +23,7 @@ import polars as pl
 from m002._io import atomic_dir, check_replaceable, read_json, write_json
 from m002._schema import DATE, TICKER
 from m002.evaluation._backtest import (
+    EXECUTIONS,
     BacktestConfig,
     BacktestResult,
     performance_metrics,
@@ -109,6 +110,16 @@ def read_run_json(run_dir: str | Path) -> dict[str, Any]:
     return run
 
 
+def _strategy_metrics(result: BacktestResult) -> dict[str, dict[str, Any]]:
+    return {
+        name: performance_metrics(
+            result.daily.filter(pl.col("strategy") == name),
+            result.trades.filter(pl.col("strategy") == name),
+        )
+        for name in result.strategies
+    }
+
+
 def backtest_run(
     run_dir: str | Path,
     config: BacktestConfig | None = None,
@@ -117,8 +128,10 @@ def backtest_run(
 ) -> tuple[BacktestResult, dict[str, Any]]:
     """Backtest the signals of a run directory and write ``backtest/`` (or ``out_dir``).
 
-    Reads only ``signals.parquet`` and the closes in ``predictions.parquet``: nothing is
-    re-trained, so a cost sensitivity takes seconds.
+    Reads only ``signals.parquet`` and the opens and closes in ``predictions.parquet``:
+    nothing is re-trained, so a cost sensitivity takes seconds. The metrics hold every
+    strategy under the config's execution, and a summary under each execution
+    (``"executions"``: at the close and at the next open).
 
     Parameters
     ----------
@@ -146,19 +159,34 @@ def backtest_run(
         msg = f"{folder} is missing {missing}: re-run `m002 walkforward`"
         raise FileNotFoundError(msg)
     signals = pl.read_parquet(folder / RUN_FILES["signals"])
-    prices = pl.read_parquet(folder / RUN_FILES["predictions"], columns=[TICKER, DATE, "close"])
+    prices = pl.read_parquet(
+        folder / RUN_FILES["predictions"], columns=[TICKER, DATE, "open", "close"]
+    )
     names = [s for s in run.get("strategies", {}) if s in signals.columns] or None
-    result = run_backtest(signals.drop("fold", strict=False), prices, config, strategies=names)
+    strategy_signals = signals.drop("fold", strict=False)
+    result = run_backtest(strategy_signals, prices, config, strategies=names)
     metrics = {
         "costs": dataclasses.asdict(result.config),
         "conventions": CONVENTIONS,
         "order": list(result.strategies),
-        "strategies": {
-            name: performance_metrics(
-                result.daily.filter(pl.col("strategy") == name),
-                result.trades.filter(pl.col("strategy") == name),
-            )
-            for name in result.strategies
+        "strategies": _strategy_metrics(result),
+        # the same signals traded the other way, so a reader sees what the fill assumption is
+        # worth (a decision made after the close can only really be traded at the next open)
+        "executions": {
+            execution: {
+                name: {k: row.get(k) for k in ("cagr", "sharpe", "max_drawdown", "turnover")}
+                for name, row in _strategy_metrics(
+                    run_backtest(
+                        strategy_signals,
+                        prices,
+                        dataclasses.replace(config, execution=execution),
+                        strategies=names,
+                    )
+                    if execution != config.execution
+                    else result
+                ).items()
+            }
+            for execution in EXECUTIONS
         },
     }
     target = Path(out_dir) if out_dir is not None else folder / RUN_FILES["backtest"]

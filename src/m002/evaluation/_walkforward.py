@@ -92,7 +92,7 @@ def _context(prices: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
     """Per (ticker, date): what scoring, the baselines and the report need besides the
     predictions. Features are causal; the labels and targets look ahead (scoring only)."""
     cfg = config.pipeline
-    features = add_features(prices, "m002", assume_sorted=True)
+    features = add_features(prices, "m002", assume_sorted=True, max_gap_days=cfg.max_gap_days)
     labelled = compute_future_returns(assign_regime_labels(features, cfg.labels), cfg.targets)
     columns = dict.fromkeys(
         [*CANONICAL_COLUMNS, *EVENT_FLAGS, REGIME_STATE_ID, *_TARGETS, *_stat_features()]
