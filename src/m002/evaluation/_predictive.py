@@ -1,5 +1,13 @@
 """How good the out-of-sample predictions are, per fold and overall, and what the report
-draws from them (confusion matrix, calibration, feature distributions by regime)."""
+draws from them (confusion matrix, calibration, layer 1's reliability, feature distributions by
+regime).
+
+Layer 1 is scored twice, side by side: on the labelled test rows (a state label; the most
+likely of the five states against it, as m002 always reported) and on every test row it scores
+whose outcome is known (``regime_label_known``): six outcomes, the five states and "no state",
+whose probability is what the five ``state_prob_*`` leave of 1. The test rows whose outcome is
+unknown (each ticker's last ``lookahead`` rows) are left out of both.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +20,22 @@ import polars as pl
 from m002._schema import DATE, TICKER
 from m002.head import head_metrics
 from m002.labels import REGIME_STATE_ID
-from m002.regime import STATE_PROB_PREFIX, classification_metrics, state_prob_columns
+from m002.labels._regime import REGIME_LABEL_KNOWN
+from m002.regime import (
+    OUTCOME_NAMES,
+    STATE_PROB_PREFIX,
+    outcome_probabilities,
+    regime_outcome,
+    regime_quality,
+    state_prob_columns,
+)
 
 __all__ = [
     "calibration_bins",
     "feature_stats_by_regime",
     "fold_prediction_metrics",
     "regime_confusion",
+    "regime_reliability",
 ]
 
 STATE_NAMES: Final = [c.removeprefix(STATE_PROB_PREFIX) for c in state_prob_columns()]
@@ -38,11 +55,32 @@ def _labelled_states(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return rows[REGIME_STATE_ID].to_numpy(), predicted
 
 
+def _known_outcomes(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Outcome ids and the six outcome probabilities of the scored rows whose outcome is
+    known."""
+    rows = frame.drop_nulls(state_prob_columns()).with_columns(regime_outcome())
+    rows = rows.drop_nulls(REGIME_STATE_ID)
+    six = outcome_probabilities(rows.select(state_prob_columns()).to_numpy())
+    return rows[REGIME_STATE_ID].to_numpy().astype(np.int64), six
+
+
+def _regime_figures(frame: pl.DataFrame) -> dict[str, Any]:
+    if REGIME_STATE_ID not in frame.columns:
+        return {"regime_macro_f1": None, "n_regime_rows": 0}
+    quality = regime_quality(frame)
+    every = quality["all_rows"] or {}
+    return {
+        "regime_macro_f1": _finite(quality.get("macro_f1")),
+        "n_regime_rows": quality["n"],
+        "regime_all_rows_macro_f1": _finite(every.get("macro_f1")),
+        "regime_all_rows_log_loss": _finite(every.get("log_loss")),
+        "n_regime_all_rows": every.get("n"),
+    }
+
+
 def _metrics(frame: pl.DataFrame) -> dict[str, Any]:
     head = head_metrics(frame.drop_nulls(["pred_rebound_prob"]))
     ic = head["ic"]
-    y_true, y_pred = _labelled_states(frame)
-    f1 = classification_metrics(y_true, y_pred, STATE_NAMES)["macro_f1"] if y_true.size else None
     return {
         "n_rows": head["n_rows"],
         "ap": _finite(head["average_precision"]),
@@ -53,18 +91,22 @@ def _metrics(frame: pl.DataFrame) -> dict[str, Any]:
         "rank_ic_mean": _finite(ic.get("rank_ic_mean")),
         "rank_ic_ir": _finite(ic.get("rank_ic_ir")),
         "n_ic_dates": ic.get("n_dates"),
-        "regime_macro_f1": _finite(f1),
-        "n_regime_rows": int(y_true.size),
+        **_regime_figures(frame),
     }
 
 
 def fold_prediction_metrics(predictions: pl.DataFrame) -> dict[str, Any]:
     """AP with the base rate, ROC AUC, daily IC and rank IC (mean and ICIR) of the expected
-    return, and layer 1's macro F1 on labelled rows: per ``fold`` and over all folds.
+    return, and layer 1's figures: per ``fold`` and over all folds.
 
     ``predictions`` holds the out-of-sample ``pred_*`` and ``state_prob_*`` with the
-    realised targets (``label_rebound_bin``, ``future_ret_pct``, ``future_dd_pct``) and
-    ``regime_state_id``.
+    realised targets (``label_rebound_bin``, ``future_ret_pct``, ``future_dd_pct``),
+    ``regime_state_id`` and ``regime_label_known``.
+
+    Layer 1's keys: ``regime_macro_f1`` and ``n_regime_rows`` on the labelled rows (the most
+    likely of the five states); ``regime_all_rows_macro_f1``, ``regime_all_rows_log_loss``
+    and ``n_regime_all_rows`` on every scored row with a known outcome, six outcomes (these
+    three are null where ``regime_label_known`` is absent).
     """
     folds = []
     for (fold,), rows in predictions.sort("fold", TICKER, DATE).group_by(
@@ -82,12 +124,36 @@ def fold_prediction_metrics(predictions: pl.DataFrame) -> dict[str, Any]:
 
 
 def regime_confusion(predictions: pl.DataFrame) -> dict[str, Any]:
-    """Counts of (labelled state, most likely predicted state); rows true, columns
-    predicted."""
-    y_true, y_pred = _labelled_states(predictions)
-    counts = np.zeros((len(STATE_NAMES), len(STATE_NAMES)), dtype=np.int64)
+    """Counts of (outcome, most likely outcome); rows true, columns predicted.
+
+    Over every scored row with a known outcome, six outcomes ("none" last), where
+    ``regime_label_known`` is there; else over the labelled rows and the five states. ``rows``
+    says which.
+    """
+    if REGIME_LABEL_KNOWN in predictions.columns:
+        y_true, six = _known_outcomes(predictions)
+        y_pred, names = six.argmax(axis=1), list(OUTCOME_NAMES)
+        rows = "every test row with a known outcome"
+    else:
+        y_true, y_pred = _labelled_states(predictions)
+        names, rows = list(STATE_NAMES), "the labelled test rows"
+    counts = np.zeros((len(names), len(names)), dtype=np.int64)
     np.add.at(counts, (y_true.astype(np.int64), y_pred.astype(np.int64)), 1)
-    return {"labels": STATE_NAMES, "counts": counts.tolist()}
+    return {"labels": names, "counts": counts.tolist(), "rows": rows}
+
+
+def regime_reliability(predictions: pl.DataFrame, *, n_bins: int = 10) -> dict[str, Any] | None:
+    """Layer 1's reliability table over the out-of-sample rows with a known outcome: per
+    outcome (the five states and "none"), bins of predicted probability with the mean
+    predicted, the observed frequency and the count (`m002.regime.reliability_table`).
+
+    None where ``predictions`` lacks ``regime_label_known``.
+    """
+    if REGIME_LABEL_KNOWN not in predictions.columns:
+        return None
+    quality = regime_quality(predictions, n_bins=n_bins)
+    reliability: dict[str, Any] | None = quality["reliability"]
+    return reliability
 
 
 def calibration_bins(predictions: pl.DataFrame, *, n_bins: int = 10) -> dict[str, Any]:
