@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -15,10 +16,14 @@ from m002.exceptions import ConfigError, SchemaError
 from m002.policy import (
     POLICY_COLUMNS,
     Action,
+    MultiplierScope,
     PolicyConfig,
+    ScoreForm,
+    ShortGate,
     apply_policy,
     required_columns,
     soft_policy_score,
+    symmetric_policy_score,
 )
 
 START = dt.date(2020, 1, 1)
@@ -41,6 +46,15 @@ NEG_ROW: dict[str, Any] = {
     "pred_expected_ret_pct": 0.2,
     "pred_expected_dd_pct": -2.0,
 }
+# a row the symmetric form shorts: G = 0.2 * -5 / 100 = -0.01, run-up U = -5 - (-6) = 1 (%),
+# short score S = -0.01 + 0.5 * 0.01 = -0.005; long score L = -0.01 - 0.5 * 0.06 = -0.04
+SYM_SHORT_ROW: dict[str, Any] = {
+    **BASE_ROW,
+    "pred_rebound_prob": 0.2,
+    "pred_expected_ret_pct": -5.0,
+    "pred_expected_dd_pct": -6.0,
+}
+SYMMETRIC = PolicyConfig(vol_window=1, score_form=ScoreForm.SYMMETRIC)
 SCHEMA: dict[str, pl.DataType] = {
     "ticker": pl.String(),
     "date": pl.Date(),
@@ -73,50 +87,74 @@ def one_row(config: PolicyConfig | None = None, /, **row: Any) -> dict[str, Any]
 # --- the score ----------------------------------------------------------------------------
 
 
+ScoreFunction = Callable[..., pl.Expr]
+SPEC_CASES = [
+    (0.6, 2.0, -3.0, 0.5, 0.6 * 0.02 - 0.5 * 0.03),  # drawdown penalised
+    (0.6, 2.0, 1.5, 0.5, 0.6 * 0.02),  # dd >= 0: no penalty
+    (0.4, -1.0, -2.0, 2.0, 0.4 * -0.01 - 2.0 * 0.02),
+    (0.9, 3.0, -4.0, 0.0, 0.9 * 0.03),  # no risk aversion
+    (0.5, 1.0, 0.0, 0.5, 0.005),
+]
+# G = p * ret / 100, L = G - lam * max(0, -dd / 100), S = G + lam * max(0, (ret - min(dd, 0)) / 100)
+SYMMETRIC_CASES = [
+    (0.6, 2.0, -1.0, 0.5, 0.007),  # L = 0.012 - 0.005 > 0: the long's score
+    (0.2, -5.0, -6.0, 0.5, -0.005),  # S = -0.01 + 0.005 < 0: the short's score
+    (0.5, 0.2, -2.0, 0.5, 0.0),  # L = -0.009, S = 0.012: neither side
+    (0.9, -3.0, 0.0, 0.0, 0.9 * -0.03),  # no risk aversion: L = S = G
+    (0.1, -4.0, -1.0, 0.5, -0.004),  # ret < dd (no path does that): run-up clipped to 0
+    (0.5, 1.0, 1.5, 0.5, 0.005),  # dd > 0 counts as 0 on both sides: L = 0.005
+    (0.5, 0.0, 0.0, 0.5, 0.0),
+]
+SCORES = [soft_policy_score, symmetric_policy_score]
+
+
 @pytest.mark.parametrize(
-    ("p", "ret", "dd", "lam", "expected"),
-    [
-        (0.6, 2.0, -3.0, 0.5, 0.6 * 0.02 - 0.5 * 0.03),  # drawdown penalised
-        (0.6, 2.0, 1.5, 0.5, 0.6 * 0.02),  # dd >= 0: no penalty
-        (0.4, -1.0, -2.0, 2.0, 0.4 * -0.01 - 2.0 * 0.02),
-        (0.9, 3.0, -4.0, 0.0, 0.9 * 0.03),  # no risk aversion
-        (0.5, 1.0, 0.0, 0.5, 0.005),
-    ],
+    ("score", "p", "ret", "dd", "lam", "expected"),
+    [(soft_policy_score, *case) for case in SPEC_CASES]
+    + [(symmetric_policy_score, *case) for case in SYMMETRIC_CASES],
 )
-def test_soft_policy_score_formula(
-    p: float, ret: float, dd: float, lam: float, expected: float
+def test_score_formulas(
+    score: ScoreFunction, p: float, ret: float, dd: float, lam: float, expected: float
 ) -> None:
     df = pl.DataFrame({"p": [p], "ret": [ret], "dd": [dd]})
-    by_name = df.select(soft_policy_score("p", "ret", "dd", risk_aversion=lam)).item()
-    by_expr = df.select(
-        soft_policy_score(pl.col("p"), pl.col("ret"), pl.col("dd"), risk_aversion=lam)
-    ).item()
+    by_name = df.select(score("p", "ret", "dd", risk_aversion=lam)).item()
+    by_expr = df.select(score(pl.col("p"), pl.col("ret"), pl.col("dd"), risk_aversion=lam)).item()
     assert by_name == pytest.approx(expected, abs=1e-15)
     assert by_expr == by_name
 
 
-def test_soft_policy_score_null_in_null_out() -> None:
+@pytest.mark.parametrize("score", SCORES)
+def test_score_null_in_null_out(score: ScoreFunction) -> None:
     df = pl.DataFrame(
         {"p": [None, 0.5, 0.5], "ret": [1.0, None, 1.0], "dd": [-1.0, -1.0, None]},
         schema={"p": pl.Float64, "ret": pl.Float64, "dd": pl.Float64},
     )
-    out = df.select(soft_policy_score("p", "ret", "dd", risk_aversion=0.5)).to_series()
+    out = df.select(score("p", "ret", "dd", risk_aversion=0.5)).to_series()
     assert out.to_list() == [None, None, None]
 
 
+@pytest.mark.parametrize("score", SCORES)
 @pytest.mark.parametrize("lam", [-0.1, math.nan, math.inf])
-def test_soft_policy_score_rejects_bad_lambda(lam: float) -> None:
+def test_score_rejects_bad_lambda(score: ScoreFunction, lam: float) -> None:
     with pytest.raises(ConfigError, match="`risk_aversion` must be"):
-        soft_policy_score("p", "ret", "dd", risk_aversion=lam)
+        score("p", "ret", "dd", risk_aversion=lam)
 
 
+# --- event multipliers: a long's score only ---------------------------------------------
+
+
+@pytest.mark.parametrize("scope", list(MultiplierScope))
 @pytest.mark.parametrize(
     ("vr", "late", "factor"),
     [(0, 0, 1.0), (1, 0, 0.8), (0, 1, 1.1), (1, 1, 0.8 * 1.1), (None, None, 1.0)],
 )
-def test_event_multipliers(vr: int | None, late: int | None, factor: float) -> None:
-    out = one_row(I_vr_and_vs=vr, I_bd_late=late)
+def test_event_multipliers_scale_a_long(
+    scope: MultiplierScope, vr: int | None, late: int | None, factor: float
+) -> None:
+    cfg = PolicyConfig(vol_window=1, multiplier_scope=scope)
+    out = one_row(cfg, I_vr_and_vs=vr, I_bd_late=late)
     assert out["policy_score"] == pytest.approx(0.007 * factor, abs=1e-15)
+    assert out["position_size"] == pytest.approx(2.0 * 0.007 * factor / 0.02)
 
 
 def test_multipliers_come_from_config() -> None:
@@ -126,6 +164,168 @@ def test_multipliers_come_from_config() -> None:
     assert one_row(cfg, I_vr_and_vs=1, I_bd_late=1)["policy_score"] == pytest.approx(
         0.007, abs=1e-15
     )
+
+
+@pytest.mark.parametrize(("vr", "late"), [(1, 0), (0, 1), (1, 1)])
+def test_multipliers_never_move_a_short_by_default(vr: int, late: int) -> None:
+    # spec form: the one score -0.009 is not positive, so neither factor applies
+    out = one_row(**{**NEG_ROW, "I_bd_early": 1, "I_vr_and_vs": vr, "I_bd_late": late})
+    assert out["policy_score"] == pytest.approx(-0.009, abs=1e-15)
+    assert (out["action"], out["position_size"]) == (Action.SHORT, pytest.approx(-0.9))
+    # symmetric form: the short score -0.005 is never scaled
+    row = {**SYM_SHORT_ROW, "I_bd_early": 1, "I_vr_and_vs": vr, "I_bd_late": late}
+    out = one_row(SYMMETRIC, **row)
+    assert out["policy_score"] == pytest.approx(-0.005, abs=1e-15)
+    assert (out["action"], out["position_size"]) == (Action.SHORT, pytest.approx(-0.5))
+
+
+@pytest.mark.parametrize(("vr", "late", "factor"), [(1, 0, 0.8), (0, 1, 1.1), (1, 1, 0.8 * 1.1)])
+def test_any_sign_scope_reproduces_the_spec_literal_scaling(
+    vr: int, late: int, factor: float
+) -> None:
+    # the behaviour before the fix: I_bd_late enlarged a short x1.1, I_vr_and_vs shrank it
+    cfg = PolicyConfig(vol_window=1, multiplier_scope=MultiplierScope.ANY_SIGN)
+    out = one_row(cfg, **{**NEG_ROW, "I_bd_early": 1, "I_vr_and_vs": vr, "I_bd_late": late})
+    assert out["policy_score"] == pytest.approx(-0.009 * factor, abs=1e-15)
+    assert out["position_size"] == pytest.approx(2.0 * -0.009 * factor / 0.02)
+    cfg = PolicyConfig(vol_window=1, score_form="symmetric", multiplier_scope="any_sign")
+    row = {**SYM_SHORT_ROW, "I_bd_early": 1, "I_vr_and_vs": vr, "I_bd_late": late}
+    assert one_row(cfg, **row)["policy_score"] == pytest.approx(-0.005 * factor, abs=1e-15)
+
+
+def test_multipliers_move_a_long_across_its_threshold() -> None:
+    # 0.5 * 0.19 / 100 = 0.00095 < theta_long; x1.1 = 0.001045 clears it
+    row = {"pred_rebound_prob": 0.5, "pred_expected_ret_pct": 0.19, "pred_expected_dd_pct": 0.0}
+    assert one_row(**row)["action"] == Action.FLAT
+    out = one_row(**row, I_bd_late=1)
+    assert out["policy_score"] == pytest.approx(0.001045, abs=1e-15)
+    assert out["action"] == Action.LONG
+    # 0.5 * 0.24 / 100 = 0.0012 clears it; x0.8 = 0.00096 does not
+    row["pred_expected_ret_pct"] = 0.24
+    assert one_row(**row)["action"] == Action.LONG
+    out = one_row(**row, I_vr_and_vs=1)
+    assert out["policy_score"] == pytest.approx(0.00096, abs=1e-15)
+    assert (out["action"], out["position_size"]) == (Action.FLAT, 0.0)
+
+
+def test_the_spec_score_is_reproduced_exactly_by_name() -> None:
+    # score_form="spec", short_gate="spec", multiplier_scope="any_sign": the rules before
+    # the fix; every number below is computed by hand from spec 4.1 / 4.2
+    cfg = PolicyConfig(
+        vol_window=1,
+        score_form=ScoreForm.SPEC,
+        short_gate=ShortGate.SPEC,
+        multiplier_scope=MultiplierScope.ANY_SIGN,
+    )
+    frame = frame_of(
+        [
+            {},  # 0.007: LONG 0.7
+            {"I_vr_and_vs": 1, "I_bd_late": 1},  # 0.007 * 0.88 = 0.00616: LONG 0.616
+            {**NEG_ROW, "I_bd_early": 1},  # -0.009: SHORT -0.9
+            {**NEG_ROW, "I_bd_late": 1, "state_prob_Peak": 0.6},  # -0.0099: SHORT -0.99
+            {**NEG_ROW},  # -0.009, no gate: FLAT
+            {**SYM_SHORT_ROW, "I_bd_early": 1},  # -0.04: SHORT, clipped to -1
+        ]
+    )
+    out = apply_policy(frame, cfg)
+    expected_score = [0.007, 0.00616, -0.009, -0.0099, -0.009, -0.04]
+    assert out["policy_score"].to_list() == pytest.approx(expected_score, abs=1e-15)
+    assert out["action"].to_list() == ["LONG", "LONG", "SHORT", "SHORT", "FLAT", "SHORT"]
+    assert out["position_size"].to_list() == pytest.approx([0.7, 0.616, -0.9, -0.99, 0.0, -1.0])
+
+
+# --- the symmetric score ------------------------------------------------------------------
+
+
+def test_symmetric_long_equals_the_spec_long() -> None:
+    assert one_row(SYMMETRIC) == one_row()  # policy_score 0.007, LONG 0.7 in both forms
+
+
+def test_symmetric_short_pays_for_the_run_up() -> None:
+    out = one_row(SYMMETRIC, **{**SYM_SHORT_ROW, "I_bd_early": 1})
+    assert out["policy_score"] == pytest.approx(-0.005, abs=1e-15)
+    assert out["action"] == Action.SHORT
+    assert out["position_size"] == pytest.approx(2.0 * -0.005 / 0.02)  # -0.5
+    # the spec's one score makes the same row a far larger short, -0.04 (size clipped to -1)
+    spec = one_row(**{**SYM_SHORT_ROW, "I_bd_early": 1})
+    assert (spec["policy_score"], spec["position_size"]) == (pytest.approx(-0.04), -1.0)
+
+
+def test_symmetric_does_not_short_a_drawdown_alone() -> None:
+    # NEG_ROW: G = 0.001 > 0 with a 2% drawdown expected; the spec shorts it (-0.009), the
+    # symmetric form sees no gain for either side (S = 0.001 + 0.5 * 0.022 = 0.012)
+    row = {**NEG_ROW, "I_bd_early": 1, "state_prob_Peak": 0.9}
+    assert one_row(**row)["action"] == Action.SHORT
+    out = one_row(SYMMETRIC, **row)
+    assert (out["policy_score"], out["action"], out["position_size"]) == (0.0, Action.FLAT, 0.0)
+
+
+def test_symmetric_thresholds_apply_to_each_side() -> None:
+    # S = -0.005: a SHORT at theta_short = -0.005, FLAT at -0.0051
+    row = {**SYM_SHORT_ROW, "I_bd_early": 1}
+    cfg = PolicyConfig(vol_window=1, score_form="symmetric", theta_short=-0.005)
+    assert one_row(cfg, **row)["action"] == Action.SHORT
+    cfg = PolicyConfig(vol_window=1, score_form="symmetric", theta_short=-0.0051)
+    assert one_row(cfg, **row)["action"] == Action.FLAT
+    # L = 0.007: a LONG at theta_long = 0.007, FLAT just above
+    assert (
+        one_row(PolicyConfig(vol_window=1, score_form="symmetric", theta_long=0.007))["action"]
+        == Action.LONG
+    )
+    assert (
+        one_row(PolicyConfig(vol_window=1, score_form="symmetric", theta_long=0.0071))["action"]
+        == Action.FLAT
+    )
+
+
+def test_symmetric_dead_zone_is_flat_at_zero_thresholds() -> None:
+    # policy_score 0 (neither side gains) reads as no side: FLAT even at theta_long = 0,
+    # where the spec's rule on policy_score alone would call it a zero-size LONG
+    cfg = PolicyConfig(vol_window=1, score_form="symmetric", theta_long=0.0, theta_short=0.0)
+    out = one_row(cfg, **{**NEG_ROW, "I_bd_early": 1})
+    assert (out["policy_score"], out["action"], out["position_size"]) == (0.0, Action.FLAT, 0.0)
+
+
+def test_symmetric_short_caps_a_positive_drawdown_at_zero() -> None:
+    # thresholds on the wrong side of 0 make the short score itself visible: P 0.5, ret 1,
+    # dd +2 (no target is > 0): S = 0.005 + 0.5 * (1 - 0) / 100 = 0.01 > theta_short = 0.008;
+    # without the cap the run-up would be 1 - 2 < 0, S = 0.005 and the row a SHORT
+    cfg = PolicyConfig(vol_window=1, score_form="symmetric", theta_long=0.05, theta_short=0.008)
+    row = {"pred_rebound_prob": 0.5, "pred_expected_ret_pct": 1.0, "pred_expected_dd_pct": 2.0}
+    out = one_row(cfg, **row, I_bd_early=1)
+    assert out["policy_score"] == pytest.approx(0.005, abs=1e-15)
+    assert out["action"] == Action.FLAT
+
+
+# --- the short gate ------------------------------------------------------------------------
+
+
+def test_score_gate_needs_no_event() -> None:
+    # NEG_ROW has neither I_bd_early nor a peak: the spec gate keeps it FLAT, the score opens
+    assert one_row(**NEG_ROW)["action"] == Action.FLAT
+    cfg = PolicyConfig(vol_window=1, short_gate=ShortGate.SCORE)
+    out = one_row(cfg, **NEG_ROW)
+    assert (out["action"], out["position_size"]) == (Action.SHORT, pytest.approx(-0.9))
+    assert one_row(SYMMETRIC, **SYM_SHORT_ROW)["action"] == Action.FLAT
+    cfg = PolicyConfig(vol_window=1, score_form="symmetric", short_gate="score")
+    out = one_row(cfg, **SYM_SHORT_ROW)
+    assert (out["action"], out["position_size"]) == (Action.SHORT, pytest.approx(-0.5))
+
+
+def test_score_gate_still_needs_the_threshold_and_allow_short() -> None:
+    cfg = PolicyConfig(vol_window=1, short_gate="score")
+    # score 0.0005 is above theta_short: FLAT whatever the gate
+    row = {"pred_rebound_prob": 0.5, "pred_expected_ret_pct": 0.1, "pred_expected_dd_pct": 0.0}
+    assert one_row(cfg, **row)["action"] == Action.FLAT
+    cfg = PolicyConfig(vol_window=1, short_gate="score", allow_short=False)
+    out = one_row(cfg, **NEG_ROW)
+    assert (out["action"], out["position_size"]) == (Action.FLAT, 0.0)
+
+
+def test_spec_gate_ignores_a_peak_below_threshold_with_the_symmetric_score() -> None:
+    row = {**SYM_SHORT_ROW, "state_prob_Peak": 0.49}
+    assert one_row(SYMMETRIC, **row)["action"] == Action.FLAT
+    assert one_row(SYMMETRIC, **{**row, "state_prob_Peak": 0.5})["action"] == Action.SHORT
 
 
 # --- actions and sizes --------------------------------------------------------------------
@@ -221,12 +421,14 @@ def test_no_volatility_estimate_is_flat(atr: float | None) -> None:
     assert out["ex_ante_vol"] is None or out["ex_ante_vol"] <= 0.0
 
 
+@pytest.mark.parametrize("form", list(ScoreForm))
 @pytest.mark.parametrize(
     "column", ["pred_rebound_prob", "pred_expected_ret_pct", "pred_expected_dd_pct"]
 )
 @pytest.mark.parametrize("value", [None, math.nan, -math.inf])
-def test_missing_prediction_is_flat(column: str, value: float | None) -> None:
-    out = one_row(**{column: value, "I_bd_early": 1, "state_prob_Peak": 1.0})
+def test_missing_prediction_is_flat(form: ScoreForm, column: str, value: float | None) -> None:
+    cfg = PolicyConfig(vol_window=1, score_form=form, short_gate="score")
+    out = one_row(cfg, **{column: value, "I_bd_early": 1, "state_prob_Peak": 1.0})
     assert out["policy_score"] is None
     assert out["action"] == Action.FLAT
     assert out["position_size"] == 0.0
@@ -317,6 +519,10 @@ def test_default_config() -> None:
     cfg = PolicyConfig()
     assert (cfg.risk_aversion, cfg.k, cfg.size_max, cfg.vol_window) == (0.5, 2.0, 1.0, 10)
     assert cfg.theta_short <= 0 < cfg.theta_long
+    # the spec's score and gate; the multipliers as the spec means them (the fix)
+    assert cfg.score_form is ScoreForm.SPEC
+    assert cfg.short_gate is ShortGate.SPEC
+    assert cfg.multiplier_scope is MultiplierScope.LONG_ONLY
     # the documented scale of k: score 0.002 at vol 0.02 -> size 0.2
     assert cfg.k * 0.002 / 0.02 == pytest.approx(0.2)
     with pytest.raises(AttributeError):
@@ -342,6 +548,23 @@ def test_default_config() -> None:
         ({"theta_long": math.nan}, "`theta_long` must be finite, got `theta_long=nan`"),
         ({"size_max": math.inf}, "`size_max` must be finite"),
         (
+            {"score_form": "symetric"},
+            "`score_form` must be one of 'spec', 'symmetric', got `score_form='symetric'`",
+        ),
+        ({"score_form": 1}, "`score_form` must be a string, got `score_form=1`"),
+        (
+            {"short_gate": "peak"},
+            "`short_gate` must be one of 'spec', 'score', got `short_gate='peak'`",
+        ),
+        # a member of another choice is a mix-up even where its string would match
+        ({"short_gate": ScoreForm.SPEC}, "`short_gate` must be one of 'spec', 'score'"),
+        (
+            {"multiplier_scope": "LONG_ONLY"},
+            "`multiplier_scope` must be one of 'long_only', 'any_sign', "
+            "got `multiplier_scope='LONG_ONLY'`",
+        ),
+        ({"multiplier_scope": None}, "`multiplier_scope` must be a string"),
+        (
             {"theta_short": 0.01, "theta_long": 0.001},
             "`theta_short` must be <= `theta_long`, got `theta_short=0.01`, `theta_long=0.001`",
         ),
@@ -351,6 +574,21 @@ def test_config_validation(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as info:
         PolicyConfig(**kwargs)
     assert message in str(info.value)
+
+
+def test_config_choices_accept_strings_and_hold_enums() -> None:
+    cfg = PolicyConfig(score_form="symmetric", short_gate="score", multiplier_scope="any_sign")
+    assert cfg.score_form is ScoreForm.SYMMETRIC
+    assert cfg.short_gate is ShortGate.SCORE
+    assert cfg.multiplier_scope is MultiplierScope.ANY_SIGN
+    assert cfg == PolicyConfig(
+        score_form=ScoreForm.SYMMETRIC,
+        short_gate=ShortGate.SCORE,
+        multiplier_scope=MultiplierScope.ANY_SIGN,
+    )
+    assert [f.value for f in ScoreForm] == ["spec", "symmetric"]
+    assert [g.value for g in ShortGate] == ["spec", "score"]
+    assert [m.value for m in MultiplierScope] == ["long_only", "any_sign"]
 
 
 def test_config_accepts_equal_thresholds_and_ints() -> None:
@@ -390,6 +628,9 @@ random_row = st.fixed_dictionaries(
     size_max=st.floats(0.1, 2.0),
     k=st.floats(0.1, 100.0),
     allow_short=st.booleans(),
+    form=st.sampled_from(ScoreForm),
+    gate=st.sampled_from(ShortGate),
+    scope=st.sampled_from(MultiplierScope),
 )
 def test_signs_and_bounds_hold_for_random_inputs(
     rows_a: list[dict[str, Any]],
@@ -398,8 +639,19 @@ def test_signs_and_bounds_hold_for_random_inputs(
     size_max: float,
     k: float,
     allow_short: bool,
+    form: ScoreForm,
+    gate: ShortGate,
+    scope: MultiplierScope,
 ) -> None:
-    cfg = PolicyConfig(vol_window=vol_window, size_max=size_max, k=k, allow_short=allow_short)
+    cfg = PolicyConfig(
+        vol_window=vol_window,
+        size_max=size_max,
+        k=k,
+        allow_short=allow_short,
+        score_form=form,
+        short_gate=gate,
+        multiplier_scope=scope,
+    )
     frame = pl.concat([frame_of(rows_a, ticker="A"), frame_of(rows_b, ticker="B")])
     out = apply_policy(frame, cfg)
     assert out.height == frame.height

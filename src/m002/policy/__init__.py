@@ -9,10 +9,14 @@ from m002.policy._policy import (
     POLICY_SCORE,
     POSITION_SIZE,
     Action,
+    MultiplierScope,
     PolicyConfig,
+    ScoreForm,
+    ShortGate,
     apply_policy,
     required_columns,
     soft_policy_score,
+    symmetric_policy_score,
 )
 
 __all__ = [
@@ -22,8 +26,12 @@ __all__ = [
     "POLICY_SCORE",
     "POSITION_SIZE",
     "Action",
+    "MultiplierScope",
     "PolicyConfig",
+    "ScoreForm",
+    "ShortGate",
     "apply_policy",
     "required_columns",
     "soft_policy_score",
+    "symmetric_policy_score",
 ]
