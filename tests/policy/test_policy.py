@@ -672,3 +672,66 @@ def test_signs_and_bounds_hold_for_random_inputs(
         | (out["ex_ante_vol"] <= 0).fill_null(True)
     )
     assert (action.filter(untradable) == "FLAT").all()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(random_row, min_size=1, max_size=12),
+    form=st.sampled_from(ScoreForm),
+    gate=st.sampled_from(ShortGate),
+    overheat=st.floats(0.0, 3.0),
+    late=st.floats(0.0, 3.0),
+)
+def test_flags_never_move_a_short(
+    rows: list[dict[str, Any]], form: ScoreForm, gate: ShortGate, overheat: float, late: float
+) -> None:
+    # whatever the factors, the rows that are SHORT and their sizes are the same with the
+    # event flags as without them (thresholds on their usual sides of 0)
+    cfg = PolicyConfig(
+        vol_window=1,
+        score_form=form,
+        short_gate=gate,
+        overheat_multiplier=overheat,
+        late_breakdown_multiplier=late,
+    )
+    flagged = apply_policy(frame_of(rows), cfg)
+    plain = apply_policy(frame_of([{**r, "I_vr_and_vs": 0, "I_bd_late": 0} for r in rows]), cfg)
+    is_short = flagged["action"] == "SHORT"
+    assert is_short.equals(plain["action"] == "SHORT")
+    assert flagged["position_size"].filter(is_short).equals(plain["position_size"].filter(is_short))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(random_row, min_size=1, max_size=12),
+    gate=st.sampled_from(ShortGate),
+    scope=st.sampled_from(MultiplierScope),
+    lam=st.floats(0.0, 2.0),
+)
+def test_symmetric_form_changes_only_the_short_side(
+    rows: list[dict[str, Any]], gate: ShortGate, scope: MultiplierScope, lam: float
+) -> None:
+    def run(form: ScoreForm) -> pl.DataFrame:
+        cfg = PolicyConfig(
+            vol_window=1,
+            risk_aversion=lam,
+            score_form=form,
+            short_gate=gate,
+            multiplier_scope=scope,
+        )
+        return apply_policy(frame_of(rows), cfg)
+
+    spec, sym = run(ScoreForm.SPEC), run(ScoreForm.SYMMETRIC)
+    # the same longs with the same sizes
+    is_long = spec["action"] == "LONG"
+    assert is_long.equals(sym["action"] == "LONG")
+    assert spec["position_size"].filter(is_long).equals(sym["position_size"].filter(is_long))
+    # the same score where the spec's is positive, never a lower one elsewhere
+    s, y = spec["policy_score"], sym["policy_score"]
+    assert s.is_null().equals(y.is_null())
+    assert ((s <= 0) | (s == y)).fill_null(True).all()
+    assert (y >= s).fill_null(True).all()
+    # a symmetric SHORT is a spec SHORT of at least the same size
+    sym_short = sym["action"] == "SHORT"
+    assert (spec["action"].filter(sym_short) == "SHORT").all()
+    assert (spec["position_size"] <= sym["position_size"]).filter(sym_short).all()
