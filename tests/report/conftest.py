@@ -21,12 +21,14 @@ from m002.evaluation import EVENT_FLAGS
 from m002.report import render_report
 
 STATES = ("Peak", "Accumulation", "EarlyUp", "LateDown", "Distribution")
+OUTCOMES = (*STATES, "none")
 FLAGS = EVENT_FLAGS
 CHART_IDS = (
     "equity-chart",
     "drawdown-chart",
     "ticker-chart",
     "confusion-chart",
+    "reliability-chart",
     "calibration-chart",
     "feature-chart",
 )
@@ -178,7 +180,11 @@ def _evaluation(rng: np.random.Generator, folds: list[dict[str, Any]]) -> dict[s
             "ic_ir": float(rng.normal(0.3, 0.1)),
             "rank_ic_mean": float(rng.normal(0.02, 0.01)),
             "rank_ic_ir": float(rng.normal(0.3, 0.1)),
-            "regime_macro_f1": float(rng.uniform(0.2, 0.5)),
+            "regime_macro_f1": float(rng.uniform(0.6, 0.8)),
+            "regime_all_rows_macro_f1": float(rng.uniform(0.3, 0.5)),
+            "regime_all_rows_log_loss": float(rng.uniform(0.6, 0.8)),
+            "n_regime_rows": int(rng.integers(500, 1000)),
+            "n_regime_all_rows": int(rng.integers(1500, 3000)),
         }
 
     per_fold = [
@@ -192,7 +198,7 @@ def _evaluation(rng: np.random.Generator, folds: list[dict[str, Any]]) -> dict[s
         for f in folds
     ]
     per_fold[-1]["roc_auc"] = None  # a fold with one class only: no AUC
-    counts = rng.integers(0, 200, (5, 5)) + np.diag(rng.integers(200, 600, 5))
+    counts = rng.integers(0, 200, (6, 6)) + np.diag(rng.integers(200, 600, 6))
     counts[3] = 0  # a state that never occurs in the test rows
     stats: dict[str, Any] = {}
     for feature in FEATURES:
@@ -214,7 +220,12 @@ def _evaluation(rng: np.random.Generator, folds: list[dict[str, Any]]) -> dict[s
     return {
         "folds": per_fold,
         "overall": {"n_rows": sum(f["n_rows"] for f in per_fold), **metrics()},
-        "confusion_matrix": {"labels": list(STATES), "counts": counts.tolist()},
+        "confusion_matrix": {
+            "labels": list(OUTCOMES),
+            "counts": counts.tolist(),
+            "rows": "every test row with a known outcome",
+        },
+        "regime_reliability": _reliability(rng),
         "calibration": {
             "bins": [
                 {"p_mean": float(x), "observed": float(x + rng.normal(0, 0.05)), "n": int(m)}
@@ -223,6 +234,25 @@ def _evaluation(rng: np.random.Generator, folds: list[dict[str, Any]]) -> dict[s
         },
         "feature_by_regime": {"features": list(FEATURES), "states": list(STATES), "stats": stats},
     }
+
+
+def _reliability(rng: np.random.Generator) -> dict[str, Any]:
+    """Bins of a roughly calibrated layer 1: states mostly near 0, "none" spread out."""
+    outcomes: dict[str, Any] = {}
+    for name in OUTCOMES:
+        top = 10 if name == "none" else 4
+        p = (np.arange(top) + 0.5) / 10
+        n = rng.integers(20, 5000, top)
+        observed = np.clip(p + rng.normal(0, 0.03, top), 0, 1)
+        outcomes[name] = {
+            "mean_probability": float((p * n).sum() / n.sum()),
+            "frequency": float((observed * n).sum() / n.sum()),
+            "bins": [
+                {"p_mean": float(a), "observed": float(b), "n": int(c)}
+                for a, b, c in zip(p, observed, n, strict=True)
+            ],
+        }
+    return {"n_bins": 10, "n": 20_000, "outcomes": outcomes}
 
 
 def _daily(

@@ -172,3 +172,18 @@ def test_the_equity_chart_switches_to_a_log_axis(loaded: Loaded) -> None:
     page.locator("#equity-chart .updatemenu-button").filter(has_text="log").click()
     page.wait_for_function(f"{axis} === 'log'")
     assert loaded.errors == []
+
+
+def test_reliability_has_one_diagram_per_outcome(loaded: Loaded) -> None:
+    page = loaded.page
+    traces = page.evaluate(
+        "document.getElementById('reliability-chart').data.map((t) => [t.name, t.xaxis])"
+    )
+    named = [(name, axis) for name, axis in traces if name]
+    assert [name for name, _ in named] == [
+        "Peak", "Accumulation", "EarlyUp", "LateDown", "Distribution", "none",
+    ]  # fmt: skip
+    assert len({axis for _, axis in named}) == 6  # each in its own panel
+    assert len(traces) == 12  # and a diagonal in each
+    png = page.locator("#reliability-chart").screenshot()
+    assert pixel_stats(page, png)["inked"] > 0.02

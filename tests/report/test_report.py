@@ -21,6 +21,7 @@ SECTION_IDS = (
     "folds",
     "explorer",
     "confusion",
+    "reliability",
     "calibration",
     "features",
 )
@@ -40,7 +41,7 @@ def test_writes_the_file_and_returns_its_path(run_dir: Path, tmp_path: Path) -> 
     assert render_report(run_dir, out) == out
     assert out.is_file()
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
-    assert not list(out.parent.glob(".*.tmp")), "the temporary file is left behind"
+    assert [p.name for p in out.parent.iterdir()] == ["r.html"], "a temporary file is left"
 
 
 def test_the_file_gets_the_usual_permissions(run_dir: Path, tmp_path: Path) -> None:
@@ -200,13 +201,20 @@ def test_sections_without_data_say_not_available(run_dir: Path, tmp_path: Path) 
     run = copy_run(run_dir, tmp_path)
     file = run / "evaluation.json"
     evaluation = json.loads(file.read_text())
-    for key in ("confusion_matrix", "calibration", "feature_by_regime"):
+    for key in ("confusion_matrix", "calibration", "feature_by_regime", "regime_reliability"):
         del evaluation[key]
     file.write_text(json.dumps(evaluation))
     page = render_report(run, tmp_path / "r.html").read_text()
-    for what in ("Confusion matrix", "Calibration", "Feature distributions"):
+    for what in ("Confusion matrix", "Calibration", "Feature distributions", "Reliability"):
         assert f'<p class="na">{what} not available' in page
-    for chart in ("confusion-chart", "calibration-chart", "feature-chart", "feature-select"):
+    for chart in (
+        "confusion-chart",
+        "calibration-chart",
+        "feature-chart",
+        "feature-select",
+        "reliability-chart",
+        "reliability-table",
+    ):
         assert f'id="{chart}"' not in page
     assert '<div id="ticker-chart"' in page
 
@@ -231,3 +239,41 @@ def test_states_come_in_regime_state_order(page: str) -> None:
     data = embedded_data(page)
     assert data["explorer"]["states"] == list(STATES)
     assert data["features"]["states"] == list(STATES)
+
+
+def test_layer_1_is_shown_on_labelled_and_on_all_rows(run_dir: Path, page: str) -> None:
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    table = page[page.index('<table id="fold-table"') :].split("</table>")[0]
+    for heading in (
+        "Regime macro F1 (labelled rows)",
+        "Regime macro F1 (all rows)",
+        "Regime log loss (all rows)",
+        "Regime rows (all)",
+    ):
+        assert f"<th>{heading}</th>" in table
+    assert f"{evaluation['overall']['regime_all_rows_macro_f1']:.3f}" in table
+    assert "Over every test row with a known outcome." in page
+
+
+def test_reliability_per_outcome_with_calibration_in_the_large(run_dir: Path, page: str) -> None:
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    outcomes = evaluation["regime_reliability"]["outcomes"]
+    data = embedded_data(page)["reliability"]
+    assert data["outcomes"] == [*STATES, "none"]
+    for name, entry in outcomes.items():
+        assert data["series"][name]["p_mean"] == [b["p_mean"] for b in entry["bins"]]
+        assert data["series"][name]["n"] == [b["n"] for b in entry["bins"]]
+    table = page[page.index('<table id="reliability-table"') :].split("</table>")[0]
+    peak = outcomes["Peak"]
+    assert f"{peak['mean_probability']:.2%}" in table
+    assert f"{peak['frequency']:.2%}" in table
+
+
+def test_a_malformed_reliability_section_is_a_schema_error(run_dir: Path, tmp_path: Path) -> None:
+    run = copy_run(run_dir, tmp_path)
+    file = run / "evaluation.json"
+    evaluation = json.loads(file.read_text())
+    del evaluation["regime_reliability"]["outcomes"]["Peak"]["bins"][0]["observed"]
+    file.write_text(json.dumps(evaluation))
+    with pytest.raises(SchemaError, match='"regime_reliability" must hold "outcomes"'):
+        render_report(run, tmp_path / "r.html")

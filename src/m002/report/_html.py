@@ -21,6 +21,7 @@ __all__ = [
     "header",
     "not_available",
     "options",
+    "outcome_table",
     "read_asset",
     "strategy_table",
 ]
@@ -60,13 +61,18 @@ FOLD_COLUMNS: Final = (
     ("ic_ir", "IC IR", "metric"),
     ("rank_ic_mean", "Rank IC mean", "metric"),
     ("rank_ic_ir", "Rank IC IR", "metric"),
-    ("regime_macro_f1", "Regime macro F1", "metric"),
+    ("regime_macro_f1", "Regime macro F1 (labelled rows)", "metric"),
+    ("regime_all_rows_macro_f1", "Regime macro F1 (all rows)", "metric"),
+    ("regime_all_rows_log_loss", "Regime log loss (all rows)", "metric"),
     ("n_ic_dates", "IC dates", "int"),
-    ("n_regime_rows", "Regime rows", "int"),
+    ("n_regime_rows", "Regime labelled rows", "int"),
+    ("n_regime_all_rows", "Regime rows (all)", "int"),
 )
 """(key in evaluation.json, column heading, format) of the per-fold table after the dates.
 
 As for the strategy table: listed columns show where some row has the key, others follow.
+Layer 1 twice: on the labelled rows (a state label, the most likely of the five states) and on
+all rows with a known outcome (six outcomes, "none" included).
 """
 
 _FORMATS: Final[Mapping[str, Callable[[float], str]]] = {
@@ -225,6 +231,22 @@ def fold_table(evaluation: Mapping[str, Any], run_folds: Sequence[Mapping[str, A
     )
     headings = ["Fold", "Train period", "Test period", *(h for _, h, _ in columns)]
     return _table(headings, rows, table_id="fold-table")
+
+
+def outcome_table(reliability: Mapping[str, Any]) -> str:
+    """Per outcome of the reliability payload: mean predicted probability, observed frequency
+    (calibration in the large) and the rows they are over."""
+    rows = [
+        [
+            f"<strong>{escape(name)}</strong>",
+            format_value(series.get("mean_probability"), "pct"),
+            format_value(series.get("frequency"), "pct"),
+        ]
+        for name, series in reliability["series"].items()
+    ]
+    headings = ["Outcome", "Mean predicted", "Observed frequency"]
+    table = _table(headings, rows, table_id="reliability-table")
+    return f'{table}\n<p class="hint">Over {format_value(reliability.get("n"), "int")} rows.</p>'
 
 
 def options(values: Sequence[str], *, select_id: str, label: str) -> str:

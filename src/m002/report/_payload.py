@@ -118,6 +118,7 @@ def build_payload(run: RunDir, tickers: Sequence[str]) -> dict[str, Any]:
         "explorer": _explorer(predictions, tickers, date0),
         "confusion": _confusion(evaluation.get("confusion_matrix"), where),
         "calibration": _calibration(evaluation.get("calibration"), where),
+        "reliability": _reliability(evaluation.get("regime_reliability"), where),
         "features": _features(evaluation.get("feature_by_regime"), where),
     }
 
@@ -229,7 +230,7 @@ def _confusion(section: Any, where: Path) -> dict[str, Any] | None:
     for row in counts:
         total = sum(count or 0 for count in row)
         shares.append([None if total == 0 else (count or 0) / total for count in row])
-    return {"labels": labels, "counts": counts, "shares": shares}
+    return {"labels": labels, "counts": counts, "shares": shares, "rows": section.get("rows")}
 
 
 def _calibration(section: Any, where: Path) -> dict[str, Any] | None:
@@ -241,6 +242,38 @@ def _calibration(section: Any, where: Path) -> dict[str, Any] | None:
         msg = f'{where}: every "calibration" bin must hold {list(keys)}'
         raise SchemaError(msg)
     return {key: [b[key] for b in bins] for key in keys}
+
+
+def _reliability(section: Any, where: Path) -> dict[str, Any] | None:
+    """Layer 1's reliability table as one series of bins per outcome."""
+    if section is None or not section.get("outcomes"):
+        return None
+    outcomes = section["outcomes"]
+    keys = ("p_mean", "observed", "n")
+    well_formed = isinstance(outcomes, dict) and all(
+        isinstance(entry, dict)
+        and isinstance(entry.get("bins"), list)
+        and all(isinstance(b, dict) and all(key in b for key in keys) for b in entry["bins"])
+        for entry in outcomes.values()
+    )
+    if not well_formed:
+        msg = (
+            f'{where}: "regime_reliability" must hold "outcomes": per outcome, "bins" that '
+            f"each hold {list(keys)}"
+        )
+        raise SchemaError(msg)
+    return {
+        "n": section.get("n"),
+        "outcomes": list(outcomes),
+        "series": {
+            name: {
+                **{key: [b[key] for b in entry["bins"]] for key in keys},
+                "mean_probability": entry.get("mean_probability"),
+                "frequency": entry.get("frequency"),
+            }
+            for name, entry in outcomes.items()
+        },
+    }
 
 
 def _features(section: Any, where: Path) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@
     EarlyUp: "#1f77b4",
     LateDown: "#ff7f0e",
     Distribution: "#9467bd",
+    none: "#7f7f7f",
   };
   const OTHER_COLORS = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
   const LONG_COLOR = "#1a9641";
@@ -193,6 +194,40 @@
     }, CONFIG);
   }
 
+  // One small diagram per outcome: the diagonal, and the bins as markers sized by their rows.
+  function drawReliability() {
+    const rel = DATA.reliability;
+    const columns = 3;
+    const rows = Math.ceil(rel.outcomes.length / columns);
+    const traces = [];
+    const layout = {
+      height: 320 * rows, margin: { ...MARGIN, t: 24 }, showlegend: false, annotations: [],
+      grid: { rows: rows, columns: columns, pattern: "independent", ygap: 0.3, xgap: 0.15 },
+    };
+    const largest = Math.max(1, ...rel.outcomes.flatMap((name) => rel.series[name].n));
+    rel.outcomes.forEach((name, k) => {
+      const s = rel.series[name];
+      const axis = k === 0 ? "" : String(k + 1);
+      const color = stateColor(name, k);
+      traces.push(
+        { type: "scatter", mode: "lines", x: [0, 1], y: [0, 1], xaxis: "x" + axis,
+          yaxis: "y" + axis, line: { dash: "dash", color: "#999", width: 1 }, hoverinfo: "skip" },
+        { type: "scatter", mode: "lines+markers", name: name, x: s.p_mean, y: s.observed,
+          customdata: s.n, xaxis: "x" + axis, yaxis: "y" + axis, line: { color: color },
+          marker: { color: color, size: s.n.map((n) => 4 + 14 * Math.sqrt(n / largest)) },
+          hovertemplate: name + "<br>predicted %{x:.3f}<br>observed %{y:.3f}" +
+            "<br>rows %{customdata:,}<extra></extra>" },
+      );
+      layout["xaxis" + axis] = { range: [0, 1], title: { text: "predicted" } };
+      layout["yaxis" + axis] = { range: [0, 1], title: { text: "observed" } };
+      layout.annotations.push({
+        xref: "x" + axis + " domain", yref: "y" + axis + " domain", x: 0.02, y: 1,
+        xanchor: "left", yanchor: "bottom", showarrow: false, text: "<b>" + name + "</b>",
+      });
+    });
+    return Plotly.newPlot("reliability-chart", traces, layout, CONFIG);
+  }
+
   function featureTraces(feature) {
     const fb = DATA.features;
     const stats = fb.stats[feature] || {};
@@ -254,6 +289,7 @@
     ["equity-chart", drawBacktest],
     ["ticker-chart", drawExplorer],
     ["confusion-chart", drawConfusion],
+    ["reliability-chart", drawReliability],
     ["calibration-chart", drawCalibration],
     ["feature-chart", drawFeatures],
   ];

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -12,6 +10,7 @@ from typing import Any, Final
 from plotly.offline import get_plotlyjs
 
 from m002 import __version__
+from m002._io import atomic_file
 from m002.report._html import (
     escape,
     fill_template,
@@ -19,6 +18,7 @@ from m002.report._html import (
     header,
     not_available,
     options,
+    outcome_table,
     read_asset,
     strategy_table,
 )
@@ -40,9 +40,11 @@ def render_report(
     """Write one self-contained HTML report of a walk-forward run directory.
 
     The page holds the strategy metrics of the backtest (with the conventions they follow),
-    equity and drawdown curves, prediction metrics per fold, a per-ticker explorer (prices with
-    the policy's actions, regime probabilities, position size, event flags), the regime
-    confusion matrix, the head's calibration curve and feature distributions by regime.
+    equity and drawdown curves, prediction metrics per fold (layer 1 on the labelled rows and
+    on every row with a known outcome), a per-ticker explorer (prices with the policy's
+    actions, regime probabilities, position size, event flags), the regime confusion matrix,
+    layer 1's reliability diagram per outcome, the head's calibration curve and feature
+    distributions by regime.
     plotly.js and the data are embedded, so the file opens from disk with no server and no
     network. Every number comes from the run directory; the report only reshapes and rounds.
 
@@ -88,7 +90,11 @@ def render_report(
         read_asset("_template.html"),
         _parts(run, payload, n_tickers=len(available)),
     )
-    return _write_atomically(_target(Path(out)), page)
+    target = _target(Path(out))
+    # a reader (a browser left open on the report) never sees half a file
+    with atomic_file(target) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return target
 
 
 def _parts(run: RunDir, payload: dict[str, Any], *, n_tickers: int) -> dict[str, str]:
@@ -125,6 +131,17 @@ def _parts(run: RunDir, payload: dict[str, Any], *, n_tickers: int) -> dict[str,
             if payload["confusion"]
             else not_available("Confusion matrix", f'{where} has no "confusion_matrix"')
         ),
+        "confusion_rows": escape(
+            (payload["confusion"] or {}).get("rows") or "the labelled test rows"
+        ),
+        "reliability": (
+            '<div id="reliability-chart" class="chart"></div>\n'
+            + outcome_table(payload["reliability"])
+            if payload["reliability"]
+            else not_available(
+                "Reliability", f'{where} has no "regime_reliability" (a run of an older m002)'
+            )
+        ),
         "calibration": (
             '<div id="calibration-chart" class="chart"></div>'
             if payload["calibration"]
@@ -145,23 +162,3 @@ def _parts(run: RunDir, payload: dict[str, Any], *, n_tickers: int) -> dict[str,
 
 def _target(out: Path) -> Path:
     return out / DEFAULT_NAME if out.is_dir() else out
-
-
-def _write_atomically(target: Path, page: str) -> Path:
-    # A reader (a browser left open on the report) never sees half a file.
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(page)
-        # mkstemp makes the file private (0600); a report is meant to be shared like any file
-        umask = os.umask(0)
-        os.umask(umask)
-        Path(temporary).chmod(0o666 & ~umask)
-        Path(temporary).replace(target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target

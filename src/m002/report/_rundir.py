@@ -73,7 +73,7 @@ class RunDir:
         ``run.json``: version, source, config, folds, strategy descriptions.
     evaluation : dict
         ``evaluation.json``: per-fold and overall prediction metrics, confusion matrix,
-        calibration bins, feature statistics by regime.
+        layer 1's reliability table, calibration bins, feature statistics by regime.
     metrics : dict
         ``backtest/metrics.json``: costs, conventions, strategy order and metrics.
     daily : pl.DataFrame
