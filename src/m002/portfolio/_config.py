@@ -1,0 +1,376 @@
+"""`PortfolioConfig`: every rule of the portfolio layer as one frozen, validated value.
+
+The rules themselves, and the order they run in, are stated in `m002.portfolio._build`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, make_dataclass
+from enum import StrEnum
+from typing import Any, Final, NoReturn
+
+from m002._checks import check_field_types
+from m002._schema import DATE, TICKER
+from m002.exceptions import ConfigError
+
+__all__ = ["CLOSE", "POSITION_SIZE", "TARGET_WEIGHT", "PortfolioConfig", "Sizing"]
+
+TARGET_WEIGHT: Final = "target_weight"
+"""The column `build_portfolio` adds."""
+POSITION_SIZE: Final = "position_size"
+CLOSE: Final = "close"
+
+TRADING_DAYS: Final = 252
+CONVERGED: Final = 1e-12
+"""Largest weight difference that `PortfolioConfig.memory_dates` lets a partial trade leave
+between two runs that started at different dates."""
+COUPLING_DATES: Final = 126
+"""Dates allowed for the state of the discrete rules (hysteresis, top-k holdings, cooldown,
+holding clocks, trades the edge rule skipped) to forget where a run started; the measurement
+behind the number is in the package documentation."""
+
+
+class Sizing(StrEnum):
+    """How the target book is drawn from the scores of one date."""
+
+    SPEC = "spec"
+    """The policy's own ``position_size`` (layer 3), name by name."""
+    RANK = "rank"
+    """The cross-sectional rank of the score, demeaned: a dollar-neutral book."""
+    TOPK = "topk"
+    """Qlib's TopkDropout: hold ``topk`` names, replace at most ``n_drop`` a day."""
+
+
+# fields that take None for "rule off"; the shared type check knows plain types only
+_OPTIONAL: Final = frozenset(
+    {
+        "enter_quantile",
+        "exit_quantile",
+        "max_positions",
+        "edge_column",
+        "max_weight",
+        "gross_target",
+        "max_leverage",
+        "net_min",
+        "net_max",
+        "vol_target",
+    }
+)
+
+
+@dataclass(frozen=True)
+class PortfolioConfig:
+    """Rules of the portfolio layer (`build_portfolio` documents each one and their order).
+
+    Weights are fractions of equity (``0.05`` = 5% of the book's capital in one name, signed:
+    > 0 long, < 0 short). A rule whose field is None is off. ``sizing`` takes a `Sizing` or its
+    string value and holds the enum. `PortfolioConfig.passthrough` gives the configuration
+    whose ``target_weight`` is the policy's ``position_size``, unchanged.
+
+    Parameters
+    ----------
+    sizing : Sizing, default ``Sizing.RANK``
+        ``"spec"``: the policy's ``position_size``. ``"rank"``: ranks of the score, demeaned
+        (long-only: the ranks above the median). ``"topk"``: ``topk`` names held, ``n_drop``
+        replaced a day at most (long the best; without ``long_only`` also short the worst).
+    score_column : str, default ``"policy_score"``
+        Bullish-when-high score that ranks the names (``"pred_expected_ret_pct"`` for the
+        head's expected return). A row whose score is null, NaN or infinite is flat.
+    long_only : bool, default False
+        No short weight: ``"spec"`` drops the shorts, ``"rank"`` holds the upper half, and
+        ``"topk"`` the best names only.
+    enter_quantile, exit_quantile : float or None, default None
+        Hysteresis for ``"rank"`` (both or neither; ``0.5 <= exit <= enter <= 1``): a flat
+        name enters long at a rank quantile >= ``enter_quantile`` and stays long while >=
+        ``exit_quantile``; shorts mirror it (enter <= 1 - enter, stay <= 1 - exit). None:
+        every scored name is held, long above the median, short below it.
+    topk : int, default 50
+        Names held per side by ``"topk"`` (>= 1).
+    n_drop : int, default 5
+        Held names ``"topk"`` may replace per side and date (0 <= n_drop <= topk).
+    max_positions : int or None, default None
+        Largest number of names held at once (>= 1): the target keeps the strongest, and a
+        new position opens only into a free place.
+    cooldown_days : int, default 0
+        Dates a name stays flat after a position in it closed, before it may open again
+        (>= 0). From 1 on, a reversal takes a close and this wait.
+    min_hold_days : int, default 0
+        Dates a position is held at least before it may close or reverse (>= 0).
+    trade_rate : float, default 0.25
+        Fraction of the way from the held weight to the target traded per date, in (0, 1].
+        Closes are made in full.
+    no_trade_band : float, default 0.0
+        Targets closer than this to the held weight are not traded, and a trade that ends
+        closer than this to its target goes all the way (>= 0).
+    edge_column : str or None, default None
+        Expected return of each row (``"pred_expected_ret_pct"``); where set, a trade is made
+        only where the edge it buys exceeds its cost.
+    edge_scale : float, default 0.01
+        Factor that turns ``edge_column`` into a fraction of price (0.01 for percent) (> 0).
+    cost_bps : float, default 10.0
+        Cost per side of a trade for the edge rule, in basis points of the traded weight
+        (>= 0).
+    max_weight : float or None, default 0.1
+        Largest absolute weight of one name (> 0).
+    gross_target : float or None, default 1.0
+        Sum of absolute target weights the book is scaled to, up or down (> 0). None: the
+        ranks and top-k books have gross 1, the spec book keeps its own.
+    max_leverage : float or None, default 1.0
+        Largest sum of absolute weights held on any date (> 0, >= ``gross_target``).
+    net_min, net_max : float or None, default None
+        Band for the book's net weight (sum of signed weights); ``net_min <= net_max``.
+    beta_neutral : bool, default False
+        Set the long and short sides so that the book's beta to the equal-weight universe
+        is 0 (needs shorts; no net band with it).
+    beta_window : int, default 60
+        Dates of daily returns behind each name's beta (>= 2).
+    vol_target : float or None, default None
+        Annualised volatility the target book is scaled to (> 0).
+    vol_window : int, default 60
+        Dates of daily returns behind the book's ex-ante volatility (>= 2).
+
+    Raises
+    ------
+    ConfigError
+        For a value out of its range or rules that cannot hold together, naming the field,
+        the rule and the value received.
+
+    Examples
+    --------
+    >>> PortfolioConfig(sizing="topk", topk=10, n_drop=2).sizing is Sizing.TOPK
+    True
+    >>> PortfolioConfig(trade_rate=0.0)
+    Traceback (most recent call last):
+    ...
+    m002.exceptions.ConfigError: `trade_rate` must be in (0, 1], got `trade_rate=0.0`
+    """
+
+    sizing: str = Sizing.RANK
+    score_column: str = "policy_score"
+    long_only: bool = False
+    enter_quantile: float | None = None
+    exit_quantile: float | None = None
+    topk: int = 50
+    n_drop: int = 5
+    max_positions: int | None = None
+    cooldown_days: int = 0
+    min_hold_days: int = 0
+    trade_rate: float = 0.25
+    no_trade_band: float = 0.0
+    edge_column: str | None = None
+    edge_scale: float = 0.01
+    cost_bps: float = 10.0
+    max_weight: float | None = 0.1
+    gross_target: float | None = 1.0
+    max_leverage: float | None = 1.0
+    net_min: float | None = None
+    net_max: float | None = None
+    beta_neutral: bool = False
+    beta_window: int = 60
+    vol_target: float | None = None
+    vol_window: int = 60
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _set_sizing(self)
+        for name in ("score_column", "edge_column"):
+            if getattr(self, name) == "":
+                _fail(f"`{name}` must name a column, got `{name}=''`")
+        self._check_membership()
+        self._check_memory()
+        self._check_risk()
+
+    def _check_membership(self) -> None:
+        enter, exit_ = self.enter_quantile, self.exit_quantile
+        if (enter is None) != (exit_ is None):
+            _fail(
+                "`enter_quantile` and `exit_quantile` are set together or not at all, got "
+                f"`enter_quantile={enter!r}`, `exit_quantile={exit_!r}`"
+            )
+        if enter is not None and exit_ is not None:
+            if self.sizing != Sizing.RANK:
+                _fail(
+                    "`enter_quantile`/`exit_quantile` apply to `sizing='rank'` only, got "
+                    f"`sizing={str(self.sizing)!r}`"
+                )
+            if not 0.5 <= exit_ <= enter <= 1.0:
+                _fail(
+                    "`enter_quantile` and `exit_quantile` must satisfy 0.5 <= exit_quantile "
+                    f"<= enter_quantile <= 1, got `enter_quantile={enter!r}`, "
+                    f"`exit_quantile={exit_!r}`"
+                )
+        _at_least("topk", self.topk, 1)
+        _at_least("n_drop", self.n_drop, 0)
+        if self.n_drop > self.topk:
+            _fail(f"`n_drop` must be <= `topk`, got `n_drop={self.n_drop}`, `topk={self.topk}`")
+        if self.max_positions is not None:
+            _at_least("max_positions", self.max_positions, 1)
+            sides = 1 if self.long_only else 2
+            if self.sizing == Sizing.TOPK and self.max_positions < sides * self.topk:
+                _fail(
+                    f"`max_positions` must be >= {sides} x `topk` with `sizing='topk'` (it "
+                    f"holds `topk` names per side), got `max_positions={self.max_positions}`, "
+                    f"`topk={self.topk}`"
+                )
+
+    def _check_memory(self) -> None:
+        _at_least("cooldown_days", self.cooldown_days, 0)
+        _at_least("min_hold_days", self.min_hold_days, 0)
+        if not 0.0 < self.trade_rate <= 1.0:
+            _fail(f"`trade_rate` must be in (0, 1], got `trade_rate={self.trade_rate!r}`")
+        _at_least("no_trade_band", self.no_trade_band, 0.0)
+        _above("edge_scale", self.edge_scale, 0.0)
+        _at_least("cost_bps", self.cost_bps, 0.0)
+
+    def _check_risk(self) -> None:
+        for name in ("max_weight", "gross_target", "max_leverage", "vol_target"):
+            value = getattr(self, name)
+            if value is not None:
+                _above(name, value, 0.0)
+        gross, cap = self.gross_target, self.max_leverage
+        if gross is not None and cap is not None and gross > cap:
+            _fail(
+                "`gross_target` must be <= `max_leverage`, got "
+                f"`gross_target={gross!r}`, `max_leverage={cap!r}`"
+            )
+        low, high = self.net_min, self.net_max
+        if low is not None and high is not None and low > high:
+            _fail(f"`net_min` must be <= `net_max`, got `net_min={low!r}`, `net_max={high!r}`")
+        if self.beta_neutral:
+            if self.long_only:
+                _fail(
+                    "`beta_neutral` needs a short side to offset the longs' beta, got "
+                    "`long_only=True`"
+                )
+            if low is not None or high is not None:
+                _fail(
+                    "`beta_neutral` sets the book's net itself: leave `net_min`/`net_max` "
+                    f"unset, got `net_min={low!r}`, `net_max={high!r}`"
+                )
+        _at_least("beta_window", self.beta_window, 2)
+        _at_least("vol_window", self.vol_window, 2)
+
+    @classmethod
+    def passthrough(cls, *, score_column: str = "policy_score") -> PortfolioConfig:
+        """The configuration whose ``target_weight`` equals the policy's ``position_size``
+        bit for bit: spec sizing, every memory and risk rule off.
+
+        >>> PortfolioConfig.passthrough().trade_rate
+        1.0
+        """
+        return cls(
+            sizing=Sizing.SPEC,
+            score_column=score_column,
+            trade_rate=1.0,
+            max_weight=None,
+            gross_target=None,
+            max_leverage=None,
+        )
+
+    @property
+    def two_sided_neutral(self) -> bool:
+        """Whether the book is dollar-neutral by construction: a rank or top-k book with
+        shorts, no net band and no beta rule."""
+        return (
+            self.sizing != Sizing.SPEC
+            and not self.long_only
+            and not self.beta_neutral
+            and self.net_min is None
+            and self.net_max is None
+        )
+
+    def return_window(self) -> int:
+        """Dates of daily returns the rules read (0 when none does): the longest of
+        ``beta_window`` (with ``beta_neutral``) and ``vol_window`` (with ``vol_target``)."""
+        windows = [self.beta_window] if self.beta_neutral else []
+        windows += [self.vol_window] if self.vol_target is not None else []
+        return max(windows, default=0)
+
+    def is_stateless(self) -> bool:
+        """Whether every date's weights depend on that date's rows alone (plus the return
+        window): no rule carries state from one date to the next."""
+        return (
+            self.sizing != Sizing.TOPK
+            and self.enter_quantile is None
+            and self.cooldown_days == 0
+            and self.min_hold_days == 0
+            and self.trade_rate == 1.0
+            and self.no_trade_band == 0.0
+            and self.edge_column is None
+            and self.max_positions is None
+        )
+
+    def memory_dates(self) -> int:
+        """Dates of history before a date D that a run needs for D's weights to equal those
+        of a run over the full history.
+
+        The trailing returns need ``return_window() + 1`` dates (a return needs the close
+        before it). A partial trade (``trade_rate < 1``) leaves a difference between two runs
+        that shrinks by ``1 - trade_rate`` a date: the dates it takes to fall below 1e-12 of a
+        full book are added. The other stateful rules add `COUPLING_DATES` and their own
+        clocks (``cooldown_days``, ``min_hold_days``). 0 for a stateless configuration
+        without returns.
+
+        >>> PortfolioConfig.passthrough().memory_dates()
+        0
+        >>> PortfolioConfig(trade_rate=0.5, max_positions=None).memory_dates()
+        166
+        """
+        window = self.return_window() + 1 if self.return_window() else 0
+        if self.is_stateless():
+            return window
+        decay = 0
+        if self.trade_rate < 1.0:
+            decay = math.ceil(math.log(CONVERGED) / math.log1p(-self.trade_rate))
+        return window + decay + COUPLING_DATES + self.cooldown_days + self.min_hold_days
+
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns `build_portfolio` reads with this configuration: ticker, date, the score,
+        ``position_size`` (spec sizing), ``close`` (beta or volatility rules) and the edge
+        column (edge rule)."""
+        columns = [TICKER, DATE, self.score_column]
+        if self.sizing == Sizing.SPEC:
+            columns.append(POSITION_SIZE)
+        if self.return_window():
+            columns.append(CLOSE)
+        if self.edge_column is not None:
+            columns.append(self.edge_column)
+        return tuple(dict.fromkeys(columns))
+
+
+def _check_types(config: PortfolioConfig) -> None:
+    """`check_field_types` on every field, where an optional field's None counts as a
+    valid "off": the check runs on a stand-in dataclass holding the fields that are set,
+    each annotated with its plain type."""
+    kept = [
+        (f.name, str(f.type).removesuffix(" | None"))
+        for f in fields(config)
+        if not (f.name in _OPTIONAL and getattr(config, f.name) is None)
+    ]
+    stand_in = make_dataclass("PortfolioConfig", kept)
+    check_field_types(stand_in(**{name: getattr(config, name) for name, _ in kept}))
+
+
+def _set_sizing(config: PortfolioConfig) -> None:
+    value: Any = config.sizing
+    known = {m.value: m for m in Sizing}
+    # a member of another choice with the same string ("spec") is a mix-up, not a match
+    if value not in known or (isinstance(value, StrEnum) and not isinstance(value, Sizing)):
+        choices = ", ".join(map(repr, known))
+        _fail(f"`sizing` must be one of {choices}, got `sizing={value!r}`")
+    object.__setattr__(config, "sizing", known[value])
+
+
+def _fail(msg: str) -> NoReturn:
+    raise ConfigError(msg)
+
+
+def _at_least(name: str, value: float, lower: float) -> None:
+    if value < lower:
+        _fail(f"`{name}` must be >= {lower}, got `{name}={value!r}`")
+
+
+def _above(name: str, value: float, lower: float) -> None:
+    if value <= lower:
+        _fail(f"`{name}` must be > {lower}, got `{name}={value!r}`")
