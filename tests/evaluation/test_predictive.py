@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from m002.evaluation._predictive import (
+    feature_stats_by_regime,
     fold_prediction_metrics,
     regime_confusion,
     regime_reliability,
@@ -44,6 +45,7 @@ def _predictions(seed: int = 0) -> pl.DataFrame:
             "future_dd_pct": -np.abs(rng.normal(0, 1, n)),
             "regime_state_id": pl.Series(state, dtype=pl.Int8).replace(-1, None),
             "regime_label_known": ~unknown,
+            "drawn_outcome": outcome,
             **{
                 column: pl.Series(np.where(unscored, np.nan, six[:, k])).fill_nan(None)
                 for k, column in enumerate(state_prob_columns())
@@ -104,3 +106,16 @@ def test_reliability_per_outcome() -> None:
     assert (high["p_mean"], high["observed"]) == (pytest.approx(0.6), 1.0)
     assert low["n"] + high["n"] == table["n"]
     assert none["frequency"] == high["n"] / table["n"]
+
+
+def test_features_by_most_likely_outcome_none_included() -> None:
+    frame = _predictions()
+    stats = feature_stats_by_regime(frame, ["future_ret_pct"])
+    assert stats["states"] == OUTCOME_NAMES
+    groups = stats["stats"]["future_ret_pct"]
+    scored = frame.drop_nulls(state_prob_columns())
+    # the drawn outcome always gets the largest probability: the groups are the outcomes,
+    # whether the row's outcome is known or not
+    counts = scored["drawn_outcome"].value_counts()
+    expected = {OUTCOME_NAMES[k]: n for k, n in counts.iter_rows()}
+    assert {name: g["n"] for name, g in groups.items()} == expected

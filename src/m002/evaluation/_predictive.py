@@ -182,10 +182,13 @@ def calibration_bins(predictions: pl.DataFrame, *, n_bins: int = 10) -> dict[str
 
 
 def feature_stats_by_regime(frame: pl.DataFrame, features: Sequence[str]) -> dict[str, Any]:
-    """Quantiles (5, 25, 50, 75, 95%) and mean of each feature per most likely regime state
-    (out-of-sample ``state_prob_*``), for the report's box plots."""
-    rows = frame.drop_nulls(state_prob_columns()).with_columns(
-        pl.concat_list(state_prob_columns()).list.arg_max().alias("_state")
+    """Quantiles (5, 25, 50, 75, 95%) and mean of each feature per most likely outcome of
+    layer 1 out of sample (the five states and "none", whose probability is what the five
+    ``state_prob_*`` leave of 1), for the report's box plots."""
+    columns = state_prob_columns()
+    rest = (1.0 - pl.sum_horizontal(columns)).clip(0.0, 1.0)
+    rows = frame.drop_nulls(columns).with_columns(
+        pl.concat_list([*columns, rest]).list.arg_max().alias("_state")
     )
     aggs = [pl.len().alias("n")]
     for name in features:
@@ -196,15 +199,15 @@ def feature_stats_by_regime(frame: pl.DataFrame, features: Sequence[str]) -> dic
     grouped = rows.group_by("_state").agg(aggs).sort("_state")
     stats: dict[str, dict[str, Any]] = {name: {} for name in features}
     for record in grouped.iter_rows(named=True):
-        state = STATE_NAMES[int(record["_state"])]
+        state = OUTCOME_NAMES[int(record["_state"])]
         for name in features:
             stats[name][state] = {
                 **{k: _finite(record[f"{name}|{k}"]) for k in (*_QUANTILES, "mean")},
                 "n": int(record["n"]),
             }
     return {
-        "by": "most likely out-of-sample state",
+        "by": "most likely out-of-sample outcome",
         "features": list(features),
-        "states": STATE_NAMES,
+        "states": list(OUTCOME_NAMES),
         "stats": stats,
     }
