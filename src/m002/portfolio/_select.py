@@ -84,8 +84,10 @@ def topk_book(
     if not long_only:
         # lowest score first; a stable sort keeps equal scores in ticker order
         reverse = np.argsort(score, kind="stable")
+        # a name bought long today leaves the short side whatever n_drop says
+        held_short = (held < 0.0) & ~new_long
         can_short = can_buy_short & ~new_long
-        new_short = _dropout_step(reverse, held < 0.0, can_sell, can_short, topk, n_drop)
+        new_short = _dropout_step(reverse, held_short, can_sell, can_short, topk, n_drop)
         book -= new_short
     return book
 
