@@ -4,13 +4,16 @@ frame contract (rows, order, missing rows and scores, errors)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from m002.exceptions import SchemaError
-from m002.portfolio import TARGET_WEIGHT, build_portfolio
+from m002.portfolio import TARGET_WEIGHT, PortfolioConfig, build_portfolio
 from tests.portfolio.conftest import (
     ABSENT,
     PLAIN,
@@ -18,6 +21,7 @@ from tests.portfolio.conftest import (
     START,
     frame_of,
     random_frame,
+    weight_grid,
     weights_of,
     with_rules,
 )
@@ -403,3 +407,122 @@ def test_dates_need_not_be_consecutive() -> None:
     )  # fmt: skip
     out = weights_of(frame, with_rules(PLAIN, trade_rate=0.5))
     assert out["A"] == [0.25, 0.375]
+
+
+# --- properties on seeded random frames -------------------------------------------------------
+
+PROPERTY_SETTINGS = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@st.composite
+def configs(draw: st.DrawFn, *, neutral: bool = False) -> PortfolioConfig:
+    """A configuration with any mix of the memory rules and, unless ``neutral``, of the
+    sizings and risk rules."""
+    sizing = "rank" if neutral else draw(st.sampled_from(["spec", "rank", "topk"]))
+    long_only = False if neutral else draw(st.booleans())
+    memory: dict[str, Any] = {
+        "trade_rate": draw(st.sampled_from([1.0, 0.5, 0.2])),
+        "no_trade_band": draw(st.sampled_from([0.0, 0.01, 0.05])),
+        "cooldown_days": draw(st.integers(0, 3)),
+        "min_hold_days": draw(st.integers(0, 4)),
+        "edge_column": draw(st.sampled_from([None, "pred_expected_ret_pct"])),
+        "cost_bps": draw(st.sampled_from([0.0, 10.0, 50.0])),
+    }
+    if sizing == "rank" and draw(st.booleans()):
+        exit_ = draw(st.sampled_from([0.5, 0.6, 0.7]))
+        memory.update(enter_quantile=draw(st.sampled_from([exit_, 0.8, 0.9])), exit_quantile=exit_)
+    if sizing == "topk":
+        topk = draw(st.integers(1, 4))
+        memory.update(topk=topk, n_drop=draw(st.integers(0, topk)))
+    risk: dict[str, Any] = {
+        "max_weight": draw(st.sampled_from([None, 0.05, 0.2, 0.5])),
+        "max_leverage": draw(st.sampled_from([None, 1.0, 1.5])),
+        "gross_target": draw(st.sampled_from([None, 0.8, 1.0])),
+        "max_positions": draw(st.sampled_from([None, 8, 10])),
+    }
+    if risk["max_leverage"] is None and risk["gross_target"] is not None:
+        risk["max_leverage"] = 2.0
+    if not neutral:
+        risk["vol_target"] = draw(st.sampled_from([None, 0.1]))
+        risk["vol_window"] = 10
+        band = draw(st.sampled_from([(None, None), (-0.1, 0.3), (0.0, 0.0)]))
+        risk["net_min"], risk["net_max"] = band
+        if not long_only and band == (None, None) and draw(st.booleans()):
+            risk.update(beta_neutral=True, beta_window=15)
+    return PortfolioConfig(sizing=sizing, long_only=long_only, **memory, **risk)
+
+
+@PROPERTY_SETTINGS
+@given(seed=st.integers(0, 2**16), config=configs())
+def test_every_limit_holds_on_every_date(seed: int, config: PortfolioConfig) -> None:
+    frame = random_frame(seed)
+    out = build_portfolio(frame, config)
+    w = out[TARGET_WEIGHT]
+    assert w.dtype == pl.Float64
+    assert w.null_count() == 0
+    assert np.isfinite(w.to_numpy()).all()
+    assert (out.filter(pl.col("policy_score").is_null())[TARGET_WEIGHT] == 0.0).all()
+    _, grid = weight_grid(out)
+    if config.max_weight is not None:
+        assert np.abs(grid).max() <= config.max_weight
+    if config.max_leverage is not None:
+        assert np.abs(grid).sum(axis=1).max() <= config.max_leverage * (1 + 1e-12)
+    if config.max_positions is not None:
+        assert (grid != 0.0).sum(axis=1).max() <= config.max_positions
+    if config.long_only:
+        assert grid.min() >= 0.0
+    if config.sizing == "topk" and config.edge_column is None:
+        sides = 1 if config.long_only else 2
+        assert (grid > 0.0).sum(axis=1).max() <= config.topk
+        assert (grid != 0.0).sum(axis=1).max() <= sides * config.topk
+    net = grid.sum(axis=1)
+    if config.net_min is not None and config.net_max is not None and config.net_min <= 0.0:
+        assert net.min() >= config.net_min - 1e-12
+        assert net.max() <= config.net_max + 1e-12
+
+
+@PROPERTY_SETTINGS
+@given(seed=st.integers(0, 2**16), config=configs(neutral=True))
+def test_a_rank_book_is_dollar_neutral(seed: int, config: PortfolioConfig) -> None:
+    _, grid = weight_grid(build_portfolio(random_frame(seed), config))
+    assert np.abs(grid.sum(axis=1)).max() <= 1e-12
+    assert np.abs(grid).sum() > 0.0
+
+
+@PROPERTY_SETTINGS
+@given(seed=st.integers(0, 2**16), config=configs(), cut=st.integers(1, 119))
+def test_weights_up_to_a_date_ignore_everything_after_it(
+    seed: int, config: PortfolioConfig, cut: int
+) -> None:
+    frame = random_frame(seed)
+    day = START + dt.timedelta(days=cut)
+    later = pl.col("date") > day
+    rng = np.random.default_rng(seed)
+    noise = pl.Series(rng.standard_normal(frame.height))
+    changed = frame.with_columns(
+        pl.when(later).then(noise * 0.02).otherwise(pl.col("policy_score")).alias("policy_score"),
+        pl.when(later).then(pl.col("close") * (1 + noise.abs())).otherwise(pl.col("close")),
+        pl.when(later).then(-pl.col("position_size")).otherwise(pl.col("position_size")),
+        pl.when(later).then(-pl.col("pred_expected_ret_pct"))
+        .otherwise(pl.col("pred_expected_ret_pct")),
+    )  # fmt: skip
+    before = build_portfolio(frame, config).filter(~later)
+    assert build_portfolio(changed, config).filter(~later).equals(before)
+    assert build_portfolio(frame.filter(~later), config).equals(before)
+
+
+@PROPERTY_SETTINGS
+@given(seed=st.integers(0, 2**16), long_only=st.booleans())
+def test_spec_passthrough_is_position_size_bit_for_bit(seed: int, long_only: bool) -> None:
+    frame = random_frame(seed).with_columns(
+        pl.when(pl.col("policy_score").is_null()).then(0.0).otherwise(pl.col("position_size"))
+        .alias("position_size")
+    )  # fmt: skip
+    out = build_portfolio(frame, with_rules(SPEC, long_only=long_only))
+    expected = frame["position_size"].clip(lower_bound=0.0) if long_only else frame["position_size"]
+    assert out[TARGET_WEIGHT].to_list() == expected.to_list()
