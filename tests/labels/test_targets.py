@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,15 @@ from m002.labels import (
     FUTURE_DD_PCT,
     FUTURE_RET_PCT,
     LABEL_REBOUND_BIN,
+    RET_TARGET,
     TARGET_COLUMNS,
     TARGET_HORIZON,
+    ReturnTarget,
     TargetConfig,
+    add_return_target,
     compute_future_returns,
+    return_target,
+    return_target_inputs,
 )
 from tests.features.conftest import random_ohlcv
 
@@ -372,3 +378,169 @@ def test_sample_targets_are_plausible(sample_dir: Path) -> None:
     share = valid[LABEL_REBOUND_BIN].mean()
     assert share is not None
     assert 0.1 < share < 0.6  # type: ignore[operator]
+
+
+# --- the return model's target: per date, never across dates ------------------------------------
+
+
+def cross_section(seed: int = 3, n_dates: int = 6, n_tickers: int = 7) -> pl.DataFrame:
+    """Rows of several tickers per date with returns, a causal volatility and some nulls."""
+    rng = np.random.default_rng(seed)
+    n = n_dates * n_tickers
+    ret = rng.normal(0.5, 3.0, n)
+    ret[rng.random(n) < 0.15] = np.nan
+    return pl.DataFrame(
+        {
+            "ticker": [f"T{k}" for _ in range(n_dates) for k in range(n_tickers)],
+            "date": [d for d in days(n_dates) for _ in range(n_tickers)],
+            FUTURE_RET_PCT: pl.Series(ret).fill_nan(None),
+            "volatility_20": rng.uniform(0.005, 0.03, n),
+            TARGET_HORIZON: pl.Series([10] * n, dtype=pl.Int16),
+        }
+    )
+
+
+CROSS = cross_section()
+
+
+def with_target(frame: pl.DataFrame, kind: str, **kwargs: Any) -> pl.DataFrame:
+    return add_return_target(frame, kind, **kwargs).collect()
+
+
+def test_return_target_kinds_and_column_name() -> None:
+    assert [k.value for k in ReturnTarget] == ["raw", "excess", "vol_scaled_excess", "rank"]
+    assert RET_TARGET == "ret_target"
+    out = with_target(CROSS, "raw")
+    assert out.columns == [*CROSS.columns, RET_TARGET]
+    assert out[RET_TARGET].to_list() == CROSS[FUTURE_RET_PCT].to_list()
+    assert out[RET_TARGET].dtype == pl.Float64
+
+
+def test_excess_is_the_return_less_the_date_mean_of_present_returns() -> None:
+    out = with_target(CROSS, "excess")
+    for (_,), rows in out.group_by("date"):
+        present = rows[FUTURE_RET_PCT].drop_nulls().to_numpy()
+        expected = [
+            None if r is None else pytest.approx(r - present.mean(), abs=1e-12)
+            for r in rows[FUTURE_RET_PCT].to_list()
+        ]
+        assert rows[RET_TARGET].to_list() == expected
+
+
+@pytest.mark.parametrize("kind", ["excess", "vol_scaled_excess", "rank"])
+def test_cross_sectional_targets_use_their_own_date_only(kind: str) -> None:
+    before = with_target(CROSS, kind)
+    first = pl.col("date") == CROSS["date"].min()
+    shocked = CROSS.with_columns(
+        pl.when(first).then(pl.col(FUTURE_RET_PCT) * 5 + 40).otherwise(FUTURE_RET_PCT)
+    )
+    after = with_target(shocked, kind)
+    assert_frame_equal(after.filter(~first), before.filter(~first))
+    # the date alone gives the same values as with every other date beside it
+    alone = with_target(CROSS.filter(first), kind)
+    assert_frame_equal(alone, before.filter(first))
+
+
+@pytest.mark.parametrize("kind", ["excess", "rank"])
+def test_cross_sectional_targets_have_zero_mean_per_date(kind: str) -> None:
+    means = with_target(CROSS, kind).group_by("date").agg(pl.col(RET_TARGET).mean())
+    assert np.abs(means[RET_TARGET].to_numpy()).max() < 1e-12
+
+
+def test_rank_is_in_range_with_averaged_ties_and_ends_at_the_edges() -> None:
+    out = with_target(CROSS, "rank")
+    values = out[RET_TARGET].drop_nulls().to_numpy()
+    assert values.min() >= -0.5
+    assert values.max() <= 0.5
+    for (_,), rows in out.group_by("date"):
+        ranks = rows[RET_TARGET].drop_nulls()
+        assert ranks.min() == -0.5
+        assert ranks.max() == 0.5
+    ties = pl.DataFrame(
+        {"date": days(1) * 4, FUTURE_RET_PCT: [3.0, 1.0, 1.0, None]},
+        schema={"date": pl.Date, FUTURE_RET_PCT: pl.Float64},
+    )
+    # ranks 3, 1.5, 1.5 of n=3 -> (r - 1) / 2 - 0.5
+    assert with_target(ties, "rank")[RET_TARGET].to_list() == [0.5, -0.25, -0.25, None]
+
+
+def test_a_lone_row_on_a_date_gets_the_middle() -> None:
+    lone = pl.DataFrame(
+        {"date": days(2), FUTURE_RET_PCT: [-4.0, 7.0]},
+        schema={"date": pl.Date, FUTURE_RET_PCT: pl.Float64},
+    )
+    assert with_target(lone, "rank")[RET_TARGET].to_list() == [0.0, 0.0]
+    assert with_target(lone, "excess")[RET_TARGET].to_list() == [0.0, 0.0]
+
+
+def test_vol_scaled_excess_formula_uses_the_horizon_column() -> None:
+    excess = with_target(CROSS, "excess")[RET_TARGET]
+    scaled = with_target(CROSS, "vol_scaled_excess")[RET_TARGET]
+    expected = excess / (100 * CROSS["volatility_20"] * math.sqrt(10))
+    assert scaled.to_list() == [
+        None if e is None else pytest.approx(e, rel=1e-12) for e in expected.to_list()
+    ]
+
+
+@pytest.mark.parametrize("kind", list(ReturnTarget))
+def test_null_returns_stay_null_and_are_not_counted(kind: ReturnTarget) -> None:
+    out = with_target(CROSS, kind)
+    assert out[RET_TARGET].is_null().to_list() == CROSS[FUTURE_RET_PCT].is_null().to_list()
+    # a NaN return counts as missing, like a null
+    nan = CROSS.with_columns(pl.col(FUTURE_RET_PCT).fill_null(np.nan))
+    assert_frame_equal(with_target(nan, kind).drop(FUTURE_RET_PCT), out.drop(FUTURE_RET_PCT))
+
+
+def test_unusable_volatility_gives_a_null_scaled_target() -> None:
+    frame = CROSS.head(5).with_columns(
+        pl.Series(FUTURE_RET_PCT, [1.0, 2.0, 3.0, 4.0, 5.0]),
+        pl.Series("volatility_20", [None, 0.0, np.inf, 5e-5, 0.02]),
+    )
+    out = with_target(frame, "vol_scaled_excess")[RET_TARGET].to_list()
+    assert out[:4] == [None, None, None, None]
+    assert out[4] == pytest.approx(2.0 / (100 * 0.02 * math.sqrt(10)))
+    loose = with_target(frame, "vol_scaled_excess", min_vol=1e-5)[RET_TARGET]
+    assert loose[3] == pytest.approx(1.0 / (100 * 5e-5 * math.sqrt(10)))
+
+
+def test_vol_scaled_excess_on_the_sample_is_unit_free(sample_dir: Path) -> None:
+    from m002.features import add_features
+
+    frame = load_silver(sample_dir, tickers=["ADBE", "BA", "C"])
+    out = add_return_target(
+        compute_future_returns(add_features(frame, "m002"), TargetConfig(horizon=10)),
+        "vol_scaled_excess",
+    ).collect()
+    valid = out.drop_nulls(RET_TARGET)
+    assert valid.height > 0.9 * out.drop_nulls(FUTURE_RET_PCT).height
+    # unit-free: of the order of one horizon-sigma, not percent
+    assert 0.3 < valid[RET_TARGET].std() < 3.0  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("kind", "missing"),
+    [
+        ("raw", ["future_ret_pct"]),
+        ("excess", ["date"]),
+        ("vol_scaled_excess", ["volatility_20", "target_horizon"]),
+    ],
+)
+def test_return_target_names_missing_columns(kind: str, missing: list[str]) -> None:
+    with pytest.raises(SchemaError, match=re.escape(str(missing))):
+        add_return_target(CROSS.drop(missing), kind)
+    assert set(missing) <= set(return_target_inputs(kind))
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda: return_target("demeaned"), "target"),
+        (lambda: add_return_target(CROSS, "Rank"), "target"),
+        (lambda: return_target("excess", min_vol=0.0), "min_vol"),
+        (lambda: return_target("excess", min_vol=math.nan), "min_vol"),
+        (lambda: return_target_inputs("zscore"), "target"),
+    ],
+)
+def test_bad_return_target_arguments_name_the_parameter(call: Any, field: str) -> None:
+    with pytest.raises(ConfigError, match=f"`{field}`"):
+        call()

@@ -1,4 +1,5 @@
-"""Labels: layer-1 regime states by priority, with the look-ahead they use (spec 2.1)."""
+"""Labels: layer-1 regime states by priority (spec 2.1) and the layer-2 targets (spec 3.1),
+with the look-ahead each uses."""
 
 from __future__ import annotations
 
@@ -23,10 +24,15 @@ from m002.labels._targets import (
     FUTURE_DD_PCT,
     FUTURE_RET_PCT,
     LABEL_REBOUND_BIN,
+    RET_TARGET,
     TARGET_COLUMNS,
     TARGET_HORIZON,
+    ReturnTarget,
     TargetConfig,
+    add_return_target,
     compute_future_returns,
+    return_target,
+    return_target_inputs,
 )
 
 __all__ = [
@@ -40,16 +46,21 @@ __all__ = [
     "REGIME_LABEL_LOOKAHEAD",
     "REGIME_STATE",
     "REGIME_STATE_ID",
+    "RET_TARGET",
     "STATE_TO_ID",
     "TARGET_COLUMNS",
     "TARGET_HORIZON",
     "UNLABELLED",
     "RegimeLabelConfig",
     "RegimeState",
+    "ReturnTarget",
     "TargetConfig",
+    "add_return_target",
     "assign_regime_labels",
     "compute_future_returns",
     "label_distribution",
     "label_distribution_by_year",
     "required_columns",
+    "return_target",
+    "return_target_inputs",
 ]

@@ -31,11 +31,42 @@ past the ticker's data: never a partial window, never another ticker's rows) and
 window holds a null price: a null ``close`` among ``close_t .. close_(t+h)`` or a null ``low``
 among ``low_(t+1) .. low_(t+h)``. Nulls are kept, not filled: a target from a hole in the data
 would be made up. Prices are assumed positive, as the data layer validates them.
+
+What the head's return model learns
+-----------------------------------
+Most of the variance of ``future_ret_pct`` is the whole market's move over the horizon, which
+is the same for every name on a date and so of no use in choosing between names.
+`return_target` gives the return model a target of one `ReturnTarget` kind, always computed
+*within one date* (the cross-section of the rows given), never across dates:
+
+``raw``
+    ``future_ret_pct`` itself, in percent.
+``excess``
+    ``future_ret_pct`` minus the mean ``future_ret_pct`` of that date's rows that have one
+    (rows with a null target neither count in the mean nor get a value), in percent.
+``vol_scaled_excess``
+    ``excess / (100 * volatility_20 * sqrt(target_horizon))``: the excess return in units of
+    the ticker's own expected move over the horizon, where ``volatility_20`` is the feature
+    of that name, the sample sd of the last 20 daily log returns *up to and including t*
+    (known at t, so it adds no look-ahead beyond the return's). Unit-free: 1.0 is an excess
+    of one horizon-sigma. Null where that volatility is null, non-finite or below
+    ``min_vol`` (a price that barely moved for 20 rows: dividing by it would blow up).
+``rank``
+    The average-tie rank of ``future_ret_pct`` among that date's rows that have one, mapped
+    linearly onto ``[-0.5, 0.5]`` (``(rank - 1) / (n - 1) - 0.5``; 0 where the date has a
+    single such row). Unit-free; its mean over each date is exactly 0.
+
+The excess, vol-scaled and rank targets depend on which tickers share the date in the frame
+they are computed on: compute them on the frame a model is fitted on (the head does so
+itself, from its ``target`` parameter). Like ``future_ret_pct`` they look ahead by
+``horizon`` rows.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Final
 
 import polars as pl
@@ -48,10 +79,15 @@ __all__ = [
     "FUTURE_DD_PCT",
     "FUTURE_RET_PCT",
     "LABEL_REBOUND_BIN",
+    "RET_TARGET",
     "TARGET_COLUMNS",
     "TARGET_HORIZON",
+    "ReturnTarget",
     "TargetConfig",
+    "add_return_target",
     "compute_future_returns",
+    "return_target",
+    "return_target_inputs",
 ]
 
 FUTURE_RET_PCT: Final = "future_ret_pct"
@@ -60,6 +96,12 @@ LABEL_REBOUND_BIN: Final = "label_rebound_bin"
 TARGET_HORIZON: Final = "target_horizon"
 TARGET_COLUMNS: Final = (FUTURE_RET_PCT, FUTURE_DD_PCT, LABEL_REBOUND_BIN)
 """The target columns `compute_future_returns` adds (besides ``target_horizon``)."""
+RET_TARGET: Final = "ret_target"
+"""The column `add_return_target` writes: what the head's return model learns."""
+VOLATILITY_COLUMN: Final = "volatility_20"
+"""The causal volatility (sd of daily log returns, known at t) of ``vol_scaled_excess``."""
+MIN_VOL: Final = 1e-4
+"""Default floor of that volatility (0.01% a day) below which the scaled target is null."""
 
 _INPUT_COLUMNS: Final = (TICKER, DATE, "low", "close")
 _MAX_HORIZON: Final = 32_767  # the Int16 of target_horizon
@@ -203,3 +245,131 @@ def compute_future_returns(
             pl.lit(config.horizon, dtype=pl.Int16).alias(TARGET_HORIZON),
         )
     )
+
+
+class ReturnTarget(StrEnum):
+    """What the return model learns; the module documentation gives the formulas."""
+
+    RAW = "raw"
+    """``future_ret_pct`` as it is (percent)."""
+    EXCESS = "excess"
+    """Minus the date's cross-sectional mean (percent)."""
+    VOL_SCALED_EXCESS = "vol_scaled_excess"
+    """The excess over the ticker's own volatility at t times sqrt(horizon) (unit-free)."""
+    RANK = "rank"
+    """The date's cross-sectional rank on [-0.5, 0.5] (unit-free)."""
+
+
+def _return_target_kind(kind: object) -> ReturnTarget:
+    try:
+        return ReturnTarget(kind)  # type: ignore[arg-type]  # anything; a bad one raises
+    except ValueError:
+        kinds = ", ".join(repr(k.value) for k in ReturnTarget)
+        msg = f"`target` must be one of {kinds}, got `target={kind!r}`"
+        raise ConfigError(msg) from None
+
+
+def return_target_inputs(kind: str) -> tuple[str, ...]:
+    """The columns `return_target` of ``kind`` reads.
+
+    Raises
+    ------
+    ConfigError
+        If ``kind`` is not a `ReturnTarget`.
+    """
+    resolved = _return_target_kind(kind)
+    if resolved is ReturnTarget.RAW:
+        return (FUTURE_RET_PCT,)
+    if resolved is ReturnTarget.VOL_SCALED_EXCESS:
+        return (DATE, FUTURE_RET_PCT, VOLATILITY_COLUMN, TARGET_HORIZON)
+    return (DATE, FUTURE_RET_PCT)
+
+
+def return_target(kind: str, *, min_vol: float = MIN_VOL) -> pl.Expr:
+    """The return model's target of ``kind``, per date: an expression, not yet named.
+
+    Parameters
+    ----------
+    kind : {"raw", "excess", "vol_scaled_excess", "rank"} or ReturnTarget
+        The module documentation gives each formula. Every kind but ``raw`` is computed over
+        the rows of one ``date`` at a time (``.over("date")``), never across dates.
+    min_vol : float, default 1e-4
+        ``vol_scaled_excess`` only: a ``volatility_20`` (daily log-return sd) below this, or
+        null, or not finite, makes the target null rather than a huge ratio.
+
+    Returns
+    -------
+    pl.Expr
+        Float64; null where ``future_ret_pct`` is null or NaN (and, for the scaled kind, where
+        the volatility is unusable). It reads `return_target_inputs` of ``kind``.
+
+    Raises
+    ------
+    ConfigError
+        If ``kind`` is unknown or ``min_vol`` is not a positive finite number.
+
+    Examples
+    --------
+    >>> from datetime import date
+    >>> frame = pl.DataFrame(
+    ...     {
+    ...         "date": [date(2024, 1, 2)] * 3 + [date(2024, 1, 3)] * 2,
+    ...         "future_ret_pct": [1.0, 2.0, 6.0, None, -4.0],
+    ...     }
+    ... )
+    >>> frame.select(return_target("excess"))["future_ret_pct"].to_list()
+    [-2.0, -1.0, 3.0, None, 0.0]
+    >>> frame.select(return_target("rank"))["future_ret_pct"].to_list()
+    [-0.5, 0.0, 0.5, None, 0.0]
+    """
+    resolved = _return_target_kind(kind)
+    if not (
+        isinstance(min_vol, int | float)
+        and not isinstance(min_vol, bool)
+        and math.isfinite(min_vol)
+        and min_vol > 0
+    ):
+        msg = f"`min_vol` must be a finite number > 0, got `min_vol={min_vol!r}`"
+        raise ConfigError(msg)
+    ret = pl.col(FUTURE_RET_PCT).cast(pl.Float64).fill_nan(None)
+    if resolved is ReturnTarget.RAW:
+        return ret
+    if resolved is ReturnTarget.RANK:
+        n = ret.count().over(DATE)
+        rank = ret.rank("average").over(DATE)
+        middle = pl.when(ret.is_not_null()).then(pl.lit(0.0))
+        return pl.when(n > 1).then((rank - 1.0) / (n - 1.0) - 0.5).otherwise(middle)
+    excess = ret - ret.mean().over(DATE)
+    if resolved is ReturnTarget.EXCESS:
+        return excess
+    vol = pl.col(VOLATILITY_COLUMN).cast(pl.Float64)
+    usable = vol.is_finite() & (vol >= min_vol)
+    horizon = pl.col(TARGET_HORIZON).cast(pl.Float64)
+    return pl.when(usable).then(excess / (100.0 * vol * horizon.sqrt()))
+
+
+def add_return_target(
+    frame: pl.LazyFrame | pl.DataFrame, kind: str, *, min_vol: float = MIN_VOL
+) -> pl.LazyFrame:
+    """``frame`` with `RET_TARGET` (``ret_target``): `return_target` of ``kind``.
+
+    The cross-section of a date is the rows of ``frame`` on that date: give it the rows a model
+    is fitted on (or scored on), not a subset of tickers.
+
+    Raises
+    ------
+    SchemaError
+        If a column that ``kind`` reads is missing (``date`` and ``future_ret_pct``; with
+        ``vol_scaled_excess`` also ``volatility_20`` and ``target_horizon``).
+    ConfigError
+        If ``kind`` or ``min_vol`` is invalid.
+    """
+    expr = return_target(kind, min_vol=min_vol)
+    lazy = frame.lazy()
+    require_columns(
+        lazy,
+        return_target_inputs(kind),
+        needed_by=f"the {ReturnTarget(kind).value!r} return target",
+        hint="add features and targets first (`compute_future_returns`)",
+    )
+    return lazy.with_columns(expr.alias(RET_TARGET))
