@@ -3,14 +3,16 @@ the pass-through configuration; the columns and history each configuration needs
 
 from __future__ import annotations
 
+import doctest
 import math
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from m002.exceptions import ConfigError
 from m002.policy import ScoreForm
-from m002.portfolio import PortfolioConfig, Sizing
+from m002.portfolio import PortfolioConfig, Sizing, _build, _config
 
 
 def test_defaults_are_a_rank_book_with_memory_and_caps() -> None:
@@ -141,6 +143,13 @@ def test_memory_dates_add_windows_decay_and_clocks() -> None:
     assert PortfolioConfig(trade_rate=1.0, beta_neutral=True, vol_target=0.1).memory_dates() == 61
     # trade rate: ceil(log(1e-12) / log(1 - rate)) dates, plus the coupling allowance
     half = PortfolioConfig(trade_rate=0.5)
-    assert half.memory_dates() == math.ceil(12 * math.log(10) / math.log(2)) + 126
-    clocks = PortfolioConfig(trade_rate=1.0, cooldown_days=3, min_hold_days=5)
-    assert clocks.memory_dates() == 126 + 3 + 5
+    assert half.memory_dates() == math.ceil(12 * math.log(10) / math.log(2)) + 252
+    clocks = PortfolioConfig(trade_rate=1.0, cooldown_days=3, min_hold_days=5, vol_target=0.1)
+    assert clocks.memory_dates() == 61 + 252 + 3 + 5
+
+
+@pytest.mark.parametrize("module", [_config, _build])
+def test_docstring_examples_run(module: ModuleType) -> None:
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0

@@ -65,18 +65,20 @@ def read_panel(frame: pl.DataFrame) -> Panel:
         (pl.col(DATE).rank("dense") - 1).cast(pl.Int64).alias("d"),
         (pl.col(TICKER).rank("dense") - 1).cast(pl.Int64).alias("t"),
     )
-    dup = frame.filter(frame.select(TICKER, DATE).is_duplicated())
-    if dup.height:
-        first = dup.row(0, named=True)
-        msg = (
-            f"the portfolio layer needs one row per (ticker, date), got {dup.height} rows on "
-            f"repeated pairs (first: {first[TICKER]} {first[DATE]})"
-        )
-        raise SchemaError(msg)
     row_date = keys["d"].to_numpy().astype(np.int64)
     row_ticker = keys["t"].to_numpy().astype(np.int64)
     n_dates = int(row_date.max()) + 1 if frame.height else 0
     n_tickers = int(row_ticker.max()) + 1 if frame.height else 0
+    cell = row_date * n_tickers + row_ticker
+    count = np.bincount(cell, minlength=n_dates * n_tickers)
+    repeated = count[cell] > 1
+    if repeated.any():
+        first = frame.row(int(np.argmax(repeated)), named=True)
+        msg = (
+            f"the portfolio layer needs one row per (ticker, date), got {int(repeated.sum())} "
+            f"rows on repeated pairs (first: {first[TICKER]} {first[DATE]})"
+        )
+        raise SchemaError(msg)
     return Panel(row_date, row_ticker, n_dates, n_tickers)
 
 
