@@ -63,26 +63,35 @@ def universe_return(returns: Floats) -> Floats:
 
 def rolling_beta(returns: Floats, market: Floats, window: int) -> Floats:
     """Each name's beta to ``market`` over the last ``window`` dates (that date included):
-    ``cov(r, m) / var(m)``; NaN where the name's window is not full or ``var(m)`` is 0."""
+    ``cov(r, m) / var(m)``; NaN where the name's window is not full or the market did not
+    move over it (a variance below 1e-14 of its mean square).
+
+    Two passes over the window, means first, so that no sum of squares loses the variance to
+    cancellation against the mean.
+    """
     n_dates = returns.shape[0]
     filled = np.where(np.isfinite(returns), returns, 0.0)
     m = np.where(np.isfinite(market), market, 0.0)
-    sum_r = np.zeros(returns.shape)
-    sum_rm = np.zeros(returns.shape)
-    sum_m = np.zeros(n_dates)
-    sum_mm = np.zeros(n_dates)
-    for lag in range(min(window, n_dates)):
-        past = slice(0, n_dates - lag)
-        sum_r[lag:] += filled[past]
-        sum_rm[lag:] += filled[past] * m[past, None]
-        sum_m[lag:] += m[past]
-        sum_mm[lag:] += m[past] * m[past]
-    var_m = sum_mm - sum_m * sum_m / window
-    cov = sum_rm - sum_r * sum_m[:, None] / window
+    lags = range(min(window, n_dates))
+    mean_r = np.zeros(returns.shape)
+    mean_m = np.zeros(n_dates)
+    square_m = np.zeros(n_dates)
+    for lag in lags:
+        mean_r[lag:] += filled[: n_dates - lag]
+        mean_m[lag:] += m[: n_dates - lag]
+        square_m[lag:] += m[: n_dates - lag] ** 2
+    mean_r /= window
+    mean_m /= window
+    cov = np.zeros(returns.shape)
+    var_m = np.zeros(n_dates)
+    for lag in lags:
+        step_m = m[: n_dates - lag] - mean_m[lag:]
+        cov[lag:] += (filled[: n_dates - lag] - mean_r[lag:]) * step_m[:, None]
+        var_m[lag:] += step_m * step_m
+    moved = var_m > 1e-14 * square_m
     with np.errstate(divide="ignore", invalid="ignore"):
         beta = cov / var_m[:, None]
-    ok = full_window(returns, window) & (var_m[:, None] > 0.0)
-    return np.where(ok, beta, np.nan)
+    return np.where(full_window(returns, window) & moved[:, None], beta, np.nan)
 
 
 def book_volatility(window_returns: Floats, weights: Floats) -> float:
