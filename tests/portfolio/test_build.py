@@ -4,6 +4,7 @@ frame contract (rows, order, missing rows and scores, errors)."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from m002.data import load_silver
 from m002.exceptions import SchemaError
 from m002.portfolio import TARGET_WEIGHT, PortfolioConfig, build_portfolio
 from tests.portfolio.conftest import (
@@ -526,3 +528,59 @@ def test_spec_passthrough_is_position_size_bit_for_bit(seed: int, long_only: boo
     out = build_portfolio(frame, with_rules(SPEC, long_only=long_only))
     expected = frame["position_size"].clip(lower_bound=0.0) if long_only else frame["position_size"]
     assert out[TARGET_WEIGHT].to_list() == expected.to_list()
+
+
+# --- a shorter history gives the same weights once its memory is spent ---------------------
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        PortfolioConfig(),
+        PortfolioConfig(trade_rate=1.0, enter_quantile=0.9, exit_quantile=0.7, cooldown_days=3),
+        PortfolioConfig(sizing="topk", topk=5, n_drop=1, min_hold_days=4, trade_rate=0.5),
+        PortfolioConfig(trade_rate=1.0, beta_neutral=True, vol_target=0.1, beta_window=20),
+    ],
+    ids=["default", "hysteresis", "topk", "beta-vol"],
+)
+def test_a_shorter_history_agrees_after_memory_dates(config: PortfolioConfig) -> None:
+    frame = random_frame(11, n_dates=520, n_tickers=30, persistence=0.95)
+    # a ticker that left before the shorter history starts: in one grid only
+    gone = frame.filter(pl.col("ticker") == "T00", pl.col("date") < START + dt.timedelta(40))
+    frame = pl.concat([frame, gone.with_columns(pl.lit("A00").alias("ticker"))])
+    start = START + dt.timedelta(days=60)
+    full = build_portfolio(frame, config).filter(pl.col("date") >= start)
+    short = build_portfolio(frame.filter(pl.col("date") >= start), config)
+    settled = start + dt.timedelta(days=config.memory_dates())
+    assert settled < START + dt.timedelta(days=520)
+    joined = short.join(full, on=["ticker", "date"], suffix="_full").filter(
+        pl.col("date") >= settled
+    )
+    assert joined.height > 1000
+    assert (joined[TARGET_WEIGHT] == joined[TARGET_WEIGHT + "_full"]).all()
+
+
+def test_sample_momentum_book(sample_dir: Path) -> None:
+    prices = load_silver(sample_dir, validate="off").collect()
+    # 20-day momentum: a persistent, causal score on real dates, gaps and short histories
+    frame = prices.sort("ticker", "date").with_columns(
+        (pl.col("close") / pl.col("close").shift(20).over("ticker") - 1).alias("policy_score")
+    )
+    config = PortfolioConfig()
+    out = build_portfolio(frame, config)
+    dates, grid = weight_grid(out)
+    assert np.isfinite(grid).all()
+    assert np.abs(grid).max() <= config.max_weight
+    assert np.abs(grid.sum(axis=1)).max() <= 1e-12
+    gross = np.abs(grid).sum(axis=1)
+    assert gross.max() <= 1.0 + 1e-12
+    # the held book trails its gross-1 target: a quarter of each move a date, reversals
+    # reopened from 0, the heavier side shrunk to the lighter
+    assert np.median(gross[30:]) > 0.8
+    start = dt.date(2012, 1, 3)
+    short = build_portfolio(frame.filter(pl.col("date") >= start), config)
+    settled = dates[dates.index(start) + config.memory_dates()]
+    joined = short.join(out, on=["ticker", "date"], suffix="_full").filter(
+        pl.col("date") >= settled
+    )
+    assert (joined[TARGET_WEIGHT] == joined[TARGET_WEIGHT + "_full"]).all()
