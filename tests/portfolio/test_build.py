@@ -394,6 +394,12 @@ def test_bad_frames_are_refused(frame: pl.DataFrame, message: str) -> None:
         build_portfolio(frame)
 
 
+def test_columns_the_rules_read_must_be_numbers() -> None:
+    frame = frame_of({"A": [1.0]}).with_columns(pl.lit("x").alias("edge"))
+    with pytest.raises(SchemaError, match="reads `edge` as numbers, got a String column"):
+        build_portfolio(frame, with_rules(PLAIN, edge_column="edge"))
+
+
 def test_spec_sizing_needs_position_size() -> None:
     frame = frame_of({"A": [1.0]})
     with pytest.raises(SchemaError, match=r"lacks: \['position_size'\]"):

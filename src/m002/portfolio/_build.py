@@ -18,7 +18,7 @@ Order of operations on a date
    Memory enters here: hysteresis and top-k read the held book; a name that closed less
    than ``cooldown_days`` ago cannot enter, and from ``cooldown_days >= 1`` on a name held on
    one side cannot enter the other (the reversal becomes a close, then the wait); with a
-   beta or volatility rule a name without a full window of returns cannot enter.
+   beta or volatility rule a name without a full window of returns has no place in it.
 3. **Max positions**: the raw book keeps its ``max_positions`` strongest names (``|score|``
    for spec sizing, ``|q - 0.5|`` otherwise; ties by ticker order).
 4. **Side totals** (`side_totals`): the gross (``gross_target``), and how it splits
@@ -42,18 +42,22 @@ Order of operations on a date
    comes last because a shrink of the whole book can move the net out of a band that does
    not hold 0. A two-sided rank or top-k book is dollar-neutral here by construction.
 
-The target is beta-neutral and at its volatility target; the held book approaches it at
-``trade_rate`` and through the rules of step 7, so it is exactly so only where nothing held
-it back.
+The target is beta-neutral and at its volatility target (up to what a cap moved); the held
+book approaches it at ``trade_rate`` and through the rules of step 7, so it is exactly so only
+where nothing held it back. With a partial trade rate the held book's gross trails the target's
+(about 0.85 of it at the default 0.25 on the S&P sample).
 
 Causality and reproducibility
 -----------------------------
 Weights on date t read rows up to t: the quantiles are per date, the returns trailing
 (`m002.portfolio._returns`), and the loop runs forward over dates. Every sum over names runs
 over the names of that date only, in ticker order, so a ticker absent from a shorter history
-cannot move a rounding. Two runs that start at different dates agree on a name once both are
-flat in it with the same clocks, and a partial trade's difference shrinks by
-``1 - trade_rate`` a date; `PortfolioConfig.memory_dates` states how much history a run needs.
+cannot move a rounding. Two runs that start at different dates have the same state from the
+date they hold the same book with the same clocks, and the same weights from then on. A name
+couples when both runs are flat in it (or both trade it at rate 1) on one date, and a partial
+trade's difference shrinks by ``1 - trade_rate`` a date; step 8's shrink ties the names of a
+side together, so a book couples when all its names have. `PortfolioConfig.memory_dates`
+states how much history a run needs, and which rules can keep two runs apart.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ import polars as pl
 
 from m002._polars import collect
 from m002._schema import require_columns
+from m002.exceptions import SchemaError
 from m002.portfolio._config import CLOSE, POSITION_SIZE, TARGET_WEIGHT, PortfolioConfig, Sizing
 from m002.portfolio._panel import Panel, quantile_expr, read_panel
 from m002.portfolio._returns import (
@@ -145,6 +150,11 @@ def build_portfolio(
 
 def _inputs(rows: pl.DataFrame, panel: Panel, config: PortfolioConfig) -> dict[str, Floats]:
     """The grids the walk reads: score, its quantile, and what the rules need."""
+    for name in config.required_columns()[2:]:
+        dtype = rows.schema[name]
+        if not dtype.is_numeric():
+            msg = f"the portfolio layer reads `{name}` as numbers, got a {dtype} column"
+            raise SchemaError(msg)
     exprs = {
         "score": pl.col(config.score_column).cast(pl.Float64),
         "quantile": quantile_expr(config.score_column),
