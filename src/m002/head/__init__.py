@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from m002.head._head import HEAD_FEATURES, HEAD_TARGETS, PRED_COLUMNS, MultiTaskHead
+from m002.head._head import (
+    HEAD_FEATURES,
+    HEAD_TARGETS,
+    PRED_COLUMNS,
+    MultiTaskHead,
+    RegressionLoss,
+)
 from m002.head._metrics import daily_ic, head_metrics
 
 __all__ = [
@@ -10,6 +16,7 @@ __all__ = [
     "HEAD_TARGETS",
     "PRED_COLUMNS",
     "MultiTaskHead",
+    "RegressionLoss",
     "daily_ic",
     "head_metrics",
 ]

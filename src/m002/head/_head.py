@@ -1,32 +1,50 @@
 """Layer 2: the LightGBM multi-task head (spec section 3).
 
-One binary classifier for ``label_rebound_bin`` and one regressor per continuous target
-(``future_ret_pct``, ``future_dd_pct``, as sklearn's ``MultiOutputRegressor`` does it), all on
-`HEAD_FEATURES`: the scale-free m002 features plus the layer-1 ``state_prob_*`` columns.
+Three LightGBM models on one feature matrix, `HEAD_FEATURES` (the scale-free m002 features
+plus the layer-1 ``state_prob_*`` columns): a binary classifier for ``label_rebound_bin`` and
+one regressor each for the return target and ``future_dd_pct``. Each is its own booster,
+trained with ``lightgbm.train``, so that each can stop early on its own validation score and
+keep its own number of trees.
+
+What the return model learns is the ``target`` parameter, a `m002.labels.ReturnTarget`:
+``future_ret_pct`` as it is (``raw``), or a cross-sectional form of it computed within each
+date of the frame being fitted (``excess``, ``vol_scaled_excess``, ``rank``: see
+`m002.labels.return_target`). Its prediction keeps the name ``pred_expected_ret_pct`` whatever
+the target; only its units change (below).
+
+Training length: with a validation frame, `MultiTaskHead.fit` grows each model until its
+validation loss (binary log loss; l2 or Huber) has not improved for ``early_stopping_rounds``
+trees and keeps the best number, recorded in ``best_iterations_``; `MultiTaskHead.refit`
+then fits a fresh head on more rows with exactly those tree counts. The validation rows must
+be separated from the fitted rows by a purge gap of at least the target horizon (DESIGN rule
+3): the head cannot check that, its caller must.
 
 Missing values: null and NaN features are passed to LightGBM as NaN, which it treats as
 missing (each split learns which side missing values go to); +/-inf, which no feature should
 produce but a user frame might, is turned into NaN as well and counted in
 ``n_infinite_replaced_``. Nothing is imputed with a made-up number. Rows with a null target
-are not fitted on (they are the last ``horizon`` rows of each ticker).
+are not fitted on (the last ``horizon`` rows of each ticker, and for ``vol_scaled_excess``
+the rows without a usable volatility).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
 import lightgbm as lgb
 import numpy as np
 import polars as pl
-from sklearn.base import BaseEstimator
-from sklearn.multioutput import MultiOutputRegressor
+from sklearn.base import BaseEstimator, clone
 
-from m002 import __version__
+from m002._checks import check_int
 from m002._schema import DATE, TICKER, require_columns
 from m002.exceptions import ConfigError, NotFittedError, SchemaError
+from m002.head._saved import read_head, write_head
+from m002.labels import RET_TARGET, ReturnTarget, return_target, return_target_inputs
 from m002.regime import DEFAULT_SEQUENCE_FEATURES, state_prob_columns
 
 __all__ = [
@@ -34,17 +52,36 @@ __all__ = [
     "HEAD_TARGETS",
     "PRED_COLUMNS",
     "MultiTaskHead",
+    "RegressionLoss",
 ]
 
 HEAD_FEATURES: Final[tuple[str, ...]] = (*DEFAULT_SEQUENCE_FEATURES, *state_prob_columns())
 HEAD_TARGETS: Final = ("label_rebound_bin", "future_ret_pct", "future_dd_pct")
 PRED_COLUMNS: Final = ("pred_rebound_prob", "pred_expected_ret_pct", "pred_expected_dd_pct")
-_BOOSTER_FILES: Final = {
-    "pred_rebound_prob": "head_rebound.txt",
-    "pred_expected_ret_pct": "head_ret.txt",
-    "pred_expected_dd_pct": "head_dd.txt",
-}
-_META_FILE: Final = "head_meta.json"
+_REBOUND, _RET, _DD = PRED_COLUMNS
+_LEARNS: Final = {_REBOUND: "label_rebound_bin", _RET: RET_TARGET, _DD: "future_dd_pct"}
+"""The column each output's model is fitted on (the return target is made in `fit`)."""
+_HUBER_QUANTILE: Final = 0.9
+
+
+class RegressionLoss(StrEnum):
+    """The loss of the two regressors (return and drawdown)."""
+
+    L2 = "l2"
+    """Squared error (LightGBM ``regression``): the conditional mean."""
+    HUBER = "huber"
+    """Squared within ``huber_delta`` of the prediction, linear beyond (LightGBM ``huber``,
+    whose ``alpha`` is the delta): a fat-tailed return moves the trees less."""
+
+
+def _huber_delta(y: np.ndarray) -> float:
+    """The 90th percentile of ``|y - median(y)|``: the residual scale of a model that knows
+    nothing, in the target's own units; the largest deviation, or 1, where that is 0."""
+    deviation = np.abs(y - np.median(y))
+    for delta in (float(np.quantile(deviation, _HUBER_QUANTILE)), float(deviation.max())):
+        if delta > 0:
+            return delta
+    return 1.0
 
 
 class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
@@ -52,10 +89,27 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
 
     Parameters
     ----------
-    n_estimators : int
-        Trees per model (spec: 600).
+    n_estimators : int, default 600
+        Trees per model (spec: 600); with early stopping, the most each model may grow.
     learning_rate, num_leaves, min_child_samples, subsample, colsample_bytree, reg_lambda
         LightGBM parameters shared by the three models.
+    target : {"raw", "excess", "vol_scaled_excess", "rank"}, default "raw"
+        What the return model learns (`m002.labels.ReturnTarget`). ``pred_expected_ret_pct``
+        is then in percent for ``raw`` (an expected return) and ``excess`` (an expected
+        return over the date's cross-sectional mean), and in the target's own units for
+        ``vol_scaled_excess`` (horizon-sigmas) and ``rank`` (a position on [-0.5, 0.5]): for
+        those two it is a cross-sectional score to rank names by, not a return.
+    loss : {"l2", "huber"}, default "l2"
+        Loss of the return and drawdown regressors (`RegressionLoss`); the classifier's is
+        always the binary log loss.
+    huber_delta : float, optional
+        With ``loss="huber"``: where the loss turns from squared to linear, in each target's
+        units (LightGBM's ``alpha``), the same for both regressors. ``None`` (default) sets
+        it per regressor from its fitted rows, as the 90th percentile of ``|y - median(y)|``
+        (recorded in ``huber_deltas_``), which suits every target kind and horizon.
+    early_stopping_rounds : int, default 50
+        With a ``valid`` frame in `fit`: a model stops once its validation loss has not
+        improved for this many trees, and keeps the trees up to its best score.
     feature_columns : sequence of str, optional
         Default `HEAD_FEATURES`.
     n_jobs : int
@@ -65,15 +119,35 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
 
     Attributes
     ----------
-    classifier_ : lightgbm.LGBMClassifier
-    regressor_ : sklearn.multioutput.MultiOutputRegressor
-        Present after `fit` (not after `load`, which restores the boosters only).
     boosters_ : dict of str -> lightgbm.Booster
-        The three fitted models by output column; what `predict` uses.
+        The three models by output column, cut to their chosen number of trees; what
+        `predict` uses.
+    best_iterations_ : dict of str -> int
+        Trees in each booster, by output column: the early-stopping choice when `fit` had a
+        ``valid`` frame, else the number trained (as asked, unless LightGBM ran out of
+        splits). `refit` reuses them.
+    valid_scores_ : dict of str -> float
+        Validation loss of each model at its best iteration (binary log loss; l2 or Huber);
+        empty without a ``valid`` frame.
+    huber_deltas_ : dict of str -> float
+        The delta each regressor used (``loss="huber"``); empty with l2.
     feature_names_ : list of str
     n_features_in_ : int
     n_rows_fitted_ : int
+        Rows with every target defined that the models were fitted on.
+    n_rows_valid_ : int
+        Validation rows with every target defined (0 without a ``valid`` frame).
     n_infinite_replaced_ : int
+    base_rate_ : float
+        Share of rebounds among the fitted rows.
+
+    Examples
+    --------
+    Early stopping on a validation block of later dates (separated from the fitted dates by
+    at least the target horizon), then the same tree counts on every date::
+
+        head = MultiTaskHead(target="excess").fit(early, valid=late)
+        final = head.refit(every_date)
     """
 
     def __init__(
@@ -86,6 +160,10 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,
         reg_lambda: float = 1.0,
+        target: str = "raw",
+        loss: str = "l2",
+        huber_delta: float | None = None,
+        early_stopping_rounds: int = 50,
         feature_columns: Sequence[str] | None = None,
         n_jobs: int = 2,
         seed: int = 0,
@@ -97,41 +175,83 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         self.subsample = subsample
         self.colsample_bytree = colsample_bytree
         self.reg_lambda = reg_lambda
+        self.target = target
+        self.loss = loss
+        self.huber_delta = huber_delta
+        self.early_stopping_rounds = early_stopping_rounds
         self.feature_columns = feature_columns
         self.n_jobs = n_jobs
         self.seed = seed
 
-    def _lgb_params(self) -> dict[str, Any]:
-        return {
-            "n_estimators": self.n_estimators,
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_child_samples": self.min_child_samples,
-            "subsample": self.subsample,
-            "subsample_freq": 1 if self.subsample < 1.0 else 0,
-            "colsample_bytree": self.colsample_bytree,
-            "reg_lambda": self.reg_lambda,
-            "n_jobs": self.n_jobs,
-            "random_state": self.seed,
-            "deterministic": True,
-            "force_row_wise": True,
-            "verbose": -1,
-        }
+    # --- parameters ---------------------------------------------------------------------------
 
     def _validate_params(self) -> None:
-        checks = {
-            "n_estimators": (self.n_estimators >= 1, ">= 1"),
-            "learning_rate": (self.learning_rate > 0, "> 0"),
-            "num_leaves": (self.num_leaves >= 2, ">= 2"),
-            "min_child_samples": (self.min_child_samples >= 1, ">= 1"),
-            "subsample": (0 < self.subsample <= 1, "in (0, 1]"),
-            "colsample_bytree": (0 < self.colsample_bytree <= 1, "in (0, 1]"),
-            "reg_lambda": (self.reg_lambda >= 0, ">= 0"),
-        }
-        for name, (ok, rule) in checks.items():
-            if not ok:
-                msg = f"`{name}` must be {rule}, got `{name}={getattr(self, name)!r}`"
+        """Raise a `ConfigError` naming the first parameter out of its range."""
+        for name, minimum in (
+            ("n_estimators", 1),
+            ("num_leaves", 2),
+            ("min_child_samples", 1),
+            ("early_stopping_rounds", 1),
+        ):
+            check_int(name, getattr(self, name), minimum)
+        rules: tuple[tuple[str, Callable[[float], bool], str], ...] = (
+            ("learning_rate", lambda v: v > 0, "> 0"),
+            ("subsample", lambda v: 0 < v <= 1, "in (0, 1]"),
+            ("colsample_bytree", lambda v: 0 < v <= 1, "in (0, 1]"),
+            ("reg_lambda", lambda v: v >= 0, ">= 0"),
+            ("huber_delta", lambda v: v > 0, "None or > 0"),
+        )
+        for name, ok, rule in rules:
+            value = getattr(self, name)
+            if name == "huber_delta" and value is None:
+                continue
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not (number and math.isfinite(value) and ok(value)):
+                msg = f"`{name}` must be {rule}, got `{name}={value!r}`"
                 raise ConfigError(msg)
+        self._choice("target", ReturnTarget)
+        self._choice("loss", RegressionLoss)
+
+    def _choice(self, name: str, kind: type[StrEnum]) -> StrEnum:
+        value = getattr(self, name)
+        try:
+            return kind(value)
+        except ValueError:
+            options = ", ".join(repr(k.value) for k in kind)
+            msg = f"`{name}` must be one of {options}, got `{name}={value!r}`"
+            raise ConfigError(msg) from None
+
+    def _lgb_params(self) -> dict[str, Any]:
+        """LightGBM's own names for the parameters the three models share."""
+        return {
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_child_samples,
+            "bagging_fraction": self.subsample,
+            "bagging_freq": 1 if self.subsample < 1.0 else 0,
+            "feature_fraction": self.colsample_bytree,
+            "lambda_l2": self.reg_lambda,
+            "num_threads": self.n_jobs,
+            "seed": self.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbosity": -1,
+        }
+
+    def _tree_counts(self, n_estimators_by_output: Mapping[str, int] | None) -> dict[str, int]:
+        given = dict(n_estimators_by_output or {})
+        unknown = sorted(set(given) - set(PRED_COLUMNS))
+        if unknown:
+            msg = (
+                f"`n_estimators_by_output` keys must be output columns {list(PRED_COLUMNS)}, "
+                f"got {unknown}"
+            )
+            raise ConfigError(msg)
+        for name, count in given.items():
+            check_int(f"n_estimators_by_output[{name!r}]", count, 1)
+        return {name: int(given.get(name, self.n_estimators)) for name in PRED_COLUMNS}
+
+    # --- fit ----------------------------------------------------------------------------------
 
     def _matrix(self, frame: pl.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, int]:
         """Float64 feature matrix with null/NaN/inf as NaN, and how many infs were replaced."""
@@ -142,54 +262,165 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             x[infinite] = np.nan
         return x, n_inf
 
-    def fit(self, frame: pl.DataFrame | pl.LazyFrame) -> MultiTaskHead:
+    def _rows(
+        self, frame: pl.DataFrame | pl.LazyFrame, columns: Sequence[str], *, what: str
+    ) -> pl.DataFrame:
+        """Features and the three model targets of the rows whose targets are all defined.
+
+        The return target is computed on all of ``frame`` first, so that a date's
+        cross-section is every row of that date, before any row is dropped."""
+        data = frame.lazy()
+        require_columns(
+            data,
+            list(dict.fromkeys([*columns, *HEAD_TARGETS, *return_target_inputs(self.target)])),
+            needed_by=f"the multi-task head ({what})",
+            hint="add features, state probabilities and targets first",
+        )
+        learned = list(_LEARNS.values())
+        return (
+            data.with_columns(return_target(self.target).alias(RET_TARGET))
+            .select(*columns, *learned)
+            .drop_nulls(learned)
+            .collect()
+        )
+
+    def _objective(self, name: str, y: np.ndarray) -> dict[str, Any]:
+        """Objective and validation metric of output ``name`` (and the Huber delta)."""
+        if name == _REBOUND:
+            return {"objective": "binary", "metric": "binary_logloss"}
+        if RegressionLoss(self.loss) is RegressionLoss.L2:
+            return {"objective": "regression", "metric": "l2"}
+        delta = _huber_delta(y) if self.huber_delta is None else float(self.huber_delta)
+        return {"objective": "huber", "metric": "huber", "alpha": delta}
+
+    def fit(
+        self,
+        frame: pl.DataFrame | pl.LazyFrame,
+        *,
+        valid: pl.DataFrame | pl.LazyFrame | None = None,
+        n_estimators_by_output: Mapping[str, int] | None = None,
+    ) -> MultiTaskHead:
         """Fit the three models on the rows of ``frame`` whose targets are all defined.
 
         Parameters
         ----------
         frame : pl.DataFrame or pl.LazyFrame
-            `HEAD_FEATURES` (or ``feature_columns``) and the targets ``label_rebound_bin``,
-            ``future_ret_pct``, ``future_dd_pct`` (`m002.labels.compute_future_returns`).
+            `HEAD_FEATURES` (or ``feature_columns``), the targets ``label_rebound_bin``,
+            ``future_ret_pct``, ``future_dd_pct`` (`m002.labels.compute_future_returns`) and
+            what ``target`` reads besides (`m002.labels.return_target_inputs`: ``date``;
+            ``volatility_20`` and ``target_horizon`` for ``vol_scaled_excess``). Every
+            ticker of a date should be in it: the cross-sectional targets are per date.
+        valid : pl.DataFrame or pl.LazyFrame, optional
+            The same columns on later dates, at least the target horizon after the last date
+            of ``frame`` (the caller purges; the head cannot). Each model then stops early on
+            it (``early_stopping_rounds``) and keeps its best number of trees.
+        n_estimators_by_output : mapping of str -> int, optional
+            Trees (the most, with ``valid``) per output column of `PRED_COLUMNS`, in place
+            of ``n_estimators``; outputs not named keep ``n_estimators``. `refit` passes
+            ``best_iterations_`` here.
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        ConfigError
+            If a parameter is out of range, or ``n_estimators_by_output`` names an unknown
+            output or a count below 1.
+        SchemaError
+            If a column is missing, no row (or no validation row) has every target, or the
+            fitted rows hold a single rebound class.
         """
         self._validate_params()
+        trees = self._tree_counts(n_estimators_by_output)
         columns = list(self.feature_columns or HEAD_FEATURES)
-        data = frame.lazy()
-        require_columns(
-            data,
-            [*columns, *HEAD_TARGETS],
-            needed_by="the multi-task head",
-            hint="add features, state probabilities and targets first",
-        )
-        rows = data.select(*columns, *HEAD_TARGETS).drop_nulls(list(HEAD_TARGETS)).collect()
+        rows = self._rows(frame, columns, what="fit rows")
         if rows.height == 0:
             msg = "no row with all head targets defined: cannot fit the multi-task head"
             raise SchemaError(msg)
         x, n_inf = self._matrix(rows, columns)
-        y_bin = rows["label_rebound_bin"].cast(pl.Int64).to_numpy()
-        if np.unique(y_bin).size < 2:
+        targets = {name: rows[column].to_numpy() for name, column in _LEARNS.items()}
+        targets[_REBOUND] = targets[_REBOUND].astype(np.int64)
+        if np.unique(targets[_REBOUND]).size < 2:
             msg = "`label_rebound_bin` has a single class in the fitted rows; cannot fit"
             raise SchemaError(msg)
-        y_reg = rows.select("future_ret_pct", "future_dd_pct").to_numpy()
-        params = self._lgb_params()
-        self.classifier_ = lgb.LGBMClassifier(objective="binary", **params)
-        self.classifier_.fit(x, y_bin, feature_name=columns)
-        self.regressor_ = MultiOutputRegressor(lgb.LGBMRegressor(objective="regression", **params))
-        self.regressor_.fit(x, y_reg, feature_name=columns)
-        self.boosters_ = {
-            "pred_rebound_prob": self.classifier_.booster_,
-            "pred_expected_ret_pct": self.regressor_.estimators_[0].booster_,
-            "pred_expected_dd_pct": self.regressor_.estimators_[1].booster_,
-        }
+        checked: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        n_valid = 0
+        if valid is not None:
+            held = self._rows(valid, columns, what="validation rows")
+            if held.height == 0:
+                msg = (
+                    "no row of `valid` has all head targets defined: "
+                    "cannot stop the multi-task head early on it"
+                )
+                raise SchemaError(msg)
+            xv, _ = self._matrix(held, columns)
+            checked = {name: (xv, held[column].to_numpy()) for name, column in _LEARNS.items()}
+            n_valid = held.height
+
+        boosters: dict[str, lgb.Booster] = {}
+        best_iterations: dict[str, int] = {}
+        valid_scores: dict[str, float] = {}
+        huber_deltas: dict[str, float] = {}
+        for name in PRED_COLUMNS:
+            params = {**self._lgb_params(), **self._objective(name, targets[name])}
+            if "alpha" in params:
+                huber_deltas[name] = params["alpha"]
+            data = lgb.Dataset(x, targets[name], feature_name=columns)
+            if not checked:
+                booster = lgb.train(params, data, num_boost_round=trees[name])
+                boosters[name] = booster
+                best_iterations[name] = booster.current_iteration()
+                continue
+            xv, yv = checked[name]
+            stop = lgb.early_stopping(
+                self.early_stopping_rounds, first_metric_only=True, verbose=False
+            )
+            grown = lgb.train(
+                params,
+                data,
+                num_boost_round=trees[name],
+                valid_sets=[lgb.Dataset(xv, yv, reference=data)],
+                valid_names=["valid"],
+                callbacks=[stop],
+            )
+            best = grown.best_iteration
+            # keep only the chosen trees, so that predict, save and the tree count agree
+            boosters[name] = lgb.Booster(model_str=grown.model_to_string(num_iteration=best))
+            best_iterations[name] = best
+            valid_scores[name] = float(grown.best_score["valid"][params["metric"]])
+        # learned state is set only once every model is fitted: a failed fit changes nothing
+        self.boosters_ = boosters
+        self.best_iterations_ = best_iterations
+        self.valid_scores_ = valid_scores
+        self.huber_deltas_ = huber_deltas
         self.feature_names_ = columns
         self.n_features_in_ = len(columns)
         self.n_rows_fitted_ = rows.height
+        self.n_rows_valid_ = n_valid
         self.n_infinite_replaced_ = n_inf
-        self.base_rate_ = float(y_bin.mean())
+        self.base_rate_ = float(targets[_REBOUND].mean())
         return self
+
+    def refit(self, frame: pl.DataFrame | pl.LazyFrame) -> MultiTaskHead:
+        """A new head with these parameters, fitted on ``frame`` with ``best_iterations_``
+        trees per model and no early stopping.
+
+        After ``fit(early, valid=late)`` chose the tree counts on a purged validation block,
+        ``refit(every_date)`` trains the model that is used on all the rows, without a
+        held-out block for it to ignore. ``self`` is left as it is.
+
+        Raises
+        ------
+        NotFittedError
+            If this head is not fitted (or loaded).
+        """
+        self._check_fitted()
+        head: MultiTaskHead = clone(self)
+        return head.fit(frame, n_estimators_by_output=dict(self.best_iterations_))
+
+    # --- use ----------------------------------------------------------------------------------
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "boosters_"):
@@ -202,8 +433,10 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
     def predict(self, frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         """``ticker``, ``date`` and the three predictions for every row of ``frame``.
 
-        ``pred_rebound_prob`` is a probability; ``pred_expected_ret_pct`` and
-        ``pred_expected_dd_pct`` are in percent, like the targets.
+        ``pred_rebound_prob`` is a probability; ``pred_expected_dd_pct`` is in percent, like
+        its target; ``pred_expected_ret_pct`` is in the units of the ``target`` the return
+        model learned: percent for ``raw`` and ``excess``, a unit-free cross-sectional score
+        for ``vol_scaled_excess`` and ``rank``.
         """
         self._check_fitted()
         data = frame.lazy()
@@ -236,42 +469,60 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             }
         )
 
+    # --- files --------------------------------------------------------------------------------
+
     def save(self, path: str | Path) -> Path:
-        """Write the three boosters in LightGBM's text format and ``head_meta.json``."""
+        """Write the three boosters in LightGBM's text format and ``head_meta.json``.
+
+        Each file is written beside its name and renamed into place; the meta file
+        (``format_version`` 2) holds the parameters, the feature names and the fitted
+        attributes, ``best_iterations`` among them (`m002.head._saved` describes the folder).
+        """
         self._check_fitted()
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, booster in self.boosters_.items():
-            booster.save_model(folder / _BOOSTER_FILES[name])
-        params = {**self.get_params(), "feature_columns": list(self.feature_names_)}
-        meta = {
-            "m002_version": __version__,
-            "lightgbm_version": lgb.__version__,
+        params = {
+            **self.get_params(),
+            "target": str(self.target),
+            "loss": str(self.loss),
+            "feature_columns": list(self.feature_names_),
+        }
+        fitted = {
             "params": params,
             "feature_names": self.feature_names_,
             "n_rows_fitted": self.n_rows_fitted_,
+            "n_rows_valid": self.n_rows_valid_,
             "n_infinite_replaced": self.n_infinite_replaced_,
             "base_rate": self.base_rate_,
+            "best_iterations": self.best_iterations_,
+            "valid_scores": self.valid_scores_,
+            "huber_deltas": self.huber_deltas_,
         }
-        (folder / _META_FILE).write_text(json.dumps(meta, indent=2))
-        return folder
+        return write_head(Path(path), self.boosters_, fitted)
 
     @classmethod
     def load(cls, path: str | Path) -> MultiTaskHead:
-        """Load a head written by `save`."""
-        folder = Path(path)
-        for name in (_META_FILE, *_BOOSTER_FILES.values()):
-            if not (folder / name).is_file():
-                msg = f"{folder} is not a saved MultiTaskHead: {name} is missing"
-                raise FileNotFoundError(msg)
-        meta = json.loads((folder / _META_FILE).read_text())
+        """Load a head written by `save`, of this version or an earlier one.
+
+        A head saved before ``format_version`` 2 (fixed tree counts, ``raw`` target, l2 loss)
+        loads with those parameters and ``best_iterations_`` counted from its boosters.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the meta file or a booster file is missing.
+        DamagedFileError
+            If the meta file is not valid JSON, lacks a field, holds a parameter this version
+            does not know, or has a ``format_version`` newer than this version reads.
+        """
+        boosters, meta = read_head(Path(path), cls._get_param_names())
         head = cls(**meta["params"])
-        head.boosters_ = {
-            name: lgb.Booster(model_file=folder / file) for name, file in _BOOSTER_FILES.items()
-        }
+        head.boosters_ = boosters
         head.feature_names_ = list(meta["feature_names"])
         head.n_features_in_ = len(head.feature_names_)
         head.n_rows_fitted_ = int(meta["n_rows_fitted"])
+        head.n_rows_valid_ = int(meta["n_rows_valid"])
         head.n_infinite_replaced_ = int(meta["n_infinite_replaced"])
         head.base_rate_ = float(meta["base_rate"])
+        head.best_iterations_ = {k: int(v) for k, v in meta["best_iterations"].items()}
+        head.valid_scores_ = dict(meta["valid_scores"])
+        head.huber_deltas_ = {k: float(v) for k, v in meta["huber_deltas"].items()}
         return head
