@@ -212,12 +212,14 @@ def test_edge_over_cost_trades_only_where_the_edge_pays_the_cost() -> None:
     sizes = {"A": [0.5, 0.5, 0.0, 0.0], "B": [0.5, 0.2, 0.2, 0.2]}
     edges = {"A": [0.05, 0.2, 0.05, -0.2], "B": [0.2, None, None, None]}
     frame = frame_of({"A": [0.01] * 4, "B": [0.01] * 4}, position_size=sizes, edge=edges)
-    out = weights_of(frame, with_rules(SPEC, edge_column="edge"))
+    out = weights_of(frame, with_rules(SPEC, edge_over_cost=True, edge_column="edge"))
     # A: no buy at 0.05%; buy at 0.2%; no sale while 0.05% > -cost; sale at -0.2%
     assert out["A"] == [0.0, 0.5, 0.5, 0.0]
     # B: a missing edge allows a cut, never a buy
     assert out["B"] == [0.5, 0.2, 0.2, 0.2]
-    cheap = weights_of(frame, with_rules(SPEC, edge_column="edge", cost_bps=4.0))
+    cheap = weights_of(
+        frame, with_rules(SPEC, edge_over_cost=True, edge_column="edge", cost_bps=4.0)
+    )
     assert cheap["A"] == [0.5, 0.5, 0.5, 0.0]
 
 
@@ -397,7 +399,7 @@ def test_bad_frames_are_refused(frame: pl.DataFrame, message: str) -> None:
 def test_columns_the_rules_read_must_be_numbers() -> None:
     frame = frame_of({"A": [1.0]}).with_columns(pl.lit("x").alias("edge"))
     with pytest.raises(SchemaError, match="reads `edge` as numbers, got a String column"):
-        build_portfolio(frame, with_rules(PLAIN, edge_column="edge"))
+        build_portfolio(frame, with_rules(PLAIN, edge_over_cost=True, edge_column="edge"))
 
 
 def test_spec_sizing_needs_position_size() -> None:
@@ -438,7 +440,7 @@ def configs(draw: st.DrawFn, *, neutral: bool = False) -> PortfolioConfig:
         "no_trade_band": draw(st.sampled_from([0.0, 0.01, 0.05])),
         "cooldown_days": draw(st.integers(0, 3)),
         "min_hold_days": draw(st.integers(0, 4)),
-        "edge_column": draw(st.sampled_from([None, "pred_expected_ret_pct"])),
+        "edge_over_cost": draw(st.booleans()),
         "cost_bps": draw(st.sampled_from([0.0, 10.0, 50.0])),
     }
     if sizing == "rank" and draw(st.booleans()):
@@ -484,7 +486,7 @@ def test_every_limit_holds_on_every_date(seed: int, config: PortfolioConfig) -> 
         assert (grid != 0.0).sum(axis=1).max() <= config.max_positions
     if config.long_only:
         assert grid.min() >= 0.0
-    if config.sizing == "topk" and config.edge_column is None:
+    if config.sizing == "topk" and not config.edge_over_cost:
         sides = 1 if config.long_only else 2
         assert (grid > 0.0).sum(axis=1).max() <= config.topk
         assert (grid != 0.0).sum(axis=1).max() <= sides * config.topk

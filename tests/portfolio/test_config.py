@@ -124,7 +124,7 @@ def test_passthrough_turns_every_rule_off() -> None:
         ({"beta_neutral": True}, ("ticker", "date", "policy_score", "close")),
         ({"vol_target": 0.1}, ("ticker", "date", "policy_score", "close")),
         (
-            {"score_column": "pred_expected_ret_pct", "edge_column": "pred_expected_ret_pct"},
+            {"score_column": "pred_expected_ret_pct", "edge_over_cost": True},
             ("ticker", "date", "pred_expected_ret_pct"),
         ),
     ],

@@ -60,7 +60,7 @@ def test_edge_over_cost_rule() -> None:
     held = [0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 0.2]
     target = [0.5, 0.5, 0.0, 0.0, -0.5, 0.2, 0.4]
     edge = [0.2, 0.1, -0.2, 0.0, -0.2, np.nan, np.nan]
-    out = traded(held, target, edge_column="pred", edge=edge)
+    out = traded(held, target, edge_over_cost=True, edge=edge)
     # buy at 0.2% > 0.1%; no buy at exactly the cost; sell at -0.2%; no sale at 0;
     # reversal worth it; a missing edge allows a cut, not a raise
     assert out == [0.5, 0.0, 0.0, 0.5, -0.5, 0.2, 0.2]

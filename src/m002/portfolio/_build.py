@@ -163,7 +163,7 @@ def _inputs(rows: pl.DataFrame, panel: Panel, config: PortfolioConfig) -> dict[s
         exprs["size"] = pl.col(POSITION_SIZE).cast(pl.Float64)
     if config.return_window():
         exprs["close"] = pl.col(CLOSE).cast(pl.Float64)
-    if config.edge_column is not None:
+    if config.edge_over_cost:
         exprs["edge"] = pl.col(config.edge_column).cast(pl.Float64)
     values = rows.select(**exprs)
     return {
@@ -270,7 +270,7 @@ def _step(
     target = target_book(raw, side_totals(raw, beta, config), config, volatility)
     if beta is not None:
         target = remove_beta(target, beta)
-    edge = grids["edge"][date, names] if config.edge_column is not None else None
+    edge = grids["edge"][date, names] if config.edge_over_cost else None
     book = trade(held, target, age=age, edge=edge, strength=strength, config=config)
     book = hold_limits(book, config)
     new_side = np.sign(book)

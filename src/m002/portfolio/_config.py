@@ -53,7 +53,6 @@ _OPTIONAL: Final = frozenset(
         "enter_quantile",
         "exit_quantile",
         "max_positions",
-        "edge_column",
         "max_weight",
         "gross_target",
         "max_leverage",
@@ -108,9 +107,11 @@ class PortfolioConfig:
     no_trade_band : float, default 0.0
         Targets closer than this to the held weight are not traded, and a trade that ends
         closer than this to its target goes all the way (>= 0).
-    edge_column : str or None, default None
-        Expected return of each row (``"pred_expected_ret_pct"``); where set, a trade is made
-        only where the edge it buys exceeds its cost.
+    edge_over_cost : bool, default False
+        Trade a name only where the expected edge of the change exceeds its cost (the rule:
+        `m002.portfolio._trade.trade`, step 4).
+    edge_column : str, default ``"pred_expected_ret_pct"``
+        The expected return of each row that the edge rule reads.
     edge_scale : float, default 0.01
         Factor that turns ``edge_column`` into a fraction of price (0.01 for percent) (> 0).
     cost_bps : float, default 10.0
@@ -163,7 +164,8 @@ class PortfolioConfig:
     min_hold_days: int = 0
     trade_rate: float = 0.25
     no_trade_band: float = 0.0
-    edge_column: str | None = None
+    edge_over_cost: bool = False
+    edge_column: str = "pred_expected_ret_pct"
     edge_scale: float = 0.01
     cost_bps: float = 10.0
     max_weight: float | None = 0.1
@@ -302,7 +304,7 @@ class PortfolioConfig:
             and self.min_hold_days == 0
             and self.trade_rate == 1.0
             and self.no_trade_band == 0.0
-            and self.edge_column is None
+            and not self.edge_over_cost
             and self.max_positions is None
         )
 
@@ -348,7 +350,7 @@ class PortfolioConfig:
             columns.append(POSITION_SIZE)
         if self.return_window():
             columns.append(CLOSE)
-        if self.edge_column is not None:
+        if self.edge_over_cost:
             columns.append(self.edge_column)
         return tuple(dict.fromkeys(columns))
 

@@ -40,7 +40,7 @@ def trade(
        ``T`` where that leaves it closer than ``no_trade_band`` to ``T``.
     3. Minimum hold: a position opened less than ``min_hold_days`` dates ago (``age``) that
        would close or reverse keeps its weight.
-    4. Edge over cost (``edge_column`` set): a change ``d`` of weight is made only where
+    4. Edge over cost (``edge_over_cost``): a change ``d`` of weight is made only where
        ``d * e > c * |d|``, with ``e = edge * edge_scale`` (the expected return as a
        fraction of price) and ``c = cost_bps / 1e4``: a buy needs ``e > c``, a sell
        ``e < -c``; otherwise the weight stays. Where the edge is missing (null, NaN, inf)
