@@ -132,9 +132,14 @@ def test_evaluation_has_metrics_per_fold_and_the_report_inputs(run_dir: Path) ->
     for fold in evaluation["folds"]:
         assert 0.0 <= fold["base_rate"] <= 1.0
         assert fold["regime_macro_f1"] is not None
+        assert 0.0 <= fold["regime_all_rows_macro_f1"] <= 1.0
+    # six outcomes (the five states and no state) over every row with a known outcome
     counts = np.array(evaluation["confusion_matrix"]["counts"])
-    assert counts.shape == (5, 5)
-    assert counts.sum() == evaluation["overall"]["n_regime_rows"]
+    assert counts.shape == (6, 6)
+    assert counts.sum() == evaluation["overall"]["n_regime_all_rows"]
+    assert evaluation["overall"]["n_regime_all_rows"] > evaluation["overall"]["n_regime_rows"]
+    reliability = evaluation["regime_reliability"]
+    assert reliability  # one table per outcome, drawn by the report
     assert sum(b["n"] for b in evaluation["calibration"]["bins"]) == evaluation["overall"]["n_rows"]
     stats = evaluation["feature_by_regime"]
     assert "rsi_14" in stats["features"]

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from m002.cli import main
 from m002.data import generate_synthetic
-from m002.exceptions import DamagedFileError, DecisionWarning, OutputExistsError
+from m002.exceptions import DamagedFileError, DecisionWarning, OutputExistsError, SchemaError
 from m002.pipeline import (
     HeadParams,
     M002Config,
@@ -237,3 +237,10 @@ def test_cli_predict_bad_asof_keeps_the_old_output(model_dir: Path, tmp_path: Pa
     assert early.exit_code == 2, early.output
     assert "no price rows" in early.output
     assert target.read_text() == "yesterday's decisions\n"
+
+
+def test_a_window_longer_than_the_history_names_seq_len(prices: pl.DataFrame) -> None:
+    config = M002Config(regime=RegimeParams(seq_len=5000, max_epochs=1, hidden_size=8))
+    model = M002FullArchitecture(config, use_cache=False, verbose=False)
+    with pytest.raises(SchemaError, match=r"`seq_len=5000`.*longest usable run"):
+        model.train(prices)

@@ -74,11 +74,25 @@ def _executions_table(metrics: dict[str, Any]) -> Table:
 
 
 def _folds_table(evaluation: dict[str, Any]) -> Table:
-    table = Table(title="prediction quality per fold (out of sample)")
-    for header in ("fold", "test", "AP", "base rate", "IC", "rank IC", "ICIR", "regime F1"):
+    table = Table(
+        title="prediction quality per fold (out of sample)",
+        caption="regime F1: layer 1's macro F1 on the rows labelled with a state, and on all "
+        "rows with a known outcome (no state counted as its own outcome)",
+        caption_justify="left",
+    )
+    headers = ("fold", "test", "AP", "base rate", "IC", "rank IC", "ICIR")
+    for header in (*headers, "regime F1 labelled", "regime F1 all rows"):
         table.add_column(header, justify="right")
-    keys = ("ap", "base_rate", "ic_mean", "rank_ic_mean", "rank_ic_ir", "regime_macro_f1")
-    specs = (".3f", ".3f", "+.4f", "+.4f", "+.2f", ".3f")
+    keys = (
+        "ap",
+        "base_rate",
+        "ic_mean",
+        "rank_ic_mean",
+        "rank_ic_ir",
+        "regime_macro_f1",
+        "regime_all_rows_macro_f1",
+    )
+    specs = (".3f", ".3f", "+.4f", "+.4f", "+.2f", ".3f", ".3f")
     for fold in evaluation["folds"]:
         table.add_row(
             str(fold["fold"]),

@@ -70,8 +70,12 @@ def _print_trained_state(state: dict[str, Any]) -> None:
     lines = [
         f"rows {state['rows']:,}, tickers {state['tickers']}, dates {state['dates'][0]} .. "
         f"{state['dates'][1]}",
-        f"layer 1: validation macro F1 {regime['validation']['macro_f1']:.3f}, "
-        f"cross-fitted macro F1 {regime['crossfit'].get('macro_f1', float('nan')):.3f}",
+        "layer 1: macro F1 on labelled rows "
+        f"{_fmt(regime['validation'].get('macro_f1'), '.3f')} (validation), "
+        f"{_fmt(regime['crossfit'].get('macro_f1'), '.3f')} (cross-fitted); on all rows with a "
+        f"known outcome {_fmt(regime['validation'].get('all_rows', {}).get('macro_f1'), '.3f')}"
+        f" / {_fmt(regime['crossfit'].get('all_rows', {}).get('macro_f1'), '.3f')} (log loss "
+        f"{_fmt(regime['crossfit'].get('all_rows', {}).get('log_loss'), '.3f')})",
         f"layer 2 (held-out {state['head']['split']['valid_start']} on, "
         f"{head['n_rows']:,} rows): AP {head['average_precision']:.3f} "
         f"(base rate {head['base_rate']:.3f}), MAE ret {head['mae_ret_pct']:.2f}%, "

@@ -15,6 +15,7 @@ from m002.evaluation._predictive import (
     feature_stats_by_regime,
     fold_prediction_metrics,
     regime_confusion,
+    regime_reliability,
 )
 from m002.evaluation._run import (
     CONVENTIONS,
@@ -54,6 +55,7 @@ __all__ = [
     "performance_metrics",
     "read_run_json",
     "regime_confusion",
+    "regime_reliability",
     "regime_rule_position",
     "reversal_position",
     "run_backtest",

@@ -37,6 +37,7 @@ from m002.evaluation._predictive import (
     feature_stats_by_regime,
     fold_prediction_metrics,
     regime_confusion,
+    regime_reliability,
 )
 from m002.evaluation._run import (
     RUN_FILES,
@@ -53,7 +54,12 @@ from m002.evaluation._signals import (
 from m002.evaluation._splits import Fold, walk_forward_splits
 from m002.exceptions import M002Error
 from m002.features import add_features, longest_warmup
-from m002.labels import REGIME_STATE_ID, assign_regime_labels, compute_future_returns
+from m002.labels import (
+    REGIME_LABEL_KNOWN,
+    REGIME_STATE_ID,
+    assign_regime_labels,
+    compute_future_returns,
+)
 from m002.pipeline import M002FullArchitecture, read_prices
 from m002.pipeline._architecture import Source
 from m002.regime import DEFAULT_SEQUENCE_FEATURES
@@ -95,7 +101,14 @@ def _context(prices: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
     features = add_features(prices, "m002", assume_sorted=True, max_gap_days=cfg.max_gap_days)
     labelled = compute_future_returns(assign_regime_labels(features, cfg.labels), cfg.targets)
     columns = dict.fromkeys(
-        [*CANONICAL_COLUMNS, *EVENT_FLAGS, REGIME_STATE_ID, *_TARGETS, *_stat_features()]
+        [
+            *CANONICAL_COLUMNS,
+            *EVENT_FLAGS,
+            REGIME_STATE_ID,
+            REGIME_LABEL_KNOWN,
+            *_TARGETS,
+            *_stat_features(),
+        ]
     )
     return collect(labelled.select(*columns, past_return(window=5).alias(PAST_RETURN)))
 
@@ -247,6 +260,7 @@ def run_walkforward(
         **fold_prediction_metrics(predictions),
         "confusion_matrix": regime_confusion(predictions),
         "calibration": calibration_bins(predictions),
+        "regime_reliability": regime_reliability(predictions),
         "feature_by_regime": feature_stats_by_regime(predictions, extra),
     }
     run: dict[str, Any] = {

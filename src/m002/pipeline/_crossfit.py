@@ -15,9 +15,10 @@ from typing import Any
 import polars as pl
 
 from m002._schema import DATE, MAX_GAP_DAYS
+from m002.exceptions import SchemaError
 from m002.labels import RegimeLabelConfig
 from m002.pipeline._config import RegimeParams
-from m002.regime import RegimeClassifier
+from m002.regime import DEFAULT_SEQUENCE_FEATURES, RegimeClassifier, longest_usable_run
 
 __all__ = ["CROSSFIT_FOLD", "crossfit_regime_probabilities", "fold_plan"]
 
@@ -92,6 +93,17 @@ def crossfit_regime_probabilities(
         gap=params.seq_len + labels.lookahead,
         history=2 * params.seq_len,
     )
+    if not plan:
+        longest = longest_usable_run(labelled, DEFAULT_SEQUENCE_FEATURES, max_gap_days=max_gap_days)
+        msg = (
+            f"too little history to cross-fit layer 1 with `seq_len={params.seq_len}`: "
+            f"{calendar.len()} dates make {n_folds} blocks of about "
+            f"{calendar.len() // n_folds} dates, and the model of a block must stop seq_len + "
+            f"lookahead = {params.seq_len + labels.lookahead} dates before it; the longest "
+            f"usable run of one ticker's rows is {longest}; lower `seq_len` or `n_folds`, or "
+            "give more history"
+        )
+        raise SchemaError(msg)
     parts, folds = [], []
     for fold in plan:
         model = RegimeClassifier(
@@ -109,6 +121,7 @@ def crossfit_regime_probabilities(
             {
                 **{k: str(v) for k, v in fold.items()},
                 "regime_valid_macro_f1": model.metrics_["macro_f1"],
+                "regime_valid_all_rows_macro_f1": model.metrics_["all_rows"]["macro_f1"],
                 "epochs": len(model.history_),
             }
         )
