@@ -49,7 +49,9 @@ from m002.pipeline._cache import (
 from m002.pipeline._config import M002Config, config_from_dict, config_to_dict
 from m002.pipeline._crossfit import CROSSFIT_FOLD, crossfit_regime_probabilities
 from m002.policy import apply_policy
-from m002.regime import RegimeClassifier, state_prob_columns
+from m002.portfolio import TARGET_WEIGHT, build_portfolio
+from m002.regime import RegimeClassifier, regime_quality, state_prob_columns
+from m002.regime._quality import LABELLED_KEYS
 
 __all__ = [
     "EWM_SETTLE_ROWS",
@@ -72,6 +74,7 @@ OUTPUT_COLUMNS: Final = (
     "ex_ante_vol",
     "action",
     "position_size",
+    TARGET_WEIGHT,
     IN_SAMPLE,
 )
 _MODEL_KIND: Final = "model"
@@ -82,6 +85,18 @@ _FILES: Final = {
     "metrics": "metrics.json",
     "manifest": "manifest.json",
 }
+
+# layer 1's figures over every row with a known outcome ("none" counted as its own outcome)
+_ALL_ROW_KEYS: Final = (
+    "n",
+    "macro_f1",
+    "balanced_accuracy",
+    "accuracy",
+    "log_loss",
+    "brier",
+    "frequency",
+    "mean_probability",
+)
 
 # the slowest EWM is Wilder's (alpha 1/14): its start weighs (13/14)**250 ~ 1e-8 after 250 rows
 EWM_SETTLE_ROWS: Final = 250
@@ -263,10 +278,16 @@ class M002FullArchitecture:
             "tickers": features[TICKER].n_unique(),
             "dates": [str(features[DATE].min()), str(features[DATE].max())],
             "regime": {
-                "validation": _pick(
-                    self.regime_.metrics_, "macro_f1", "balanced_accuracy", "accuracy", "n"
-                ),
-                "crossfit": _crossfit_quality(labelled, oof),
+                "validation": {
+                    **_pick(self.regime_.metrics_, *LABELLED_KEYS),
+                    "all_rows": _pick(self.regime_.metrics_.get("all_rows", {}), *_ALL_ROW_KEYS),
+                },
+                "crossfit": {
+                    **{
+                        k: v for k, v in regime_quality(labelled, oof).items() if k != "reliability"
+                    },
+                    "folds": sorted(oof[CROSSFIT_FOLD].unique().to_list()),
+                },
                 "folds": folds,
             },
             "head": {**head_info, "held_out": head_metrics(held_out)},
@@ -322,16 +343,25 @@ class M002FullArchitecture:
 
         def fit(folder: Path) -> None:
             rows = labelled.join(oof, on=[TICKER, DATE], how="inner")
-            calendar = rows[DATE].unique().sort()
-            start = math.floor(calendar.len() * (1 - cfg.crossfit.head_valid_fraction))
             purge = cfg.targets.horizon + 1
-            train_end = calendar[start - 1 - purge]
-            valid_start = calendar[start]
-            self._say(f"layer 2: fitting the head on dates up to {train_end}")
-            head = cfg.head.build().fit(rows.filter(pl.col(DATE) <= train_end))
+            train_end, valid_start = _purged_split(rows, cfg.crossfit.head_valid_fraction, purge)
+            train = rows.filter(pl.col(DATE) <= train_end)
+            fit_end, stop_start = _purged_split(train, cfg.head.early_stopping_fraction, purge)
+            self._say(
+                f"layer 2: fitting the head on dates up to {fit_end}, early stopping on "
+                f"{stop_start} .. {train_end}"
+            )
+            chosen = cfg.head.build().fit(
+                train.filter(pl.col(DATE) <= fit_end),
+                valid=train.filter(pl.col(DATE) >= stop_start),
+            )
+            head = chosen
+            if cfg.head.refit_all:
+                self._say(f"layer 2: refitting on every date with {chosen.best_iterations_}")
+                head = chosen.refit(rows)
             head.save(folder / "model")
             held = rows.filter(pl.col(DATE) >= valid_start)
-            predictions = head.predict(held)
+            predictions = chosen.predict(held)
             keep = [c for c in held.columns if c not in PRED_COLUMNS]
             held.select(keep).join(predictions, on=[TICKER, DATE]).write_parquet(
                 folder / "held_out.parquet"
@@ -341,12 +371,17 @@ class M002FullArchitecture:
                     "train_end": str(train_end),
                     "valid_start": str(valid_start),
                     "purge_dates": purge,
-                    "first_crossfit_date": str(calendar[0]),
+                    "first_crossfit_date": str(rows[DATE].min()),
+                    "early_stopping_start": str(stop_start),
                 },
-                "n_train_rows": head.n_rows_fitted_,
-                "base_rate_train": head.base_rate_,
+                "n_train_rows": chosen.n_rows_fitted_,
+                "n_early_stopping_rows": chosen.n_rows_valid_,
+                "best_iterations": chosen.best_iterations_,
+                "refit_all": cfg.head.refit_all,
+                "n_production_rows": head.n_rows_fitted_,
+                "base_rate_train": chosen.base_rate_,
             }
-            (folder / "head.json").write_text(json.dumps(info, indent=2))
+            write_json(folder / "head.json", info)
 
         return self.cache.get_or_build_dir(key, fit)
 
@@ -381,9 +416,12 @@ class M002FullArchitecture:
         Every feature's warm-up and one regime window, plus `EWM_SETTLE_ROWS` rows so that the
         exponential averages (MACD, Wilder RSI/ATR, EMA spread), whose memory never ends, have
         forgotten where the data starts: the decisions then match a run over the full history
-        to about 1e-8 (`m002._dates.calendar_days` converts the rows).
+        to about 1e-8, and the portfolio's `memory_dates` so that its memory (trade rate,
+        hysteresis, cooldown) is rebuilt as a full-history run has it
+        (`m002._dates.calendar_days` converts the rows).
         """
-        return calendar_days(longest_warmup("m002") + self.config.regime.seq_len + EWM_SETTLE_ROWS)
+        rows = longest_warmup("m002") + self.config.regime.seq_len + EWM_SETTLE_ROWS
+        return calendar_days(rows + self.config.portfolio.memory_dates())
 
     def predict(self, source: Source, *, asof: date | str | None = None) -> pl.DataFrame:
         """Decisions per (ticker, date).
@@ -404,10 +442,11 @@ class M002FullArchitecture:
         -------
         pl.DataFrame
             `OUTPUT_COLUMNS`: ticker, date, ``state_prob_*``, ``pred_*``, ``policy_score``,
-            ``ex_ante_vol``, ``action``, ``position_size`` and ``in_sample`` (the date lies
-            inside the training period). Where layer 1 has no probabilities yet (a ticker's
-            first ``warm-up + seq_len`` rows) the predictions are null and the action is FLAT
-            with size 0.
+            ``ex_ante_vol``, ``action``, ``position_size``, ``target_weight`` (the portfolio
+            layer's weight of the name in tomorrow's book, `m002.portfolio`) and
+            ``in_sample`` (the date lies inside the training period). Where layer 1 has no
+            probabilities yet (a ticker's first ``warm-up + seq_len`` rows) the predictions
+            are null and the action is FLAT with size 0 and weight 0.
 
         Warns
         -----
@@ -449,9 +488,9 @@ class M002FullArchitecture:
             pl.when(~no_state).then(pl.col(c)).alias(c) for c in PRED_COLUMNS
         )
         first, last = (date.fromisoformat(d) for d in self.trained_state["dates"])
-        decided = apply_policy(frame, self.config.policy).with_columns(
-            pl.col(DATE).is_between(first, last).alias(IN_SAMPLE)
-        )
+        decided = build_portfolio(
+            apply_policy(frame, self.config.policy), self.config.portfolio
+        ).with_columns(pl.col(DATE).is_between(first, last).alias(IN_SAMPLE))
         out = decided.select(OUTPUT_COLUMNS)
         if day is None:
             self.last_predict_: dict[str, Any] = {"asof": None, "rows": out.height}
@@ -585,26 +624,23 @@ class M002FullArchitecture:
         return model
 
 
+def _purged_split(rows: pl.DataFrame, last_fraction: float, purge: int) -> tuple[date, date]:
+    """The last date of the first part and the first date of the last ``last_fraction`` of
+    ``rows``' dates, with ``purge`` dates between them."""
+    calendar = rows[DATE].unique().sort()
+    start = math.floor(calendar.len() * (1 - last_fraction))
+    if start - 1 - purge < 0:
+        msg = (
+            f"too few dates to split: {calendar.len()} dates cannot give a last share of "
+            f"{last_fraction} after a purge of {purge} dates; train on a longer history"
+        )
+        raise SchemaError(msg)
+    return calendar[start - 1 - purge], calendar[start]
+
+
+def _omit(metrics: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if k not in names}
+
+
 def _pick(metrics: dict[str, Any], *names: str) -> dict[str, Any]:
     return {n: metrics[n] for n in names if n in metrics}
-
-
-def _crossfit_quality(labelled: pl.DataFrame, oof: pl.DataFrame) -> dict[str, Any]:
-    """Macro F1 and accuracy of the out-of-sample probabilities on labelled rows."""
-    from m002.labels import REGIME_STATE_ID
-    from m002.regime import classification_metrics
-
-    rows = (
-        labelled.select(TICKER, DATE, REGIME_STATE_ID)
-        .join(oof, on=[TICKER, DATE])
-        .drop_nulls([REGIME_STATE_ID, *state_prob_columns()])
-    )
-    if rows.height == 0:
-        return {"n": 0}
-    predicted = rows.select(state_prob_columns()).to_numpy().argmax(axis=1)
-    names = [c.removeprefix("state_prob_") for c in state_prob_columns()]
-    metrics = classification_metrics(rows[REGIME_STATE_ID].to_numpy(), predicted, names)
-    return {
-        **_pick(metrics, "macro_f1", "balanced_accuracy", "accuracy", "n"),
-        "folds": sorted(rows[CROSSFIT_FOLD].unique().to_list()),
-    }

@@ -20,6 +20,7 @@ from m002.exceptions import ConfigError
 from m002.features import FEATURE_SETS
 from m002.labels import RegimeLabelConfig, TargetConfig
 from m002.policy import PolicyConfig
+from m002.portfolio import PortfolioConfig
 
 if typing.TYPE_CHECKING:
     from m002.head import MultiTaskHead
@@ -61,11 +62,22 @@ class RegimeParams:
 
 @dataclass(frozen=True)
 class HeadParams:
-    """`MultiTaskHead` parameters (see its docstring), and which features it reads.
+    """`MultiTaskHead` parameters (see its docstring), which features it reads, and how the
+    pipeline fits it.
 
     ``use_state_probs`` False trains the head on the m002 features alone, without layer 1's
     ``state_prob_*`` (the "does layer 1 add value?" ablation); the rows it is fitted on are
-    the same as with them.
+    the same as with them. ``target`` is what the return model learns (``raw``, ``excess``,
+    ``vol_scaled_excess``, ``rank``: `m002.labels.return_target`), ``loss`` its loss (``l2``
+    or ``huber``).
+
+    Fitting: each booster stops early (``early_stopping_rounds``) on the last
+    ``early_stopping_fraction`` of the head's training dates, after a purge of ``horizon +
+    1`` dates; ``n_estimators`` is the most trees it may grow. With ``refit_all`` the
+    production head is then fitted again on every training date, the held-out block
+    included, with the number of trees each booster chose, so that it learns from the most
+    recent data too; the held-out metrics are those of the early-stopped head, which never
+    saw that block.
     """
 
     n_estimators: int = 600
@@ -75,12 +87,25 @@ class HeadParams:
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     reg_lambda: float = 1.0
+    target: str = "raw"
+    loss: str = "l2"
+    huber_delta: float | None = None
+    early_stopping_rounds: int = 50
     n_jobs: int = 2
     seed: int = 0
     use_state_probs: bool = True
+    early_stopping_fraction: float = 0.2
+    refit_all: bool = True
 
     def __post_init__(self) -> None:
         self.build()._validate_params()
+        if not 0.0 < self.early_stopping_fraction < 1.0:
+            value = self.early_stopping_fraction
+            msg = (
+                "`early_stopping_fraction` must be in (0, 1), got "
+                f"`early_stopping_fraction={value!r}`"
+            )
+            raise ConfigError(msg)
 
     def build(self) -> MultiTaskHead:
         """An unfitted `MultiTaskHead` with these parameters and feature columns."""
@@ -89,6 +114,8 @@ class HeadParams:
 
         params = dataclasses.asdict(self)
         use_state_probs = params.pop("use_state_probs")
+        for fitting in ("early_stopping_fraction", "refit_all"):
+            params.pop(fitting)
         columns = HEAD_FEATURES if use_state_probs else DEFAULT_SEQUENCE_FEATURES
         return MultiTaskHead(**params, feature_columns=list(columns))
 
@@ -142,6 +169,7 @@ class M002Config:
     crossfit: CrossFitConfig = field(default_factory=CrossFitConfig)
     head: HeadParams = field(default_factory=HeadParams)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
 
     def __post_init__(self) -> None:
         if self.feature_set != "m002":
@@ -161,6 +189,7 @@ _SECTIONS: dict[str, type] = {
     "crossfit": CrossFitConfig,
     "head": HeadParams,
     "policy": PolicyConfig,
+    "portfolio": PortfolioConfig,
 }
 
 
@@ -227,5 +256,23 @@ def config_from_dict(data: dict[str, Any]) -> M002Config:
 
 
 def config_to_dict(config: M002Config) -> dict[str, Any]:
-    """The config as plain nested dicts (JSON/TOML-ready)."""
-    return dataclasses.asdict(config)
+    """The config as plain nested dicts (JSON/TOML-ready).
+
+    A key whose value is None and whose default is None (a rule that is off, such as
+    ``[portfolio] vol_target``) is left out: TOML has no null, and `config_from_dict` gives
+    a missing key its default.
+    """
+    out: dict[str, Any] = _without_default_nones(config)
+    return out
+
+
+def _without_default_nones(obj: Any) -> Any:
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+        return obj
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if value is None and f.default is None:
+            continue
+        out[f.name] = _without_default_nones(value)
+    return out
