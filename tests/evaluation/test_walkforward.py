@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from m002._io import output_kind
-from m002.data import generate_synthetic
+from m002.data import generate_synthetic, write_synthetic
 from m002.evaluation import (
     DAILY_COLUMNS,
     RUN_FILES,
@@ -118,7 +118,8 @@ def test_signals_cover_the_predictions_for_every_strategy(run_dir: Path) -> None
     predictions = pl.read_parquet(run_dir / RUN_FILES["predictions"])
     assert signals.select("ticker", "date").equals(predictions.select("ticker", "date"))
     assert set(STRATEGIES) <= set(signals.columns)
-    assert signals["m002"].to_list() == predictions["position_size"].fill_null(0.0).to_list()
+    assert signals["m002_spec"].to_list() == predictions["position_size"].fill_null(0.0).to_list()
+    assert signals["m002"].to_list() == predictions["target_weight"].to_list()
     # the ablation is a different head, hence different positions somewhere
     assert not signals["m002"].equals(signals["m002_no_state_probs"])
     assert signals["buy_and_hold"].min() == 1.0
@@ -265,3 +266,20 @@ def test_without_the_cache_nothing_is_kept_and_the_run_is_the_same(
     assert not unused.exists()
     first = pl.read_parquet(run_dir / RUN_FILES["signals"])
     assert first.equals(pl.read_parquet(tmp_path / "run" / RUN_FILES["signals"]))
+
+
+def test_a_synthetic_folder_adds_the_oracle_on_its_true_regimes(
+    cache: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    write_synthetic(data, n_tickers=10, n_days=800, seed=11)
+    run = run_walkforward(data, tmp_path / "run", small_config(), cache_dir=cache, verbose=False)
+    assert {"oracle_regime", "oracle_regime_long_only"} <= set(run["strategies"])
+    sharpe = {name: row["sharpe"] for name, row in run["backtest"]["strategies"].items()}
+    # the planted structure is worth far more than holding the market
+    assert sharpe["oracle_regime"] > sharpe["buy_and_hold"] + 1.0
+    # the predictions carry the book the m002 row trades, run across the test blocks
+    predictions = pl.read_parquet(tmp_path / "run" / RUN_FILES["predictions"])
+    signals = pl.read_parquet(tmp_path / "run" / RUN_FILES["signals"])
+    joined = predictions.join(signals, on=["ticker", "date"])
+    assert joined["target_weight"].equals(joined["m002"].alias("target_weight"))

@@ -5,7 +5,13 @@ from __future__ import annotations
 from m002.data._frame import validate_frame
 from m002.data._loader import check_silver, load_silver, read_silver
 from m002.data._reader import SilverData
-from m002.data._synthetic import REGIME_NAMES, SyntheticData, generate_synthetic, write_synthetic
+from m002.data._synthetic import (
+    REGIME_NAMES,
+    REGIMES_FILE,
+    SyntheticData,
+    generate_synthetic,
+    write_synthetic,
+)
 from m002.data._timestamps import TimestampWarning
 from m002.data._validation import (
     LENIENT_HINT,
@@ -17,6 +23,7 @@ from m002.data._validation import (
 
 __all__ = [
     "LENIENT_HINT",
+    "REGIMES_FILE",
     "REGIME_NAMES",
     "RULES",
     "WARNING_RULES",

@@ -7,6 +7,7 @@ compare like for like: same folds, same dates, same costs.
 
 from __future__ import annotations
 
+import dataclasses
 from types import MappingProxyType
 from typing import Final
 
@@ -14,12 +15,17 @@ import polars as pl
 
 from m002._schema import DATE, TICKER, require_columns
 from m002.labels import STATE_TO_ID
+from m002.portfolio import TARGET_WEIGHT, PortfolioConfig, Sizing, build_portfolio
 from m002.regime import state_prob_columns
 
 __all__ = [
+    "ABLATION_COLUMNS",
     "ABLATION_POSITION",
+    "ORACLE_STRATEGIES",
     "PAST_RETURN",
     "STRATEGIES",
+    "TRUE_REGIME",
+    "oracle_position",
     "past_return",
     "regime_rule_position",
     "reversal_position",
@@ -27,13 +33,31 @@ __all__ = [
 ]
 
 ABLATION_POSITION: Final = "position_size_no_state_probs"
+ABLATION_COLUMNS: Final = MappingProxyType(
+    {
+        "position_size": ABLATION_POSITION,
+        "policy_score": "policy_score_no_state_probs",
+        "pred_expected_ret_pct": "pred_expected_ret_pct_no_state_probs",
+    }
+)
+"""The ablation's (head without ``state_prob_*``) columns in the predictions, by the name of
+the full system's column they stand for."""
 PAST_RETURN: Final = "ret_5d"
+TRUE_REGIME: Final = "true_regime"
+"""The synthetic generator's ground-truth regime of the row (only on synthetic data)."""
 
 STRATEGIES: Final = MappingProxyType(
     {
-        "m002": "the full system: layer 1 -> head -> policy position_size",
+        "m002": (
+            "the full system with its configured portfolio: layer 1 -> head -> policy -> "
+            "portfolio target_weight"
+        ),
+        "m002_spec": "the spec's policy alone: its position_size, no portfolio layer",
+        "m002_rank": "the portfolio's rank sizing (dollar-neutral), other rules as configured",
+        "m002_topk": "the portfolio's top-k with dropout, other rules as configured",
+        "m002_rank_long_only": "rank sizing as a long-only tilt, other rules as configured",
         "m002_no_state_probs": (
-            "ablation: the head trained without state_prob_* (same rows, same policy)"
+            "ablation: the head trained without state_prob_*, through the same policy and portfolio"
         ),
         "regime_rule": (
             "layer 1 alone: +1 where the most likely state is Accumulation or EarlyUp, -1 where "
@@ -45,6 +69,18 @@ STRATEGIES: Final = MappingProxyType(
         "buy_and_hold": "equal weight in every ticker with a price that day",
     }
 )
+
+ORACLE_STRATEGIES: Final = MappingProxyType(
+    {
+        "oracle_regime": (
+            "synthetic data only: +1 in the true up and bottom regimes, -1 in down and top, 0 "
+            "sideways, known on the day (the structure a perfect layer 1 could find)"
+        ),
+        "oracle_regime_long_only": "synthetic data only: +1 in the true up and bottom regimes",
+    }
+)
+_ORACLE_LONG: Final = ("up", "bottom")
+_ORACLE_SHORT: Final = ("down", "top")
 
 _LONG_STATES: Final = ("Accumulation", "EarlyUp")
 _SHORT_STATES: Final = ("Peak", "Distribution")
@@ -78,28 +114,76 @@ def reversal_position() -> pl.Expr:
     return pl.when(spread > 0.0).then(-centred / spread).otherwise(0.0).fill_null(0.0)
 
 
-def strategy_signals(predictions: pl.DataFrame) -> pl.DataFrame:
-    """One signed target-size column per `STRATEGIES` entry, keyed by ticker, date (and fold).
+def oracle_position(*, long_only: bool = False) -> pl.Expr:
+    """+1 / -1 / 0 from the synthetic ground-truth regime of the row (`TRUE_REGIME`)."""
+    short = 0.0 if long_only else -1.0
+    regime = pl.col(TRUE_REGIME)
+    return (
+        pl.when(regime.is_in(_ORACLE_LONG))
+        .then(1.0)
+        .when(regime.is_in(_ORACLE_SHORT))
+        .then(short)
+        .otherwise(0.0)
+    )
 
-    ``predictions`` needs ``close``, ``state_prob_*``, ``position_size``,
-    ``position_size_no_state_probs`` and ``ret_5d``.
+
+def _book(predictions: pl.DataFrame, config: PortfolioConfig) -> pl.Series:
+    return build_portfolio(predictions, config)[TARGET_WEIGHT]
+
+
+def strategy_signals(
+    predictions: pl.DataFrame, portfolio: PortfolioConfig | None = None
+) -> pl.DataFrame:
+    """One signed target-size column per `STRATEGIES` entry (and per `ORACLE_STRATEGIES` entry
+    where the predictions carry `TRUE_REGIME`), keyed by ticker, date (and fold).
+
+    The portfolio strategies run `m002.portfolio.build_portfolio` once over all the given
+    rows in date order, so a book's memory carries from one test block to the next as it
+    would in trading. ``predictions`` needs ``close``, ``state_prob_*``, the policy columns,
+    the ablation's columns (`ABLATION_COLUMNS`) and ``ret_5d``.
     """
+    config = portfolio or PortfolioConfig()
     needed = [
         TICKER,
         DATE,
         "close",
         "position_size",
-        ABLATION_POSITION,
+        "policy_score",
+        *ABLATION_COLUMNS.values(),
         PAST_RETURN,
         *state_prob_columns(),
     ]
     require_columns(predictions, needed, needed_by="strategy_signals", hint="")
-    keys = [c for c in (TICKER, DATE, "fold") if c in predictions.columns]
-    return predictions.sort(TICKER, DATE).select(
+    rows = predictions.sort(TICKER, DATE)
+    ablation = rows.with_columns(pl.col(a).alias(c) for c, a in ABLATION_COLUMNS.items())
+    books = {
+        "m002": _book(rows, config),
+        "m002_spec": rows["position_size"].fill_null(0.0),
+        "m002_rank": _book(rows, _variant(config, sizing=Sizing.RANK)),
+        "m002_topk": _book(rows, _variant(config, sizing=Sizing.TOPK)),
+        "m002_rank_long_only": _book(rows, _variant(config, sizing=Sizing.RANK, long_only=True)),
+        "m002_no_state_probs": _book(ablation, config),
+    }
+    keys = [c for c in (TICKER, DATE, "fold") if c in rows.columns]
+    oracle = []
+    if TRUE_REGIME in rows.columns:
+        oracle = [
+            oracle_position().alias("oracle_regime"),
+            oracle_position(long_only=True).alias("oracle_regime_long_only"),
+        ]
+    return rows.select(
         *keys,
-        pl.col("position_size").fill_null(0.0).alias("m002"),
-        pl.col(ABLATION_POSITION).fill_null(0.0).alias("m002_no_state_probs"),
+        *(pl.lit(book).alias(name) for name, book in books.items()),
         regime_rule_position().alias("regime_rule"),
         reversal_position().alias("reversal_5d"),
         pl.when(pl.col("close").is_not_null()).then(1.0).otherwise(0.0).alias("buy_and_hold"),
+        *oracle,
     )
+
+
+def _variant(config: PortfolioConfig, **changes: object) -> PortfolioConfig:
+    """``config`` with other sizing; hysteresis only applies to rank sizing, so it is dropped
+    where the variant does not rank."""
+    if changes.get("sizing", config.sizing) != Sizing.RANK:
+        changes = {"enter_quantile": None, "exit_quantile": None, **changes}
+    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]

@@ -32,6 +32,7 @@ from m002 import __version__
 from m002._io import atomic_dir, check_replaceable, write_json
 from m002._polars import collect
 from m002._schema import CANONICAL_COLUMNS, DATE, TICKER
+from m002.data import REGIMES_FILE
 from m002.evaluation._predictive import (
     calibration_bins,
     feature_stats_by_regime,
@@ -45,9 +46,11 @@ from m002.evaluation._run import (
     backtest_run,
 )
 from m002.evaluation._signals import (
-    ABLATION_POSITION,
+    ABLATION_COLUMNS,
+    ORACLE_STRATEGIES,
     PAST_RETURN,
     STRATEGIES,
+    TRUE_REGIME,
     past_return,
     strategy_signals,
 )
@@ -62,6 +65,7 @@ from m002.labels import (
 )
 from m002.pipeline import M002FullArchitecture, read_prices
 from m002.pipeline._architecture import Source
+from m002.portfolio import TARGET_WEIGHT
 from m002.regime import DEFAULT_SEQUENCE_FEATURES
 
 __all__ = ["EVENT_FLAGS", "run_walkforward"]
@@ -113,6 +117,16 @@ def _context(prices: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
     return collect(labelled.select(*columns, past_return(window=5).alias(PAST_RETURN)))
 
 
+def _true_regimes(source: Source) -> pl.DataFrame | None:
+    """The synthetic generator's ground truth beside a synthetic source folder, else None."""
+    if not isinstance(source, str | Path):
+        return None
+    path = Path(source) / REGIMES_FILE
+    if not path.is_file():
+        return None
+    return pl.read_parquet(path, columns=[TICKER, DATE, "regime"]).rename({"regime": TRUE_REGIME})
+
+
 def _stat_features() -> list[str]:
     """Features whose distribution by regime the report shows: the head's m002 inputs."""
     return [c for c in DEFAULT_SEQUENCE_FEATURES if c not in CANONICAL_COLUMNS + EVENT_FLAGS]
@@ -143,7 +157,7 @@ def _fold_predictions(
     ablated = (
         ablation.predict(window)
         .filter(in_block)
-        .select(TICKER, DATE, pl.col("position_size").alias(ABLATION_POSITION))
+        .select(TICKER, DATE, *(pl.col(c).alias(a) for c, a in ABLATION_COLUMNS.items()))
     )
     out = predicted.join(ablated, on=[TICKER, DATE], how="left").with_columns(
         pl.lit(fold.index, dtype=pl.Int32).alias("fold")
@@ -254,7 +268,16 @@ def run_walkforward(
 
     context = _context(prices, cfg)
     predictions = pl.concat(parts).join(context, on=[TICKER, DATE], how="left").sort(TICKER, DATE)
-    signals = strategy_signals(predictions)
+    truth = _true_regimes(source)
+    if truth is not None:
+        predictions = predictions.join(truth, on=[TICKER, DATE], how="left")
+    signals = strategy_signals(predictions, cfg.pipeline.portfolio)
+    # the book run once over every test block in date order, as it would be traded (each
+    # fold's own predict starts its book from the fold's training dates)
+    predictions = predictions.drop(TARGET_WEIGHT).join(
+        signals.select(TICKER, DATE, pl.col("m002").alias(TARGET_WEIGHT)), on=[TICKER, DATE]
+    )
+    strategies = {**STRATEGIES, **(ORACLE_STRATEGIES if truth is not None else {})}
     extra = _stat_features()
     evaluation = {
         **fold_prediction_metrics(predictions),
@@ -269,7 +292,7 @@ def run_walkforward(
         "source": str(source) if isinstance(source, str | Path) else "<frame>",
         "config": cfg.to_dict(),
         "folds": infos,
-        "strategies": dict(STRATEGIES),
+        "strategies": strategies,
         "timings": {"total_s": round(time.perf_counter() - started, 2)},
     }
     # the whole run appears at once, replacing an earlier run only when it is complete
