@@ -511,7 +511,7 @@ class M002FullArchitecture:
         ] + [
             {
                 "ticker": t,
-                "reason": "too little history to score (FLAT, size 0)",
+                "reason": "too little history to score: FLAT, size 0",
                 "last_date": str(day),
             }
             for t in short.to_list()
