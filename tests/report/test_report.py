@@ -11,7 +11,7 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 import m002
-from m002.exceptions import ConfigError, SchemaError
+from m002.exceptions import ConfigError, DamagedFileError, SchemaError
 from m002.report import render_report
 from tests.report.conftest import CHART_IDS, CONVENTIONS, STATES, embedded_data, write_fake_run
 
@@ -195,6 +195,16 @@ def test_metrics_json_without_conventions_is_a_schema_error(run_dir: Path, tmp_p
     file.write_text(json.dumps(metrics))
     with pytest.raises(SchemaError, match=r"metrics\.json lacks the key\(s\) \['conventions'\]"):
         render_report(run, tmp_path / "r.html")
+
+
+def test_a_truncated_run_json_is_a_damaged_file_error(run_dir: Path, tmp_path: Path) -> None:
+    run = copy_run(run_dir, tmp_path)
+    file = run / "run.json"
+    file.write_text(file.read_text()[:30])
+    target = tmp_path / "r.html"
+    with pytest.raises(DamagedFileError, match=r"run\.json is damaged .*m002 walkforward"):
+        render_report(run, target)
+    assert not target.exists()
 
 
 def test_sections_without_data_say_not_available(run_dir: Path, tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ shapes; every number the report shows was computed by those commands.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,9 +15,10 @@ from typing import Any, Final
 
 import polars as pl
 
+from m002._io import read_json
 from m002._schema import DATE, PRICE_COLUMNS, TICKER, require_columns
 from m002.evaluation import EVENT_FLAGS, RUN_FILES
-from m002.exceptions import SchemaError
+from m002.exceptions import DamagedFileError, SchemaError
 from m002.policy import ACTION, POSITION_SIZE
 from m002.regime import STATE_PROB_PREFIX, state_prob_columns
 
@@ -151,10 +151,10 @@ def _existing(path: Path, name: str, hint: str) -> Path:
 def _read_json(path: Path, name: str, hint: str) -> dict[str, Any]:
     file = _existing(path, name, hint)
     try:
-        content = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        msg = f"{file} is not valid JSON ({error}); {hint}"
-        raise SchemaError(msg) from error
+        content = read_json(file, what="the run's file")
+    except DamagedFileError as error:
+        msg = f"{error}; {hint}"
+        raise DamagedFileError(msg) from None
     if not isinstance(content, dict):
         msg = f"{file} must hold a JSON object, got {type(content).__name__}; {hint}"
         raise SchemaError(msg)
