@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from m002.evaluation import STRATEGIES, strategy_signals
+from m002.evaluation import STRATEGIES, regime_rule_position, strategy_signals
 from m002.evaluation._signals import ABLATION_COLUMNS, TRUE_REGIME
 from m002.portfolio import PortfolioConfig, build_portfolio
 from m002.regime import state_prob_columns
@@ -80,3 +80,21 @@ def test_the_oracle_trades_the_true_regime_of_the_day(predictions: pl.DataFrame)
         assert (rows["oracle_regime"] == position).all()
         assert (rows["oracle_regime_long_only"] == max(position, 0.0)).all()
     assert "oracle_regime" not in strategy_signals(predictions).columns
+
+
+def test_the_regime_rule_is_flat_where_no_state_is_most_likely() -> None:
+    names = state_prob_columns()
+    rows = [
+        {"Peak": 0.35, "Accumulation": 0.1, "EarlyUp": 0.1, "LateDown": 0.1, "Distribution": 0.1},
+        {"Peak": 0.1, "Accumulation": 0.05, "EarlyUp": 0.1, "LateDown": 0.0, "Distribution": 0.0},
+        {"Peak": 0.0, "Accumulation": 0.0, "EarlyUp": 0.6, "LateDown": 0.0, "Distribution": 0.1},
+        {"Peak": 0.0, "Accumulation": 0.0, "EarlyUp": 0.0, "LateDown": 0.5, "Distribution": 0.1},
+    ]
+    frame = pl.DataFrame(
+        {c: [r[c.removeprefix("state_prob_")] for r in rows] for c in names}
+    ).with_columns(pl.lit(None, dtype=pl.Float64).alias("x"))
+    positions = frame.select(regime_rule_position())[:, 0].to_list()
+    # Peak (no state 0.25); no state 0.75 beats Peak 0.1; EarlyUp; LateDown
+    assert positions == [-1.0, 0.0, 1.0, 0.0]
+    nulls = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(names[0]))
+    assert nulls.select(regime_rule_position())[:, 0].to_list() == [0.0] * 4

@@ -60,8 +60,8 @@ STRATEGIES: Final = MappingProxyType(
             "ablation: the head trained without state_prob_*, through the same policy and portfolio"
         ),
         "regime_rule": (
-            "layer 1 alone: +1 where the most likely state is Accumulation or EarlyUp, -1 where "
-            "it is Peak or Distribution, 0 for LateDown"
+            "layer 1 alone: +1 where the most likely outcome is Accumulation or EarlyUp, -1 "
+            "where it is Peak or Distribution, 0 for LateDown or no state"
         ),
         "reversal_5d": (
             "short-term reversal: minus the past 5-day return, standardised across tickers each day"
@@ -92,14 +92,20 @@ def past_return(*, window: int = 5) -> pl.Expr:
 
 
 def regime_rule_position() -> pl.Expr:
-    """+1 / -1 / 0 from the most likely regime state; 0 where the probabilities are null."""
-    most_likely = pl.concat_list(state_prob_columns()).list.arg_max()
+    """+1 / -1 / 0 from the most likely of layer 1's six outcomes: the five states and "no
+    state" (the probability the five leave over); 0 where no state is the most likely, or
+    where a probability is null."""
+    states = state_prob_columns()
+    most_likely = pl.concat_list(states).list.arg_max()
+    no_state = 1.0 - pl.sum_horizontal(states)
     long_ids = [STATE_TO_ID[s] for s in _LONG_STATES]
     short_ids = [STATE_TO_ID[s] for s in _SHORT_STATES]
+    known = pl.all_horizontal(pl.col(c).is_not_null() for c in states)
+    some_state = known & (pl.max_horizontal(states) > no_state)
     return (
-        pl.when(most_likely.is_in(long_ids))
+        pl.when(some_state & most_likely.is_in(long_ids))
         .then(1.0)
-        .when(most_likely.is_in(short_ids))
+        .when(some_state & most_likely.is_in(short_ids))
         .then(-1.0)
         .otherwise(0.0)
     )
