@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
+from enum import StrEnum
 from typing import Any, Final
 
 import numpy as np
 
 from m002.exceptions import ConfigError
 
-__all__ = ["VALIDATE_MODES", "check_field_types", "check_int", "check_mode"]
+__all__ = ["VALIDATE_MODES", "check_field_types", "check_int", "check_mode", "set_choice"]
 
 VALIDATE_MODES: Final = ("strict", "lenient", "off")
 """How input prices are checked: stop at the first bad row, drop bad rows, or not at all."""
@@ -18,28 +19,51 @@ VALIDATE_MODES: Final = ("strict", "lenient", "off")
 
 def check_field_types(config: Any) -> None:
     """Each field of dataclass ``config`` has its annotated kind: str fields a string, bool
-    fields a bool, int fields an int (not a bool), the rest a finite number (not a bool).
-    Raises `ConfigError` naming the field and the value received."""
+    fields a bool, int fields an int (not a bool), float fields a finite number (not a
+    bool); a field annotated ``X | None`` may also be None (a rule that is off). Fields of
+    other annotations (enums: see `set_choice`) are left to their class. Raises
+    `ConfigError` naming the field and the value received."""
     for f in fields(config):
         value = getattr(config, f.name)
-        if f.type == "str":
+        kind = str(f.type)
+        if kind.endswith(" | None"):
+            if value is None:
+                continue
+            kind = kind.removesuffix(" | None")
+        if kind == "str":
             if not isinstance(value, str):
                 msg = f"`{f.name}` must be a string, got `{f.name}={value!r}`"
                 raise ConfigError(msg)
-        elif f.type == "bool":
+        elif kind == "bool":
             if not isinstance(value, bool):
                 msg = f"`{f.name}` must be a bool, got `{f.name}={value!r}`"
                 raise ConfigError(msg)
-        elif f.type == "int":
+        elif kind == "int":
             if not isinstance(value, int) or isinstance(value, bool):
                 msg = f"`{f.name}` must be an int, got `{f.name}={value!r}`"
                 raise ConfigError(msg)
-        elif not isinstance(value, int | float) or isinstance(value, bool):
-            msg = f"`{f.name}` must be a number, got `{f.name}={value!r}`"
-            raise ConfigError(msg)
-        elif not math.isfinite(value):
-            msg = f"`{f.name}` must be finite, got `{f.name}={value!r}`"
-            raise ConfigError(msg)
+        elif kind == "float":
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                msg = f"`{f.name}` must be a number, got `{f.name}={value!r}`"
+                raise ConfigError(msg)
+            if not math.isfinite(value):
+                msg = f"`{f.name}` must be finite, got `{f.name}={value!r}`"
+                raise ConfigError(msg)
+
+
+def set_choice(config: Any, name: str, kind: type[StrEnum]) -> None:
+    """Replace the string in field ``name`` of frozen dataclass ``config`` by its member of
+    the StrEnum ``kind`` (a TOML file gives strings, code may give members); anything else,
+    a member of another enum with the same string included, is a `ConfigError` naming the
+    field and the choices."""
+    value = getattr(config, name)
+    member = next((m for m in kind if m.value == value), None)
+    # a member of another choice with the same string ("spec") is a mix-up, not a match
+    if member is None or (isinstance(value, StrEnum) and not isinstance(value, kind)):
+        choices = ", ".join(repr(m.value) for m in kind)
+        msg = f"`{name}` must be one of {choices}, got `{name}={value!r}`"
+        raise ConfigError(msg)
+    object.__setattr__(config, name, member)
 
 
 def check_int(name: str, value: object, minimum: int) -> None:

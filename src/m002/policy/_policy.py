@@ -97,11 +97,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final, TypeVar, overload
+from typing import Final, overload
 
 import polars as pl
 
-from m002._checks import check_field_types
+from m002._checks import check_field_types, set_choice
 from m002._polars import collect
 from m002._schema import DATE, TICKER, require_columns
 from m002.exceptions import ConfigError
@@ -158,8 +158,6 @@ class MultiplierScope(StrEnum):
     ANY_SIGN = "any_sign"
     """Every score whatever its sign (the behaviour before the fix: a short grew x1.1)."""
 
-
-_Choice = TypeVar("_Choice", bound=StrEnum)
 
 POLICY_SCORE: Final = "policy_score"
 EX_ANTE_VOL: Final = "ex_ante_vol"
@@ -275,9 +273,9 @@ class PolicyConfig:
 
     def __post_init__(self) -> None:
         check_field_types(self)
-        _set_choice(self, "score_form", ScoreForm)
-        _set_choice(self, "short_gate", ShortGate)
-        _set_choice(self, "multiplier_scope", MultiplierScope)
+        set_choice(self, "score_form", ScoreForm)
+        set_choice(self, "short_gate", ShortGate)
+        set_choice(self, "multiplier_scope", MultiplierScope)
         _check_at_least("risk_aversion", self.risk_aversion, 0.0)
         _check_positive("k", self.k)
         _check_positive("size_max", self.size_max)
@@ -295,18 +293,6 @@ class PolicyConfig:
                 f"`theta_long={self.theta_long!r}`"
             )
             raise ConfigError(msg)
-
-
-def _set_choice(config: PolicyConfig, name: str, kind: type[_Choice]) -> None:
-    """Replace the string in field ``name`` by its member of ``kind``, or raise naming both."""
-    value = getattr(config, name)
-    member = next((m for m in kind if m.value == value), None)
-    # a member of another choice with the same string ("spec") is a mix-up, not a match
-    if member is None or (isinstance(value, StrEnum) and not isinstance(value, kind)):
-        choices = ", ".join(repr(m.value) for m in kind)
-        msg = f"`{name}` must be one of {choices}, got `{name}={value!r}`"
-        raise ConfigError(msg)
-    object.__setattr__(config, name, member)
 
 
 def _check_at_least(name: str, value: float, lower: float) -> None:

@@ -6,11 +6,11 @@ The rules themselves, and the order they run in, are stated in `m002.portfolio._
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, make_dataclass
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final, NoReturn
+from typing import Final, NoReturn
 
-from m002._checks import check_field_types
+from m002._checks import check_field_types, set_choice
 from m002._schema import DATE, TICKER
 from m002.exceptions import ConfigError
 
@@ -45,22 +45,6 @@ class Sizing(StrEnum):
     """The cross-sectional rank of the score, demeaned: a dollar-neutral book."""
     TOPK = "topk"
     """Qlib's TopkDropout: hold ``topk`` names, replace at most ``n_drop`` a day."""
-
-
-# fields that take None for "rule off"; the shared type check knows plain types only
-_OPTIONAL: Final = frozenset(
-    {
-        "enter_quantile",
-        "exit_quantile",
-        "max_positions",
-        "max_weight",
-        "gross_target",
-        "max_leverage",
-        "net_min",
-        "net_max",
-        "vol_target",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -179,8 +163,8 @@ class PortfolioConfig:
     vol_window: int = 60
 
     def __post_init__(self) -> None:
-        _check_types(self)
-        _set_sizing(self)
+        check_field_types(self)
+        set_choice(self, "sizing", Sizing)
         for name in ("score_column", "edge_column"):
             if getattr(self, name) == "":
                 _fail(f"`{name}` must name a column, got `{name}=''`")
@@ -353,29 +337,6 @@ class PortfolioConfig:
         if self.edge_over_cost:
             columns.append(self.edge_column)
         return tuple(dict.fromkeys(columns))
-
-
-def _check_types(config: PortfolioConfig) -> None:
-    """`check_field_types` on every field, where an optional field's None counts as a
-    valid "off": the check runs on a stand-in dataclass holding the fields that are set,
-    each annotated with its plain type."""
-    kept = [
-        (f.name, str(f.type).removesuffix(" | None"))
-        for f in fields(config)
-        if not (f.name in _OPTIONAL and getattr(config, f.name) is None)
-    ]
-    stand_in = make_dataclass("PortfolioConfig", kept)
-    check_field_types(stand_in(**{name: getattr(config, name) for name, _ in kept}))
-
-
-def _set_sizing(config: PortfolioConfig) -> None:
-    value: Any = config.sizing
-    known = {m.value: m for m in Sizing}
-    # a member of another choice with the same string ("spec") is a mix-up, not a match
-    if value not in known or (isinstance(value, StrEnum) and not isinstance(value, Sizing)):
-        choices = ", ".join(map(repr, known))
-        _fail(f"`sizing` must be one of {choices}, got `sizing={value!r}`")
-    object.__setattr__(config, "sizing", known[value])
 
 
 def _fail(msg: str) -> NoReturn:
