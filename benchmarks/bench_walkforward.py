@@ -76,13 +76,19 @@ def main() -> None:
     print("\nout of sample, 20 bps per side:\n" + _table(at_20["strategies"]))
     folds = run["evaluation"]["folds"]
     print(
-        "\n| fold | test | AP | base rate | rank IC | ICIR | regime F1 |\n"
-        "|---|---|---|---|---|---|---|"
+        "\n| fold | test | AP | base rate | rank IC | ICIR | regime F1 labelled | all rows |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
+    keys = (
+        "ap",
+        "base_rate",
+        "rank_ic_mean",
+        "rank_ic_ir",
+        "regime_macro_f1",
+        "regime_all_rows_macro_f1",
     )
     for f in folds:
-        cells = [
-            f.get(k) for k in ("ap", "base_rate", "rank_ic_mean", "rank_ic_ir", "regime_macro_f1")
-        ]
+        cells = [f.get(k) for k in keys]
         text = " | ".join(f"{c:.3f}" if c is not None else "-" for c in cells)
         print(f"| {f['fold']} | {f['test_start']} to {f['test_end']} | {text} |")
     result = {
