@@ -31,7 +31,13 @@ from m002.evaluation import (
 from m002.exceptions import ConfigError, OutputExistsError, SchemaError
 from m002.pipeline import CrossFitConfig, HeadParams, M002Config, RegimeParams
 
-DECISIONS = ["action", "position_size", "position_size_no_state_probs", "policy_score"]
+DECISIONS = [
+    "action",
+    "position_size",
+    "position_size_no_state_probs",
+    "policy_score",
+    "target_weight",
+]
 
 
 def small_config() -> RunConfig:
