@@ -156,17 +156,20 @@ def _with_validate(config: Any, validate: str | None) -> Any:
 
 
 def _decisions_table(decisions: pl.DataFrame, limit: int = 20) -> Table:
-    """The strongest decisions of one day, largest positions first."""
+    """The strongest decisions of one day: the largest target weights of the book first."""
     dates = decisions["date"].unique().sort().to_list()
     when = str(dates[0]) if len(dates) == 1 else f"{dates[0]} .. {dates[-1]}"
-    table = Table(title=f"decisions {when}: {decisions.height} rows, top {limit} by |size|")
-    headers = ("ticker", "action", "size", "score", "P(rebound)", "E(ret) %", "E(dd) %")
+    table = Table(title=f"decisions {when}: {decisions.height} rows, top {limit} by |weight|")
+    headers = ("ticker", "weight", "action", "size", "score", "P(rebound)", "E(ret) %", "E(dd) %")
     for column in headers:
         table.add_column(column, justify="left" if column in ("ticker", "action") else "right")
-    top = decisions.sort(pl.col("position_size").abs(), descending=True).head(limit)
+    top = decisions.sort(
+        pl.col("target_weight").abs(), pl.col("position_size").abs(), descending=True
+    ).head(limit)
     for row in top.iter_rows(named=True):
         table.add_row(
             row["ticker"],
+            f"{row['target_weight']:+.3f}",
             row["action"],
             f"{row['position_size']:+.3f}",
             _fmt(row["policy_score"], "+.5f"),
