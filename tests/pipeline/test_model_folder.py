@@ -244,3 +244,12 @@ def test_a_window_longer_than_the_history_names_seq_len(prices: pl.DataFrame) ->
     model = M002FullArchitecture(config, use_cache=False, verbose=False)
     with pytest.raises(SchemaError, match=r"`seq_len=5000`.*longest usable run"):
         model.train(prices)
+
+
+def test_a_ticker_younger_than_the_warm_up_does_not_stop_training(
+    prices: pl.DataFrame, cache_dir: Path
+) -> None:
+    young = prices.filter(pl.col("ticker") == "SYN0001").tail(24).with_columns(ticker=pl.lit("NEW"))
+    model = M002FullArchitecture(SMALL, cache_dir=cache_dir, verbose=False)
+    model.train(pl.concat([prices, young]))
+    assert model.trained_state["tickers"] == prices["ticker"].n_unique() + 1
