@@ -124,6 +124,28 @@ def test_topk_with_n_drop_zero_keeps_its_first_names() -> None:
     assert weights_of(frame, config)["A"] == [1.0, 1.0]
 
 
+def test_topk_never_fills_its_book_with_names_that_have_no_view() -> None:
+    # most scores 0 (the symmetric policy's "no edge"): the book holds B alone, not A and C
+    # by ticker order; on day 1 B's view is gone and it is sold, though n_drop alone would
+    # keep it, and D, the one name with a view, is bought
+    frame = frame_of({"A": [0.0, 0.0], "B": [0.02, 0.0], "C": [0.0, 0.0], "D": [0.0, 0.03]})
+    config = with_rules(PLAIN, sizing="topk", topk=2, n_drop=0, long_only=True)
+    assert weights_of(frame, config) == {
+        "A": [0.0, 0.0],
+        "B": [1.0, 0.0],
+        "C": [0.0, 0.0],
+        "D": [0.0, 1.0],
+    }
+
+
+def test_rank_book_leaves_a_score_of_zero_flat() -> None:
+    # the three names tied at 0 share the middle quantile; with a long-only book they would
+    # share nothing anyway, but one more negative name would lift them above the median
+    frame = frame_of({"A": [0.0], "B": [0.0], "C": [-1.0], "D": [1.0], "F": [-2.0]})
+    out = weights_of(frame, with_rules(PLAIN, long_only=True))
+    assert out == {"A": [0.0], "B": [0.0], "C": [0.0], "D": [1.0], "F": [0.0]}
+
+
 # --- memory ----------------------------------------------------------------------------------
 
 HYSTERESIS_SCORES = {

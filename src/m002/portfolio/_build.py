@@ -15,6 +15,11 @@ Order of operations on a date
    the longs). ``"rank"``: ``q - 0.5`` on the names the rank rule holds, with ``q`` the
    cross-sectional rank quantile of the score (`quantile_expr`) and the hysteresis of
    `rank_book`. ``"topk"``: +1 / -1 on the names a TopkDropout step holds (`topk_book`).
+   Neither book holds a name whose score is exactly 0, the symmetric policy's "no edge on
+   either side", and top-k does not buy one: otherwise a date where most scores are 0 fills
+   the book by ticker order, the ranking's tie-break, an alphabetical basket and not a view.
+   Both books stay relative otherwise: a two-sided book shorts the lowest scores whatever
+   their sign (the spec's score is negative almost everywhere; its order is what it says).
    Memory enters here: hysteresis and top-k read the held book; a name that closed less
    than ``cooldown_days`` ago cannot enter, and from ``cooldown_days >= 1`` on a name held on
    one side cannot enter the other (the reversal becomes a close, then the wait); with a
@@ -253,6 +258,7 @@ def _step(
         if config.enter_quantile is not None and config.exit_quantile is not None:
             hysteresis = (config.enter_quantile, config.exit_quantile)
         raw = rank_book(quantile, held, hysteresis=hysteresis, long_only=config.long_only)
+        raw = np.where(score == 0.0, 0.0, raw)  # a score of 0 is no view
     else:
         raw = topk_book(
             score,
@@ -260,10 +266,11 @@ def _step(
             topk=config.topk,
             n_drop=config.n_drop,
             can_sell=age >= config.min_hold_days,
-            can_buy_long=eligible & ~block_long,
-            can_buy_short=eligible & ~block_short,
+            can_buy_long=eligible & ~block_long & (score != 0.0),
+            can_buy_short=eligible & ~block_short & (score != 0.0),
             long_only=config.long_only,
         )
+        raw = np.where(score == 0.0, 0.0, raw)
     raw = np.where(eligible & ~(((raw > 0.0) & block_long) | ((raw < 0.0) & block_short)), raw, 0.0)
     if config.max_positions is not None:
         raw = keep_strongest(raw, strength, config.max_positions)
