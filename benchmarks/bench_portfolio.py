@@ -1,16 +1,25 @@
-"""Policy and portfolio configurations on a walk-forward run's out-of-sample predictions:
-chosen on the early test years, reported on the later ones.
+"""The default decisions, chosen on the early test years of walk-forward runs and reported on
+the later ones: head target x score x book x trade rate.
 
-No layer is re-trained: the run's predictions (layer 1's probabilities and the head's three
-outputs, out of sample) go through each candidate policy and portfolio, and each book is
-backtested at 10 and 20 bps per side. The book runs once over every test date in order; the
-scores are split by date. The candidate with the best net Sharpe at 10 bps on the dates up to
-``--choose-until`` is the one chosen, and its figures on the dates after it are the honest
-ones (nobody looked at them to choose). The spec policy alone and equal-weight buy-and-hold
-are shown on the same dates and costs.
+No layer is re-trained. Each RUN_DIR is a walk-forward run of the same data and folds that
+differ only in what the head learns (`head.target`, read from its ``run.json``); its
+out-of-sample predictions go through every candidate score and book, and each book is
+backtested at 10 and 20 bps per side. A book runs once over every test date in order; its
+days are split by date. The chosen candidate has the best net Sharpe at 10 bps on the dates
+up to ``--choose-until`` among those that trade at most ``--max-turnover`` times a year there;
+its figures after that date are the honest ones (nobody looked at them to choose). The spec
+policy alone and equal-weight buy-and-hold are shown on the same dates and costs, and the
+head's rank IC per run and period.
 
-    python benchmarks/bench_portfolio.py RUN_DIR [--source ../shared/data/sp500_sample]
-        [--choose-until 2013-12-31]
+Candidates per run (26): the score is the head's ``pred_expected_ret_pct`` (``ret``), the
+spec policy's score (``spec``) or the symmetric policy's at ``risk_aversion`` 0.05 (``sym``);
+the book is the rank
+book, dollar-neutral (``rank``) or long-only (``rank_long``), or top-10 with dropout 2, two
+sided (``top10``) or long-only (``top10_long``); the trade rate 0.1 or 0.25; plus the spec
+and symmetric policies' own sizes (``spec_sizing``).
+
+    python benchmarks/bench_portfolio.py RUN_DIR [RUN_DIR ...]
+        [--source ../shared/data/sp500_sample] [--choose-until 2013-12-31] [--max-turnover 25]
 
 Prints a table per period and one JSON line.
 """
@@ -32,46 +41,60 @@ COSTS = (10.0, 20.0)
 
 
 def _candidates() -> dict[str, tuple[Any, Any]]:
-    """name -> (PolicyConfig, PortfolioConfig)."""
+    """name -> (PolicyConfig, PortfolioConfig), for one run's predictions."""
     from m002.policy import PolicyConfig
     from m002.portfolio import PortfolioConfig, Sizing
 
+    spec = PolicyConfig()
     policies = {
-        "spec": PolicyConfig(),
-        "sym": PolicyConfig(score_form="symmetric"),
-        "sym_scoregate": PolicyConfig(score_form="symmetric", short_gate="score"),
+        "spec": spec,
+        # at the spec's lambda of 0.5 no name keeps an edge after its adverse move (on the
+        # S&P sample's early test years P*R/|D| is below 0.085 on 99% of rows): every
+        # symmetric score is 0 and every book empty; 0.05 leaves about a tenth of the names
+        "sym": PolicyConfig(score_form="symmetric", risk_aversion=0.05),
     }
-    out: dict[str, tuple[Any, Any]] = {}
-    for p_name, policy in policies.items():
-        out[f"{p_name}|spec_sizing"] = (policy, PortfolioConfig.passthrough())
+    out: dict[str, tuple[Any, Any]] = {
+        "spec|spec_sizing": (spec, PortfolioConfig.passthrough()),
+        "sym_scoregate|spec_sizing": (
+            PolicyConfig(score_form="symmetric", short_gate="score", risk_aversion=0.05),
+            PortfolioConfig.passthrough(),
+        ),
+    }
     books = {
         "rank": {"sizing": Sizing.RANK},
         "rank_long": {"sizing": Sizing.RANK, "long_only": True},
         "top10": {"sizing": Sizing.TOPK, "topk": 10, "n_drop": 2},
         "top10_long": {"sizing": Sizing.TOPK, "topk": 10, "n_drop": 2, "long_only": True},
     }
-    scores = {"score": "policy_score", "ret": "pred_expected_ret_pct"}
-    for s_name, column in scores.items():
-        for p_name, policy in policies.items():
-            if s_name == "ret" and p_name != "spec":
-                continue  # the head's expected return does not depend on the policy
-            for b_name, book in books.items():
-                for rate in (0.1, 0.25):
-                    config = PortfolioConfig(score_column=column, trade_rate=rate, **book)
-                    out[f"{p_name}|{b_name}|{s_name}|rate{rate}"] = (policy, config)
+    # the head's expected return does not depend on the policy: scored once
+    scores = {
+        "ret": (spec, "pred_expected_ret_pct"),
+        **{name: (policy, "policy_score") for name, policy in policies.items()},
+    }
+    for s_name, (policy, column) in scores.items():
+        for b_name, book in books.items():
+            for rate in (0.1, 0.25):
+                config = PortfolioConfig(score_column=column, trade_rate=rate, **book)
+                out[f"{s_name}|{b_name}|rate{rate}"] = (policy, config)
     return out
+
+
+def _in_period(lo: date | None, hi: date | None, column: str = "date") -> pl.Expr:
+    """``column`` in ``(lo, hi]``; an open end where a bound is None."""
+    expr = pl.lit(value=True)
+    if lo is not None:
+        expr &= pl.col(column) > lo
+    if hi is not None:
+        expr &= pl.col(column) <= hi
+    return expr
 
 
 def _period_metrics(result: Any, lo: date | None, hi: date | None) -> dict[str, Any]:
     """Metrics of one backtest's days in (lo, hi], equity restarted at 1."""
     from m002.evaluation import performance_metrics
 
-    daily, trades = result.daily, result.trades
-    if lo is not None:
-        daily, trades = daily.filter(pl.col("date") > lo), trades.filter(pl.col("entry_date") > lo)
-    if hi is not None:
-        daily = daily.filter(pl.col("date") <= hi)
-        trades = trades.filter(pl.col("entry_date") <= hi)
+    daily = result.daily.filter(_in_period(lo, hi))
+    trades = result.trades.filter(_in_period(lo, hi, "entry_date"))
     daily = daily.with_columns((1.0 + pl.col("net_return")).cum_prod().alias("equity"))
     daily = daily.with_columns(
         (pl.col("equity") / pl.max_horizontal(pl.col("equity").cum_max(), pl.lit(1.0)) - 1.0)
@@ -81,15 +104,37 @@ def _period_metrics(result: Any, lo: date | None, hi: date | None) -> dict[str, 
     return {k: m.get(k) for k in ("cagr", "sharpe", "max_drawdown", "turnover", "net_exposure")}
 
 
+def _rows(run_dir: Path, atr: pl.DataFrame) -> pl.DataFrame:
+    """A run's out-of-sample predictions with ``atr_smooth``, sorted by ticker and date."""
+    predictions = pl.read_parquet(run_dir / "predictions.parquet")
+    return (
+        predictions.drop("atr_smooth", strict=False)
+        .join(atr, on=["ticker", "date"], how="left")
+        .sort("ticker", "date")
+    )
+
+
+def _head_target(run_dir: Path) -> str:
+    from m002.evaluation import read_run_json
+
+    head = read_run_json(run_dir)["config"]["head"]
+    return str(head.get("target", "raw"))
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     parser.add_argument("--source", type=Path, default=SAMPLE)
     parser.add_argument("--choose-until", default="2013-12-31")
+    parser.add_argument("--max-turnover", type=float, default=25.0)
     args = parser.parse_args()
 
     from m002._polars import collect
-    from m002.evaluation import BacktestConfig, run_backtest
+    from m002.evaluation import BacktestConfig, fold_prediction_metrics, run_backtest
     from m002.features import add_features
     from m002.pipeline import read_prices
     from m002.policy import apply_policy
@@ -97,67 +142,79 @@ def main() -> None:
 
     until = date.fromisoformat(args.choose_until)
     started = time.perf_counter()
-    predictions = pl.read_parquet(args.run_dir / "predictions.parquet")
     prices = read_prices(args.source, validate="off")
     # the policy reads atr_smooth, which the run folder does not keep: recomputed (causal)
     atr = collect(
         add_features(prices, "m002", assume_sorted=True).select("ticker", "date", "atr_smooth")
     )
-    rows = (
-        predictions.drop("atr_smooth", strict=False)
-        .join(atr, on=["ticker", "date"], how="left")
-        .sort("ticker", "date")
-    )
-    closes = rows.select("ticker", "date", "close")
     periods = {"choose": (None, until), "report": (until, None)}
     table: dict[str, dict[str, Any]] = {}
-    books: dict[str, pl.DataFrame] = {
-        "buy_and_hold": rows.select("ticker", "date", pl.lit(1.0).alias("w"))
-    }
-    for name, (policy, portfolio) in _candidates().items():
-        decided = apply_policy(rows, policy)
-        weights = build_portfolio(decided, portfolio)
-        books[name] = weights.select("ticker", "date", pl.col("target_weight").alias("w"))
-    for name, book in books.items():
-        table[name] = {}
-        for cost in COSTS:
-            result = run_backtest(book, closes, BacktestConfig(cost_bps=cost), strategies=["w"])
-            for period, (lo, hi) in periods.items():
-                table[name][f"{period}_{int(cost)}bps"] = _period_metrics(result, lo, hi)
-    chosen = max(
-        (n for n in table if n != "buy_and_hold"),
-        key=lambda n: table[n]["choose_10bps"]["sharpe"] or float("-inf"),
-    )
+    rank_ic: dict[str, dict[str, float | None]] = {}
+    configs: dict[str, tuple[Any, Any, str]] = {}
+    for run_dir in args.run_dirs:
+        target = _head_target(run_dir)
+        rows = _rows(run_dir, atr)
+        closes = rows.select("ticker", "date", "close")
+        rank_ic[target] = {}
+        for period, (lo, hi) in periods.items():
+            part = rows.filter(_in_period(lo, hi))
+            rank_ic[target][period] = fold_prediction_metrics(part)["overall"]["rank_ic_mean"]
+        books: dict[str, pl.DataFrame] = {}
+        if not table:
+            books["buy_and_hold"] = rows.select("ticker", "date", pl.lit(1.0).alias("w"))
+        for name, (policy, portfolio) in _candidates().items():
+            weights = build_portfolio(apply_policy(rows, policy), portfolio)
+            key = f"{target}|{name}"
+            books[key] = weights.select("ticker", "date", pl.col("target_weight").alias("w"))
+            configs[key] = (policy, portfolio, target)
+        for name, book in books.items():
+            table[name] = {}
+            for cost in COSTS:
+                result = run_backtest(book, closes, BacktestConfig(cost_bps=cost), strategies=["w"])
+                for period, (lo, hi) in periods.items():
+                    table[name][f"{period}_{int(cost)}bps"] = _period_metrics(result, lo, hi)
+        print(f"[bench_portfolio] {target}: {len(books)} books", flush=True)
+
+    def sharpe(name: str, period: str = "choose") -> float:
+        return table[name][f"{period}_10bps"]["sharpe"] or float("-inf")
+
+    allowed = [
+        n for n in configs if (table[n]["choose_10bps"]["turnover"] or 0.0) <= args.max_turnover
+    ]
+    chosen = max(allowed, key=sharpe)
     elapsed = time.perf_counter() - started
+    print("\nhead's rank IC of pred_expected_ret_pct (mean over dates):")
+    print("| head target | up to " + str(until) + " | after |\n|---|---|---|")
+    for target, ic in rank_ic.items():
+        print(f"| {target} | {_fmt(ic['choose'], '+.4f')} | {_fmt(ic['report'], '+.4f')} |")
+    order = sorted(table, key=lambda n: -sharpe(n))
     for period in periods:
         print(f"\n{period} period ({'up to' if period == 'choose' else 'after'} {until}):")
         print("| candidate | Sharpe 10 | CAGR 10 | Sharpe 20 | turnover/y | net exp | max DD |")
         print("|---|---|---|---|---|---|---|")
-        for name, row in sorted(
-            table.items(), key=lambda kv: -(kv[1]["choose_10bps"]["sharpe"] or -9)
-        ):
-            a, b = row[f"{period}_10bps"], row[f"{period}_20bps"]
+        for name in order:
+            a, b = table[name][f"{period}_10bps"], table[name][f"{period}_20bps"]
             mark = " (chosen)" if name == chosen else ""
-
-            def f(v: float | None, spec: str) -> str:
-                return "-" if v is None else format(v, spec)
-
             print(
-                f"| {name}{mark} | {f(a['sharpe'], '+.2f')} | {f(a['cagr'], '+.1%')} | "
-                f"{f(b['sharpe'], '+.2f')} | {f(a['turnover'], '.1f')} | "
-                f"{f(a['net_exposure'], '+.2f')} | {f(a['max_drawdown'], '.1%')} |"
+                f"| {name}{mark} | {_fmt(a['sharpe'], '+.2f')} | {_fmt(a['cagr'], '+.1%')} | "
+                f"{_fmt(b['sharpe'], '+.2f')} | {_fmt(a['turnover'], '.1f')} | "
+                f"{_fmt(a['net_exposure'], '+.2f')} | {_fmt(a['max_drawdown'], '.1%')} |"
             )
-    chosen_policy, chosen_portfolio = _candidates()[chosen]
+    chosen_policy, chosen_portfolio, chosen_target = configs[chosen]
     print(
         json.dumps(
             {
                 "benchmark": "portfolio",
-                "run_dir": str(args.run_dir),
+                "run_dirs": [str(d) for d in args.run_dirs],
                 "choose_until": str(until),
+                "max_turnover": args.max_turnover,
                 "chosen": chosen,
+                "chosen_head_target": chosen_target,
                 "chosen_policy": dataclasses.asdict(chosen_policy),
                 "chosen_portfolio": dataclasses.asdict(chosen_portfolio),
-                "candidates": len(table) - 1,
+                "candidates": len(configs),
+                "within_turnover": len(allowed),
+                "rank_ic": rank_ic,
                 "seconds": round(elapsed, 1),
                 "table": table,
             },

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date
 from pathlib import Path
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 from m002.cli import main
 from m002.data import generate_synthetic
 from m002.exceptions import ConfigError, NotFittedError, SchemaError
+from m002.labels import TargetConfig
 from m002.pipeline import (
     OUTPUT_COLUMNS,
     HeadParams,
@@ -80,6 +82,23 @@ def test_head_split_has_a_purge_gap_of_the_horizon(trained: M002FullArchitecture
     assert 0 <= held["base_rate"] <= 1
     assert held["average_precision"] is not None
     assert held["ic"]["n_dates"] > 50
+
+
+@pytest.mark.parametrize("horizon", [10, 20])
+def test_head_purge_follows_the_horizon(
+    prices: pl.DataFrame, cache_dir: Path, horizon: int
+) -> None:
+    config = dataclasses.replace(SMALL, targets=TargetConfig(horizon=horizon))
+    assert config.label_reach == horizon  # so a walk-forward's embargo is horizon + 1
+    model = M002FullArchitecture(config, cache_dir=cache_dir, verbose=False).train(prices)
+    split = model.trained_state["head"]["split"]
+    calendar = prices["date"].unique().sort()
+    train_end, valid_start = (date.fromisoformat(split[k]) for k in ("train_end", "valid_start"))
+    between = calendar.filter((calendar > train_end) & (calendar < valid_start)).len()
+    # the last training row's target ends `horizon` dates later, still before the block
+    assert split["purge_dates"] == between == horizon + 1
+    head = model.trained_state["head"]["held_out"]
+    assert head["ic"]["n_dates"] > 0
 
 
 def test_predict_frame_has_every_output_column_and_all_three_actions(

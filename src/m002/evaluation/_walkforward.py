@@ -232,8 +232,9 @@ def run_walkforward(
     prices = read_prices(
         source, validate=cfg.pipeline.validate, min_rows=longest_warmup("m002") + 1
     )
-    min_embargo = max(cfg.pipeline.targets.horizon, cfg.pipeline.labels.lookahead) + 1
-    folds = walk_forward_splits(prices[DATE], cfg.walkforward, min_embargo=min_embargo)
+    folds = walk_forward_splits(
+        prices[DATE], cfg.walkforward, min_embargo=cfg.pipeline.label_reach + 1
+    )
     _say(
         verbose,
         f"{len(folds)} folds, test {folds[0].test_start} to {folds[-1].test_end}, "

@@ -181,6 +181,13 @@ class M002Config:
         check_mode(self.validate)
         check_int("max_gap_days", self.max_gap_days, 1)
 
+    @property
+    def label_reach(self) -> int:
+        """How many dates the furthest-reaching label looks ahead: the head's targets
+        (``targets.horizon``) or layer 1's labels (``labels.lookahead``). A walk-forward's
+        embargo is at least one date more."""
+        return max(self.targets.horizon, self.labels.lookahead)
+
 
 _SECTIONS: dict[str, type] = {
     "labels": RegimeLabelConfig,
