@@ -60,7 +60,7 @@ def _candidates() -> dict[str, tuple[Any, Any]]:
             PortfolioConfig.passthrough(),
         ),
     }
-    books = {
+    books: dict[str, dict[str, Any]] = {
         "rank": {"sizing": Sizing.RANK},
         "rank_long": {"sizing": Sizing.RANK, "long_only": True},
         "top10": {"sizing": Sizing.TOPK, "topk": 10, "n_drop": 2},
@@ -79,29 +79,7 @@ def _candidates() -> dict[str, tuple[Any, Any]]:
     return out
 
 
-def _in_period(lo: date | None, hi: date | None, column: str = "date") -> pl.Expr:
-    """``column`` in ``(lo, hi]``; an open end where a bound is None."""
-    expr = pl.lit(value=True)
-    if lo is not None:
-        expr &= pl.col(column) > lo
-    if hi is not None:
-        expr &= pl.col(column) <= hi
-    return expr
-
-
-def _period_metrics(result: Any, lo: date | None, hi: date | None) -> dict[str, Any]:
-    """Metrics of one backtest's days in (lo, hi], equity restarted at 1."""
-    from m002.evaluation import performance_metrics
-
-    daily = result.daily.filter(_in_period(lo, hi))
-    trades = result.trades.filter(_in_period(lo, hi, "entry_date"))
-    daily = daily.with_columns((1.0 + pl.col("net_return")).cum_prod().alias("equity"))
-    daily = daily.with_columns(
-        (pl.col("equity") / pl.max_horizontal(pl.col("equity").cum_max(), pl.lit(1.0)) - 1.0)
-        .alias("drawdown")
-    )  # fmt: skip
-    m = performance_metrics(daily, trades)
-    return {k: m.get(k) for k in ("cagr", "sharpe", "max_drawdown", "turnover", "net_exposure")}
+KEYS = ("cagr", "sharpe", "max_drawdown", "turnover", "net_exposure")
 
 
 def _rows(run_dir: Path, atr: pl.DataFrame) -> pl.DataFrame:
@@ -155,10 +133,12 @@ def main() -> None:
         target = _head_target(run_dir)
         rows = _rows(run_dir, atr)
         closes = rows.select("ticker", "date", "close")
-        rank_ic[target] = {}
-        for period, (lo, hi) in periods.items():
-            part = rows.filter(_in_period(lo, hi))
-            rank_ic[target][period] = fold_prediction_metrics(part)["overall"]["rank_ic_mean"]
+        rank_ic[target] = {
+            period: fold_prediction_metrics(
+                rows.filter(pl.col("date") > lo if hi is None else pl.col("date") <= hi)
+            )["overall"]["rank_ic_mean"]
+            for period, (lo, hi) in periods.items()
+        }
         books: dict[str, pl.DataFrame] = {}
         if not table:
             books["buy_and_hold"] = rows.select("ticker", "date", pl.lit(1.0).alias("w"))
@@ -172,7 +152,8 @@ def main() -> None:
             for cost in COSTS:
                 result = run_backtest(book, closes, BacktestConfig(cost_bps=cost), strategies=["w"])
                 for period, (lo, hi) in periods.items():
-                    table[name][f"{period}_{int(cost)}bps"] = _period_metrics(result, lo, hi)
+                    m = result.metrics(after=lo, until=hi)["w"]
+                    table[name][f"{period}_{int(cost)}bps"] = {k: m.get(k) for k in KEYS}
         print(f"[bench_portfolio] {target}: {len(books)} books", flush=True)
 
     def sharpe(name: str, period: str = "choose") -> float:

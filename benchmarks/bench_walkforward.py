@@ -4,10 +4,12 @@ Yearly re-training, test years 2008 to 2021 (the sample ends 2021-04-21), expand
 default config (10 bps per side). Measured: wall time of the walk-forward (cold cache unless
 ``--cache-dir`` points at a warm one), peak RSS, the time of a backtest re-run at another cost
 (the cost-sensitivity path: no re-training), and the strategy / baseline / ablation table.
-Prints the table and one JSON line; the run directory is kept for `m002 report`.
+Each table is printed for every test year, and for the years up to ``--split`` and after it
+(the default configuration was chosen on the first, `benchmarks/bench_portfolio.py`); then one
+JSON line. The run directory is kept for `m002 report`.
 
     python benchmarks/bench_walkforward.py [--source ../shared/data/sp500_sample]
-        [--out /tmp/m002_walkforward_run] [--cache-dir DIR]
+        [--out /tmp/m002_walkforward_run] [--cache-dir DIR] [--split 2013-12-31]
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import json
 import resource
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sp500_sample"
 COLUMNS = ("cagr", "ann_vol", "sharpe", "sortino", "max_drawdown", "calmar", "hit_rate",
-           "avg_holding_days", "turnover", "exposure")  # fmt: skip
+           "avg_holding_days", "turnover", "exposure", "net_exposure")  # fmt: skip
 
 
 def peak_rss_mb() -> float:
@@ -42,6 +46,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/m002_walkforward_run"))
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--first-test-date", default="2008-01-01")
+    parser.add_argument("--split", default="2013-12-31")
     args = parser.parse_args()
     if not args.source.exists():
         print(json.dumps({"benchmark": "walkforward", "skipped": f"{args.source} is absent"}))
@@ -66,14 +71,20 @@ def main() -> None:
         walkforward_s = time.perf_counter() - t0
         peak = peak_rss_mb()
         t0 = time.perf_counter()
-        _, at_20 = backtest_run(
+        at_20, _ = backtest_run(
             args.out, BacktestConfig(cost_bps=20.0), out_dir=Path(tmp) / "backtest_20bps"
         )
         rerun_s = time.perf_counter() - t0
+        at_10, _ = backtest_run(args.out, out_dir=Path(tmp) / "backtest_10bps")
 
-    strategies = run["backtest"]["strategies"]
-    print("\nout of sample, 10 bps per side:\n" + _table(strategies))
-    print("\nout of sample, 20 bps per side:\n" + _table(at_20["strategies"]))
+    split = date.fromisoformat(args.split)
+    periods = {"": {}, f" up to {split}": {"until": split}, f" after {split}": {"after": split}}
+    tables: dict[str, dict[str, Any]] = {}
+    for label, bounds in periods.items():
+        for cost, result in ((10, at_10), (20, at_20)):
+            metrics = result.metrics(**bounds)
+            tables[f"{cost}bps{label.replace(' ', '_')}"] = metrics
+            print(f"\nout of sample{label}, {cost} bps per side:\n" + _table(metrics))
     folds = run["evaluation"]["folds"]
     print(
         "\n| fold | test | AP | base rate | rank IC | ICIR | regime F1 labelled | all rows |\n"
@@ -91,7 +102,7 @@ def main() -> None:
         cells = [f.get(k) for k in keys]
         text = " | ".join(f"{c:.3f}" if c is not None else "-" for c in cells)
         print(f"| {f['fold']} | {f['test_start']} to {f['test_end']} | {text} |")
-    result = {
+    summary = {
         "benchmark": "walkforward",
         "m002_version": __version__,
         "folds": len(run["folds"]),
@@ -101,11 +112,10 @@ def main() -> None:
         "peak_rss_mb": round(peak, 1),
         "backtest_rerun_s": round(rerun_s, 2),
         "overall_predictions": run["evaluation"]["overall"],
-        "strategies_10bps": strategies,
-        "strategies_20bps": at_20["strategies"],
+        "strategies": tables,
         "run_dir": str(args.out),
     }
-    print(json.dumps(result))
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

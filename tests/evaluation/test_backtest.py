@@ -284,3 +284,24 @@ def test_execution_and_borrow_are_checked() -> None:
         BacktestConfig(execution="vwap")
     with pytest.raises(ConfigError, match="`borrow_bps` must be >= 0"):
         BacktestConfig(borrow_bps=-1.0)
+
+
+def test_metrics_of_a_sub_period_restart_the_equity_at_one() -> None:
+    days = [date(2024, 1, d) for d in (2, 3, 4, 5, 8)]
+    prices = pl.DataFrame(
+        {"ticker": ["A"] * 5, "date": days, "close": [100.0, 110.0, 99.0, 108.9, 108.9]}
+    )
+    signals = pl.DataFrame({"ticker": ["A"] * 5, "date": days, "w": [1.0] * 5})
+    result = run_backtest(signals, prices, BacktestConfig(cost_bps=0.0))
+    # net returns by day: 0, +10%, -10%, +10%, 0; one trade entered on the first day
+    whole = result.metrics()["w"]
+    assert whole["total_return"] == pytest.approx(1.1 * 0.9 * 1.1 - 1.0)
+    later = result.metrics(after=days[1])["w"]  # -10%, +10%, 0 from an equity of 1
+    assert (later["n_days"], later["n_trades"]) == (3, 0)
+    assert later["total_return"] == pytest.approx(0.9 * 1.1 - 1.0)
+    assert later["max_drawdown"] == pytest.approx(-0.1)
+    early = result.metrics(until=days[2])["w"]  # 0, +10%, -10%
+    assert (early["n_days"], early["n_trades"]) == (3, 1)
+    assert early["total_return"] == pytest.approx(1.1 * 0.9 - 1.0)
+    assert early["max_drawdown"] == pytest.approx(0.99 / 1.1 - 1.0)
+    assert result.metrics(after=days[1], until=days[2])["w"]["n_days"] == 1

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Final
 
 import polars as pl
@@ -139,6 +140,32 @@ class BacktestResult:
     strategies: tuple[str, ...]
     config: BacktestConfig
 
+    def metrics(
+        self, *, after: date | None = None, until: date | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """`performance_metrics` of each strategy, on the days in ``(after, until]`` (an open
+        end where a bound is None) and the trades entered in them.
+
+        A sub-period starts its equity at 1 on its first day, so its CAGR, drawdown and
+        Sharpe are those of an account opened then (holding the book it had: the weights
+        and costs of the first day are the full run's). Example: choose on the days up to
+        one date and report the days after it.
+        """
+        days, entries = pl.lit(value=True), pl.lit(value=True)
+        if after is not None:
+            days, entries = days & (pl.col(DATE) > after), entries & (pl.col("entry_date") > after)
+        if until is not None:
+            days &= pl.col(DATE) <= until
+            entries &= pl.col("entry_date") <= until
+        out = {}
+        for name in self.strategies:
+            daily = self.daily.filter((pl.col("strategy") == name) & days)
+            if after is not None or until is not None:
+                daily = _with_equity(daily)
+            trades = self.trades.filter((pl.col("strategy") == name) & entries)
+            out[name] = performance_metrics(daily, trades)
+        return out
+
 
 def _weights(signals: pl.DataFrame, strategy: str, config: BacktestConfig) -> pl.Expr:
     size = pl.col(strategy).cast(pl.Float64).fill_nan(None).fill_null(0.0)
@@ -190,14 +217,19 @@ def _daily(rows: pl.DataFrame, strategy: str, config: BacktestConfig) -> pl.Data
         .sort(DATE)
         .with_columns((pl.col("turnover") * config.cost_rate + pl.col("_borrow")).alias("cost"))
         .with_columns((pl.col("gross_return") - pl.col("cost")).alias("net_return"))
-        .with_columns((1.0 + pl.col("net_return")).cum_prod().alias("equity"))
     )
-    return daily.with_columns(
-        pl.lit(strategy).alias("strategy"),
-        # the peak includes the starting equity of 1
-        (pl.col("equity") / pl.max_horizontal(pl.col("equity").cum_max(), pl.lit(1.0)) - 1.0)
-        .alias("drawdown"),
-    ).select(DAILY_COLUMNS)  # fmt: skip
+    return _with_equity(daily.with_columns(pl.lit(strategy).alias("strategy"))).select(
+        DAILY_COLUMNS
+    )
+
+
+def _with_equity(daily: pl.DataFrame) -> pl.DataFrame:
+    """``equity`` (the net returns compounded from 1) and ``drawdown`` of one strategy's
+    days, in date order."""
+    equity = (1.0 + pl.col("net_return")).cum_prod()
+    # the peak includes the starting equity of 1
+    drawdown = equity / pl.max_horizontal(equity.cum_max(), pl.lit(1.0)) - 1.0
+    return daily.with_columns(equity.alias("equity"), drawdown.alias("drawdown"))
 
 
 def _trades(rows: pl.DataFrame, strategy: str) -> pl.DataFrame:

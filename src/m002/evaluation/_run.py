@@ -26,7 +26,6 @@ from m002.evaluation._backtest import (
     EXECUTIONS,
     BacktestConfig,
     BacktestResult,
-    performance_metrics,
     run_backtest,
 )
 from m002.evaluation._splits import WalkForwardConfig
@@ -110,16 +109,6 @@ def read_run_json(run_dir: str | Path) -> dict[str, Any]:
     return run
 
 
-def _strategy_metrics(result: BacktestResult) -> dict[str, dict[str, Any]]:
-    return {
-        name: performance_metrics(
-            result.daily.filter(pl.col("strategy") == name),
-            result.trades.filter(pl.col("strategy") == name),
-        )
-        for name in result.strategies
-    }
-
-
 def backtest_run(
     run_dir: str | Path,
     config: BacktestConfig | None = None,
@@ -165,28 +154,30 @@ def backtest_run(
     names = [s for s in run.get("strategies", {}) if s in signals.columns] or None
     strategy_signals = signals.drop("fold", strict=False)
     result = run_backtest(strategy_signals, prices, config, strategies=names)
+    # the same signals traded the other way, so a reader sees what the fill assumption is
+    # worth (a decision made after the close can only really be traded at the next open)
+    by_execution = {
+        execution: result
+        if execution == config.execution
+        else run_backtest(
+            strategy_signals,
+            prices,
+            dataclasses.replace(config, execution=execution),
+            strategies=names,
+        )
+        for execution in EXECUTIONS
+    }
+    summary = ("cagr", "sharpe", "max_drawdown", "turnover")
     metrics = {
         "costs": dataclasses.asdict(result.config),
         "conventions": CONVENTIONS,
         "order": list(result.strategies),
-        "strategies": _strategy_metrics(result),
-        # the same signals traded the other way, so a reader sees what the fill assumption is
-        # worth (a decision made after the close can only really be traded at the next open)
+        "strategies": result.metrics(),
         "executions": {
             execution: {
-                name: {k: row.get(k) for k in ("cagr", "sharpe", "max_drawdown", "turnover")}
-                for name, row in _strategy_metrics(
-                    run_backtest(
-                        strategy_signals,
-                        prices,
-                        dataclasses.replace(config, execution=execution),
-                        strategies=names,
-                    )
-                    if execution != config.execution
-                    else result
-                ).items()
+                name: {k: row.get(k) for k in summary} for name, row in backtest.metrics().items()
             }
-            for execution in EXECUTIONS
+            for execution, backtest in by_execution.items()
         },
     }
     target = Path(out_dir) if out_dir is not None else folder / RUN_FILES["backtest"]
