@@ -9,6 +9,7 @@ import pytest
 
 from m002.evaluation import STRATEGIES, regime_rule_position, strategy_signals
 from m002.evaluation._signals import ABLATION_COLUMNS, TRUE_REGIME
+from m002.policy import PolicyConfig, apply_policy, required_columns
 from m002.portfolio import PortfolioConfig, build_portfolio
 from m002.regime import state_prob_columns
 
@@ -29,6 +30,12 @@ def predictions() -> pl.DataFrame:
             "policy_score": rng.normal(0, 0.01, n),
             "position_size": rng.normal(0, 0.3, n),
             "pred_expected_ret_pct": rng.normal(0, 1, n),
+            "pred_rebound_prob": rng.uniform(0, 1, n),
+            "pred_expected_dd_pct": -rng.exponential(3, n),
+            "atr_smooth": rng.uniform(0.005, 0.03, n),
+            **{
+                flag: rng.binomial(1, 0.1, n) for flag in ("I_vr_and_vs", "I_bd_late", "I_bd_early")
+            },
             "ret_5d": rng.normal(0, 0.03, n),
             **{c: rng.dirichlet(np.ones(5), n)[:, i] for i, c in enumerate(state_prob_columns())},
         }
@@ -47,12 +54,18 @@ def test_every_strategy_has_a_column_and_the_books_follow_their_config(
     rows = predictions.sort("ticker", "date")
     expected = build_portfolio(rows, config)["target_weight"]
     assert signals["m002"].equals(expected.alias("m002"))
-    assert signals["m002_spec"].equals(rows["position_size"].alias("m002_spec"))
+    # m002_spec re-applies the spec's own policy, whatever policy the run was configured with
+    spec = apply_policy(rows.select(required_columns()), PolicyConfig.spec())
+    assert signals["m002_spec"].equals(spec["position_size"].fill_null(0.0).alias("m002_spec"))
     # a rank book is dollar-neutral each day, a long-only tilt never short
     net = signals.group_by("date").agg(pl.col("m002_rank").sum())["m002_rank"]
     assert net.abs().max() < 1e-12
     assert signals["m002_rank_long_only"].min() >= 0.0
-    assert (signals.group_by("date").agg((pl.col("m002_topk") > 0).sum())["m002_topk"] <= 50).all()
+    held = signals.group_by("date").agg(
+        (pl.col("m002_topk") > 0).sum(), (pl.col("m002_topk") < 0).sum().alias("short")
+    )
+    assert (held["m002_topk"] <= config.topk).all()
+    assert held["short"].max() > 0  # the top-k row is two-sided whatever long_only says
 
 
 def test_the_ablation_goes_through_the_same_portfolio(predictions: pl.DataFrame) -> None:

@@ -30,6 +30,7 @@ from m002.evaluation import (
 )
 from m002.exceptions import ConfigError, OutputExistsError, SchemaError
 from m002.pipeline import CrossFitConfig, HeadParams, M002Config, RegimeParams
+from m002.policy import PolicyConfig, apply_policy
 
 DECISIONS = [
     "action",
@@ -124,7 +125,9 @@ def test_signals_cover_the_predictions_for_every_strategy(run_dir: Path) -> None
     predictions = pl.read_parquet(run_dir / RUN_FILES["predictions"])
     assert signals.select("ticker", "date").equals(predictions.select("ticker", "date"))
     assert set(STRATEGIES) <= set(signals.columns)
-    assert signals["m002_spec"].to_list() == predictions["position_size"].fill_null(0.0).to_list()
+    # the spec's own policy re-applied to the same predictions (the run's policy is the default)
+    spec = apply_policy(predictions.sort("ticker", "date"), PolicyConfig.spec())
+    assert signals["m002_spec"].to_list() == spec["position_size"].fill_null(0.0).to_list()
     assert signals["m002"].to_list() == predictions["target_weight"].to_list()
     # the ablation is a different head, hence different positions somewhere
     assert not signals["m002"].equals(signals["m002_no_state_probs"])

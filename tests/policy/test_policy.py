@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Callable
@@ -25,6 +26,13 @@ from m002.policy import (
     soft_policy_score,
     symmetric_policy_score,
 )
+
+
+def spec_policy(**changes: Any) -> PolicyConfig:
+    """The spec's layer 3 (``lambda`` 0.5, one score) with ``changes``: the values worked out
+    by hand below assume it."""
+    return dataclasses.replace(PolicyConfig.spec(), **changes)
+
 
 START = dt.date(2020, 1, 1)
 
@@ -54,7 +62,7 @@ SYM_SHORT_ROW: dict[str, Any] = {
     "pred_expected_ret_pct": -5.0,
     "pred_expected_dd_pct": -6.0,
 }
-SYMMETRIC = PolicyConfig(vol_window=1, score_form=ScoreForm.SYMMETRIC)
+SYMMETRIC = spec_policy(vol_window=1, score_form=ScoreForm.SYMMETRIC)
 SCHEMA: dict[str, pl.DataType] = {
     "ticker": pl.String(),
     "date": pl.Date(),
@@ -80,7 +88,7 @@ def frame_of(rows: list[dict[str, Any]], ticker: str = "A") -> pl.DataFrame:
 
 def one_row(config: PolicyConfig | None = None, /, **row: Any) -> dict[str, Any]:
     """Apply the policy to a single row with ``vol_window=1`` (ex_ante_vol = atr_smooth)."""
-    cfg = PolicyConfig(vol_window=1) if config is None else config
+    cfg = spec_policy(vol_window=1) if config is None else config
     return apply_policy(frame_of([row]), cfg).row(0, named=True)
 
 
@@ -151,14 +159,14 @@ def test_score_rejects_bad_lambda(score: ScoreFunction, lam: float) -> None:
 def test_event_multipliers_scale_a_long(
     scope: MultiplierScope, vr: int | None, late: int | None, factor: float
 ) -> None:
-    cfg = PolicyConfig(vol_window=1, multiplier_scope=scope)
+    cfg = spec_policy(vol_window=1, multiplier_scope=scope)
     out = one_row(cfg, I_vr_and_vs=vr, I_bd_late=late)
     assert out["policy_score"] == pytest.approx(0.007 * factor, abs=1e-15)
     assert out["position_size"] == pytest.approx(2.0 * 0.007 * factor / 0.02)
 
 
 def test_multipliers_come_from_config() -> None:
-    cfg = PolicyConfig(vol_window=1, overheat_multiplier=0.5, late_breakdown_multiplier=2.0)
+    cfg = spec_policy(vol_window=1, overheat_multiplier=0.5, late_breakdown_multiplier=2.0)
     assert one_row(cfg, I_vr_and_vs=1)["policy_score"] == pytest.approx(0.0035, abs=1e-15)
     assert one_row(cfg, I_bd_late=1)["policy_score"] == pytest.approx(0.014, abs=1e-15)
     assert one_row(cfg, I_vr_and_vs=1, I_bd_late=1)["policy_score"] == pytest.approx(
@@ -184,11 +192,11 @@ def test_any_sign_scope_reproduces_the_spec_literal_scaling(
     vr: int, late: int, factor: float
 ) -> None:
     # the behaviour before the fix: I_bd_late enlarged a short x1.1, I_vr_and_vs shrank it
-    cfg = PolicyConfig(vol_window=1, multiplier_scope=MultiplierScope.ANY_SIGN)
+    cfg = spec_policy(vol_window=1, multiplier_scope=MultiplierScope.ANY_SIGN)
     out = one_row(cfg, **{**NEG_ROW, "I_bd_early": 1, "I_vr_and_vs": vr, "I_bd_late": late})
     assert out["policy_score"] == pytest.approx(-0.009 * factor, abs=1e-15)
     assert out["position_size"] == pytest.approx(2.0 * -0.009 * factor / 0.02)
-    cfg = PolicyConfig(vol_window=1, score_form="symmetric", multiplier_scope="any_sign")
+    cfg = spec_policy(vol_window=1, score_form="symmetric", multiplier_scope="any_sign")
     row = {**SYM_SHORT_ROW, "I_bd_early": 1, "I_vr_and_vs": vr, "I_bd_late": late}
     assert one_row(cfg, **row)["policy_score"] == pytest.approx(-0.005 * factor, abs=1e-15)
 
@@ -211,7 +219,7 @@ def test_multipliers_move_a_long_across_its_threshold() -> None:
 def test_the_spec_score_is_reproduced_exactly_by_name() -> None:
     # score_form="spec", short_gate="spec", multiplier_scope="any_sign": the rules before
     # the fix; every number below is computed by hand from spec 4.1 / 4.2
-    cfg = PolicyConfig(
+    cfg = spec_policy(
         vol_window=1,
         score_form=ScoreForm.SPEC,
         short_gate=ShortGate.SPEC,
@@ -263,17 +271,17 @@ def test_symmetric_does_not_short_a_drawdown_alone() -> None:
 def test_symmetric_thresholds_apply_to_each_side() -> None:
     # S = -0.005: a SHORT at theta_short = -0.005, FLAT at -0.0051
     row = {**SYM_SHORT_ROW, "I_bd_early": 1}
-    cfg = PolicyConfig(vol_window=1, score_form="symmetric", theta_short=-0.005)
+    cfg = spec_policy(vol_window=1, score_form="symmetric", theta_short=-0.005)
     assert one_row(cfg, **row)["action"] == Action.SHORT
-    cfg = PolicyConfig(vol_window=1, score_form="symmetric", theta_short=-0.0051)
+    cfg = spec_policy(vol_window=1, score_form="symmetric", theta_short=-0.0051)
     assert one_row(cfg, **row)["action"] == Action.FLAT
     # L = 0.007: a LONG at theta_long = 0.007, FLAT just above
     assert (
-        one_row(PolicyConfig(vol_window=1, score_form="symmetric", theta_long=0.007))["action"]
+        one_row(spec_policy(vol_window=1, score_form="symmetric", theta_long=0.007))["action"]
         == Action.LONG
     )
     assert (
-        one_row(PolicyConfig(vol_window=1, score_form="symmetric", theta_long=0.0071))["action"]
+        one_row(spec_policy(vol_window=1, score_form="symmetric", theta_long=0.0071))["action"]
         == Action.FLAT
     )
 
@@ -281,7 +289,7 @@ def test_symmetric_thresholds_apply_to_each_side() -> None:
 def test_symmetric_dead_zone_is_flat_at_zero_thresholds() -> None:
     # policy_score 0 (neither side gains) reads as no side: FLAT even at theta_long = 0,
     # where the spec's rule on policy_score alone would call it a zero-size LONG
-    cfg = PolicyConfig(vol_window=1, score_form="symmetric", theta_long=0.0, theta_short=0.0)
+    cfg = spec_policy(vol_window=1, score_form="symmetric", theta_long=0.0, theta_short=0.0)
     out = one_row(cfg, **{**NEG_ROW, "I_bd_early": 1})
     assert (out["policy_score"], out["action"], out["position_size"]) == (0.0, Action.FLAT, 0.0)
 
@@ -290,7 +298,7 @@ def test_symmetric_short_caps_a_positive_drawdown_at_zero() -> None:
     # thresholds on the wrong side of 0 make the short score itself visible: P 0.5, ret 1,
     # dd +2 (no target is > 0): S = 0.005 + 0.5 * (1 - 0) / 100 = 0.01 > theta_short = 0.008;
     # without the cap the run-up would be 1 - 2 < 0, S = 0.005 and the row a SHORT
-    cfg = PolicyConfig(vol_window=1, score_form="symmetric", theta_long=0.05, theta_short=0.008)
+    cfg = spec_policy(vol_window=1, score_form="symmetric", theta_long=0.05, theta_short=0.008)
     row = {"pred_rebound_prob": 0.5, "pred_expected_ret_pct": 1.0, "pred_expected_dd_pct": 2.0}
     out = one_row(cfg, **row, I_bd_early=1)
     assert out["policy_score"] == pytest.approx(0.005, abs=1e-15)
@@ -303,21 +311,21 @@ def test_symmetric_short_caps_a_positive_drawdown_at_zero() -> None:
 def test_score_gate_needs_no_event() -> None:
     # NEG_ROW has neither I_bd_early nor a peak: the spec gate keeps it FLAT, the score opens
     assert one_row(**NEG_ROW)["action"] == Action.FLAT
-    cfg = PolicyConfig(vol_window=1, short_gate=ShortGate.SCORE)
+    cfg = spec_policy(vol_window=1, short_gate=ShortGate.SCORE)
     out = one_row(cfg, **NEG_ROW)
     assert (out["action"], out["position_size"]) == (Action.SHORT, pytest.approx(-0.9))
     assert one_row(SYMMETRIC, **SYM_SHORT_ROW)["action"] == Action.FLAT
-    cfg = PolicyConfig(vol_window=1, score_form="symmetric", short_gate="score")
+    cfg = spec_policy(vol_window=1, score_form="symmetric", short_gate="score")
     out = one_row(cfg, **SYM_SHORT_ROW)
     assert (out["action"], out["position_size"]) == (Action.SHORT, pytest.approx(-0.5))
 
 
 def test_score_gate_still_needs_the_threshold_and_allow_short() -> None:
-    cfg = PolicyConfig(vol_window=1, short_gate="score")
+    cfg = spec_policy(vol_window=1, short_gate="score")
     # score 0.0005 is above theta_short: FLAT whatever the gate
     row = {"pred_rebound_prob": 0.5, "pred_expected_ret_pct": 0.1, "pred_expected_dd_pct": 0.0}
     assert one_row(cfg, **row)["action"] == Action.FLAT
-    cfg = PolicyConfig(vol_window=1, short_gate="score", allow_short=False)
+    cfg = spec_policy(vol_window=1, short_gate="score", allow_short=False)
     out = one_row(cfg, **NEG_ROW)
     assert (out["action"], out["position_size"]) == (Action.FLAT, 0.0)
 
@@ -342,7 +350,7 @@ def test_long_at_threshold_exactly() -> None:
     # score = 0.5 * 0.2 / 100 = 0.001 = theta_long, no drawdown
     out = one_row(pred_rebound_prob=0.5, pred_expected_ret_pct=0.2, pred_expected_dd_pct=0.0)
     assert out["policy_score"] == pytest.approx(0.001, abs=1e-18)
-    cfg = PolicyConfig(vol_window=1, theta_long=out["policy_score"])
+    cfg = spec_policy(vol_window=1, theta_long=out["policy_score"])
     out = one_row(cfg, pred_rebound_prob=0.5, pred_expected_ret_pct=0.2, pred_expected_dd_pct=0.0)
     assert out["action"] == Action.LONG
 
@@ -358,7 +366,7 @@ def test_short_via_peak_probability() -> None:
     out = one_row(**{**NEG_ROW, "state_prob_Peak": 0.5})  # at the threshold: counts
     assert out["action"] == Action.SHORT
     assert out["position_size"] == pytest.approx(-0.9)
-    cfg = PolicyConfig(vol_window=1, peak_prob_threshold=0.7)
+    cfg = spec_policy(vol_window=1, peak_prob_threshold=0.7)
     assert one_row(cfg, **{**NEG_ROW, "state_prob_Peak": 0.69})["action"] == Action.FLAT
 
 
@@ -386,7 +394,7 @@ def test_flat_between_thresholds() -> None:
 
 
 def test_allow_short_false_makes_short_flat() -> None:
-    cfg = PolicyConfig(vol_window=1, allow_short=False)
+    cfg = spec_policy(vol_window=1, allow_short=False)
     out = one_row(cfg, **{**NEG_ROW, "I_bd_early": 1, "state_prob_Peak": 0.9})
     assert out["action"] == Action.FLAT
     assert out["position_size"] == 0.0
@@ -395,7 +403,7 @@ def test_allow_short_false_makes_short_flat() -> None:
 
 @pytest.mark.parametrize("size_max", [0.25, 0.5, 1.0])
 def test_clipping_at_size_max(size_max: float) -> None:
-    cfg = PolicyConfig(vol_window=1, k=10.0, size_max=size_max)
+    cfg = spec_policy(vol_window=1, k=10.0, size_max=size_max)
     assert one_row(cfg)["position_size"] == size_max  # 10 * 0.007 / 0.02 = 3.5
     short = one_row(cfg, **{**NEG_ROW, "I_bd_early": 1})
     assert short["position_size"] == -size_max
@@ -403,11 +411,11 @@ def test_clipping_at_size_max(size_max: float) -> None:
 
 def test_sign_clip_when_thresholds_cross_zero() -> None:
     # theta_long < 0: a LONG on a negative score keeps its action with size 0, never < 0
-    cfg = PolicyConfig(vol_window=1, theta_long=-0.02, theta_short=-0.03)
+    cfg = spec_policy(vol_window=1, theta_long=-0.02, theta_short=-0.03)
     out = one_row(cfg, **NEG_ROW)
     assert (out["action"], out["position_size"]) == (Action.LONG, 0.0)
     # theta_short > 0: a SHORT on a positive score has size 0, never > 0
-    cfg = PolicyConfig(vol_window=1, theta_long=0.05, theta_short=0.04)
+    cfg = spec_policy(vol_window=1, theta_long=0.05, theta_short=0.04)
     out = one_row(cfg, I_bd_early=1)
     assert (out["action"], out["position_size"]) == (Action.SHORT, 0.0)
 
@@ -427,7 +435,7 @@ def test_no_volatility_estimate_is_flat(atr: float | None) -> None:
 )
 @pytest.mark.parametrize("value", [None, math.nan, -math.inf])
 def test_missing_prediction_is_flat(form: ScoreForm, column: str, value: float | None) -> None:
-    cfg = PolicyConfig(vol_window=1, score_form=form, short_gate="score")
+    cfg = spec_policy(vol_window=1, score_form=form, short_gate="score")
     out = one_row(cfg, **{column: value, "I_bd_early": 1, "state_prob_Peak": 1.0})
     assert out["policy_score"] is None
     assert out["action"] == Action.FLAT
@@ -442,7 +450,7 @@ def test_ex_ante_vol_rolls_within_each_ticker() -> None:
     b = frame_of([{"atr_smooth": x} for x in [0.10, 0.20, 0.30]], ticker="B")
     # shuffled input, B before A: the output is sorted and the window never crosses tickers
     frame = pl.concat([b, a]).sample(fraction=1.0, shuffle=True, seed=3)
-    out = apply_policy(frame, PolicyConfig(vol_window=3))
+    out = apply_policy(frame, spec_policy(vol_window=3))
     assert out["ticker"].to_list() == ["A"] * 4 + ["B"] * 3
     assert out["date"].to_list() == sorted(a["date"]) + sorted(b["date"])
     vol = out["ex_ante_vol"].to_list()
@@ -459,7 +467,7 @@ def test_ex_ante_vol_rolls_within_each_ticker() -> None:
 
 def test_null_atr_nulls_its_windows() -> None:
     frame = frame_of([{"atr_smooth": x} for x in [0.01, None, 0.03, 0.05, 0.07]])
-    out = apply_policy(frame, PolicyConfig(vol_window=2))
+    out = apply_policy(frame, spec_policy(vol_window=2))
     vol = out["ex_ante_vol"].to_list()
     assert vol[:3] == [None, None, None]
     assert vol[3:] == [pytest.approx(0.04), pytest.approx(0.06)]
@@ -470,21 +478,21 @@ def test_null_atr_nulls_its_windows() -> None:
 
 def test_output_columns_and_types() -> None:
     frame = frame_of([{}, {}]).with_columns(pl.lit(1).alias("extra"))
-    out = apply_policy(frame, PolicyConfig(vol_window=1))
+    out = apply_policy(frame, spec_policy(vol_window=1))
     assert out.columns == [*frame.columns, *POLICY_COLUMNS]
     assert out.select(POLICY_COLUMNS).dtypes == [pl.Float64, pl.Float64, pl.String, pl.Float64]
     assert out.select(frame.columns).equals(frame)
     # applying again replaces the policy columns instead of adding more
-    again = apply_policy(out, PolicyConfig(vol_window=1, k=1.0))
+    again = apply_policy(out, spec_policy(vol_window=1, k=1.0))
     assert again.columns == out.columns
     assert again["position_size"].to_list() == pytest.approx([0.35, 0.35])
 
 
 def test_lazy_in_lazy_out() -> None:
     frame = frame_of([{}, {}, {}])
-    lazy = apply_policy(frame.lazy(), PolicyConfig(vol_window=2))
+    lazy = apply_policy(frame.lazy(), spec_policy(vol_window=2))
     assert isinstance(lazy, pl.LazyFrame)
-    eager = apply_policy(frame, PolicyConfig(vol_window=2))
+    eager = apply_policy(frame, spec_policy(vol_window=2))
     assert isinstance(eager, pl.DataFrame)
     assert lazy.collect().equals(eager)
 
@@ -517,12 +525,16 @@ def test_action_values() -> None:
 
 def test_default_config() -> None:
     cfg = PolicyConfig()
-    assert (cfg.risk_aversion, cfg.k, cfg.size_max, cfg.vol_window) == (0.5, 2.0, 1.0, 10)
+    # the shipped configuration: the symmetric score with a small lambda
+    assert (cfg.risk_aversion, cfg.k, cfg.size_max, cfg.vol_window) == (0.05, 2.0, 1.0, 10)
     assert cfg.theta_short <= 0 < cfg.theta_long
-    # the spec's score and gate; the multipliers as the spec means them (the fix)
-    assert cfg.score_form is ScoreForm.SPEC
+    assert cfg.score_form is ScoreForm.SYMMETRIC
     assert cfg.short_gate is ShortGate.SPEC
     assert cfg.multiplier_scope is MultiplierScope.LONG_ONLY
+    # the spec's own layer 3, by name
+    spec = PolicyConfig.spec()
+    assert (spec.risk_aversion, spec.score_form) == (0.5, ScoreForm.SPEC)
+    assert dataclasses.replace(spec, risk_aversion=0.05, score_form="symmetric") == cfg
     # the documented scale of k: score 0.002 at vol 0.02 -> size 0.2
     assert cfg.k * 0.002 / 0.02 == pytest.approx(0.2)
     with pytest.raises(AttributeError):
@@ -572,16 +584,16 @@ def test_default_config() -> None:
 )
 def test_config_validation(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        PolicyConfig(**kwargs)
+        spec_policy(**kwargs)
     assert message in str(info.value)
 
 
 def test_config_choices_accept_strings_and_hold_enums() -> None:
-    cfg = PolicyConfig(score_form="symmetric", short_gate="score", multiplier_scope="any_sign")
+    cfg = spec_policy(score_form="symmetric", short_gate="score", multiplier_scope="any_sign")
     assert cfg.score_form is ScoreForm.SYMMETRIC
     assert cfg.short_gate is ShortGate.SCORE
     assert cfg.multiplier_scope is MultiplierScope.ANY_SIGN
-    assert cfg == PolicyConfig(
+    assert cfg == spec_policy(
         score_form=ScoreForm.SYMMETRIC,
         short_gate=ShortGate.SCORE,
         multiplier_scope=MultiplierScope.ANY_SIGN,
@@ -592,8 +604,8 @@ def test_config_choices_accept_strings_and_hold_enums() -> None:
 
 
 def test_config_accepts_equal_thresholds_and_ints() -> None:
-    cfg = PolicyConfig(theta_long=0, theta_short=0, k=1, size_max=2)
-    out = one_row(PolicyConfig(vol_window=1, theta_long=0, theta_short=0), I_bd_early=1)
+    cfg = spec_policy(theta_long=0, theta_short=0, k=1, size_max=2)
+    out = one_row(spec_policy(vol_window=1, theta_long=0, theta_short=0), I_bd_early=1)
     assert cfg.theta_long == cfg.theta_short
     assert out["action"] == Action.LONG  # LONG wins where the thresholds meet
 
@@ -643,7 +655,7 @@ def test_signs_and_bounds_hold_for_random_inputs(
     gate: ShortGate,
     scope: MultiplierScope,
 ) -> None:
-    cfg = PolicyConfig(
+    cfg = spec_policy(
         vol_window=vol_window,
         size_max=size_max,
         k=k,
@@ -687,7 +699,7 @@ def test_flags_never_move_a_short(
 ) -> None:
     # whatever the factors, the rows that are SHORT and their sizes are the same with the
     # event flags as without them (thresholds on their usual sides of 0)
-    cfg = PolicyConfig(
+    cfg = spec_policy(
         vol_window=1,
         score_form=form,
         short_gate=gate,
@@ -712,7 +724,7 @@ def test_symmetric_form_changes_only_the_short_side(
     rows: list[dict[str, Any]], gate: ShortGate, scope: MultiplierScope, lam: float
 ) -> None:
     def run(form: ScoreForm) -> pl.DataFrame:
-        cfg = PolicyConfig(
+        cfg = spec_policy(
             vol_window=1,
             risk_aversion=lam,
             score_form=form,

@@ -567,14 +567,20 @@ def test_spec_passthrough_is_position_size_bit_for_bit(seed: int, long_only: boo
     "config",
     [
         PortfolioConfig(),
-        PortfolioConfig(trade_rate=1.0, enter_quantile=0.9, exit_quantile=0.7, cooldown_days=3),
-        PortfolioConfig(sizing="topk", topk=5, n_drop=1, min_hold_days=4, trade_rate=0.5),
-        PortfolioConfig(trade_rate=1.0, beta_neutral=True, vol_target=0.1, beta_window=20),
+        PortfolioConfig(
+            long_only=False, trade_rate=1.0, enter_quantile=0.9, exit_quantile=0.7, cooldown_days=3
+        ),
+        PortfolioConfig(
+            sizing="topk", topk=5, n_drop=1, min_hold_days=4, trade_rate=0.5, long_only=False
+        ),
+        PortfolioConfig(
+            long_only=False, trade_rate=1.0, beta_neutral=True, vol_target=0.1, beta_window=20
+        ),
     ],
     ids=["default", "hysteresis", "topk", "beta-vol"],
 )
 def test_a_shorter_history_agrees_after_memory_dates(config: PortfolioConfig) -> None:
-    frame = random_frame(11, n_dates=520, n_tickers=30, persistence=0.95)
+    frame = random_frame(11, n_dates=720, n_tickers=30, persistence=0.95)
     # a ticker that left before the shorter history starts: in one grid only
     gone = frame.filter(pl.col("ticker") == "T00", pl.col("date") < START + dt.timedelta(40))
     frame = pl.concat([frame, gone.with_columns(pl.lit("A00").alias("ticker"))])
@@ -582,7 +588,7 @@ def test_a_shorter_history_agrees_after_memory_dates(config: PortfolioConfig) ->
     full = build_portfolio(frame, config).filter(pl.col("date") >= start)
     short = build_portfolio(frame.filter(pl.col("date") >= start), config)
     settled = start + dt.timedelta(days=config.memory_dates())
-    assert settled < START + dt.timedelta(days=520)
+    assert settled < START + dt.timedelta(days=720)
     joined = short.join(full, on=["ticker", "date"], suffix="_full").filter(
         pl.col("date") >= settled
     )
@@ -596,7 +602,7 @@ def test_sample_momentum_book(sample_dir: Path) -> None:
     frame = prices.sort("ticker", "date").with_columns(
         (pl.col("close") / pl.col("close").shift(20).over("ticker") - 1).alias("policy_score")
     )
-    config = PortfolioConfig()
+    config = PortfolioConfig(long_only=False, trade_rate=0.25)
     out = build_portfolio(frame, config)
     dates, grid = weight_grid(out)
     assert np.isfinite(grid).all()

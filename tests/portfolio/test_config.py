@@ -15,17 +15,20 @@ from m002.policy import ScoreForm
 from m002.portfolio import PortfolioConfig, Sizing, _build, _config
 
 
-def test_defaults_are_a_rank_book_with_memory_and_caps() -> None:
+def test_defaults_are_the_shipped_long_only_rank_tilt_with_memory_and_caps() -> None:
     cfg = PortfolioConfig()
     assert cfg.sizing is Sizing.RANK
     assert cfg.score_column == "policy_score"
+    assert cfg.long_only
     assert (cfg.trade_rate, cfg.max_weight, cfg.gross_target, cfg.max_leverage) == (
-        0.25,
+        0.1,
         0.1,
         1.0,
         1.0,
     )
-    assert cfg.two_sided_neutral
+    assert (cfg.topk, cfg.n_drop) == (10, 2)
+    assert not cfg.two_sided_neutral
+    assert PortfolioConfig(long_only=False).two_sided_neutral
 
 
 @pytest.mark.parametrize("sizing", ["spec", "rank", "topk", Sizing.TOPK])
@@ -64,7 +67,10 @@ def test_sizing_takes_the_enum_or_its_value(sizing: Any) -> None:
         ),
         ({"net_min": 0.2, "net_max": 0.1}, "`net_min` must be <= `net_max`, got `net_min=0.2`"),
         ({"beta_neutral": True, "long_only": True}, "`beta_neutral` needs a short side"),
-        ({"beta_neutral": True, "net_min": 0.0}, "`beta_neutral` sets the book's net itself"),
+        (
+            {"beta_neutral": True, "long_only": False, "net_min": 0.0},
+            "`beta_neutral` sets the book's net itself",
+        ),
         ({"beta_window": 1}, "`beta_window` must be >= 2, got `beta_window=1`"),
         ({"vol_window": 1}, "`vol_window` must be >= 2, got `vol_window=1`"),
         ({"enter_quantile": 0.9}, "are set together or not at all"),
@@ -76,7 +82,7 @@ def test_sizing_takes_the_enum_or_its_value(sizing: Any) -> None:
             "apply to `sizing='rank'` only, got `sizing='topk'`",
         ),
         (
-            {"sizing": "topk", "topk": 10, "max_positions": 15},
+            {"sizing": "topk", "topk": 10, "max_positions": 15, "long_only": False},
             "`max_positions` must be >= 2 x `topk` with `sizing='topk'`",
         ),
         ({"trade_rate": "0.5"}, "`trade_rate` must be a number, got `trade_rate='0.5'`"),
@@ -121,7 +127,7 @@ def test_passthrough_turns_every_rule_off() -> None:
     [
         ({}, ("ticker", "date", "policy_score")),
         ({"sizing": "spec"}, ("ticker", "date", "policy_score", "position_size")),
-        ({"beta_neutral": True}, ("ticker", "date", "policy_score", "close")),
+        ({"beta_neutral": True, "long_only": False}, ("ticker", "date", "policy_score", "close")),
         ({"vol_target": 0.1}, ("ticker", "date", "policy_score", "close")),
         (
             {"score_column": "pred_expected_ret_pct", "edge_over_cost": True},
@@ -140,7 +146,8 @@ def test_memory_dates_add_windows_decay_and_clocks() -> None:
     assert stateless.is_stateless()
     assert stateless.memory_dates() == 0
     assert PortfolioConfig(trade_rate=1.0, vol_target=0.1, vol_window=20).memory_dates() == 21
-    assert PortfolioConfig(trade_rate=1.0, beta_neutral=True, vol_target=0.1).memory_dates() == 61
+    beta = PortfolioConfig(long_only=False, trade_rate=1.0, beta_neutral=True, vol_target=0.1)
+    assert beta.memory_dates() == 61
     # trade rate: ceil(log(1e-12) / log(1 - rate)) dates, plus the coupling allowance
     half = PortfolioConfig(trade_rate=0.5)
     assert half.memory_dates() == math.ceil(12 * math.log(10) / math.log(2)) + 252

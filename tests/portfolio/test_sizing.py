@@ -21,7 +21,7 @@ from m002.portfolio._sizing import (
     target_book,
 )
 
-RANK = PortfolioConfig(max_weight=None, max_leverage=None)
+RANK = PortfolioConfig(long_only=False, max_weight=None, max_leverage=None)
 SPEC = PortfolioConfig.passthrough()
 RAW = np.array([0.5, 1 / 6, -1 / 6, -0.5])
 

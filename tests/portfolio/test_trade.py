@@ -80,7 +80,7 @@ def test_hold_limits_clip_scale_and_band() -> None:
     out = hold_limits(np.array([0.6, 0.3, -0.5]), config)
     # clipped to 0.4, 0.3, -0.4 (gross 1.1), scaled to gross 1
     np.testing.assert_allclose(out, np.array([0.4, 0.3, -0.4]) / 1.1, atol=1e-15)
-    neutral = PortfolioConfig(max_weight=None, max_leverage=None)
+    neutral = PortfolioConfig(long_only=False, max_weight=None, max_leverage=None)
     out = hold_limits(np.array([0.3, 0.2, -0.25, 0.0]), neutral)
     np.testing.assert_allclose(out, [0.15, 0.1, -0.25, 0.0], atol=1e-15)
     assert out.sum() == pytest.approx(0.0, abs=1e-15)

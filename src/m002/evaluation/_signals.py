@@ -15,6 +15,7 @@ import polars as pl
 
 from m002._schema import DATE, TICKER, require_columns
 from m002.labels import STATE_TO_ID
+from m002.policy import POSITION_SIZE, PolicyConfig, apply_policy, required_columns
 from m002.portfolio import TARGET_WEIGHT, PortfolioConfig, Sizing, build_portfolio
 from m002.regime import state_prob_columns
 
@@ -52,9 +53,14 @@ STRATEGIES: Final = MappingProxyType(
             "the full system with its configured portfolio: layer 1 -> head -> policy -> "
             "portfolio target_weight"
         ),
-        "m002_spec": "the spec's policy alone: its position_size, no portfolio layer",
-        "m002_rank": "the portfolio's rank sizing (dollar-neutral), other rules as configured",
-        "m002_topk": "the portfolio's top-k with dropout, other rules as configured",
+        "m002_spec": (
+            "the spec's layer 3 as written (PolicyConfig.spec()) alone: its position_size, no "
+            "portfolio layer"
+        ),
+        "m002_rank": "the portfolio's rank sizing, dollar-neutral, other rules as configured",
+        "m002_topk": (
+            "the portfolio's top-k with dropout, long and short, other rules as configured"
+        ),
         "m002_rank_long_only": "rank sizing as a long-only tilt, other rules as configured",
         "m002_no_state_probs": (
             "ablation: the head trained without state_prob_*, through the same policy and portfolio"
@@ -145,8 +151,9 @@ def strategy_signals(
 
     The portfolio strategies run `m002.portfolio.build_portfolio` once over all the given
     rows in date order, so a book's memory carries from one test block to the next as it
-    would in trading. ``predictions`` needs ``close``, ``state_prob_*``, the policy columns,
-    the ablation's columns (`ABLATION_COLUMNS`) and ``ret_5d``.
+    would in trading. ``predictions`` needs ``close``, ``state_prob_*``, the policy's inputs
+    (`m002.policy.required_columns`: ``m002_spec`` re-applies the spec's own policy) and
+    outputs, the ablation's columns (`ABLATION_COLUMNS`) and ``ret_5d``.
     """
     config = portfolio or PortfolioConfig()
     needed = [
@@ -155,6 +162,7 @@ def strategy_signals(
         "close",
         "position_size",
         "policy_score",
+        *required_columns(),
         *ABLATION_COLUMNS.values(),
         PAST_RETURN,
         *state_prob_columns(),
@@ -164,9 +172,9 @@ def strategy_signals(
     ablation = rows.with_columns(pl.col(a).alias(c) for c, a in ABLATION_COLUMNS.items())
     books = {
         "m002": _book(rows, config),
-        "m002_spec": rows["position_size"].fill_null(0.0),
-        "m002_rank": _book(rows, _variant(config, sizing=Sizing.RANK)),
-        "m002_topk": _book(rows, _variant(config, sizing=Sizing.TOPK)),
+        "m002_spec": _spec_sizes(rows),
+        "m002_rank": _book(rows, _variant(config, sizing=Sizing.RANK, long_only=False)),
+        "m002_topk": _book(rows, _variant(config, sizing=Sizing.TOPK, long_only=False)),
         "m002_rank_long_only": _book(rows, _variant(config, sizing=Sizing.RANK, long_only=True)),
         "m002_no_state_probs": _book(ablation, config),
     }
@@ -185,6 +193,12 @@ def strategy_signals(
         pl.when(pl.col("close").is_not_null()).then(1.0).otherwise(0.0).alias("buy_and_hold"),
         *oracle,
     )
+
+
+def _spec_sizes(rows: pl.DataFrame) -> pl.Series:
+    """``position_size`` of the spec's own policy on ``rows`` (sorted by ticker and date)."""
+    spec = apply_policy(rows.select(required_columns()), PolicyConfig.spec())
+    return spec[POSITION_SIZE].fill_null(0.0)
 
 
 def _variant(config: PortfolioConfig, **changes: object) -> PortfolioConfig:

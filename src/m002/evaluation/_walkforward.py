@@ -65,6 +65,7 @@ from m002.labels import (
 )
 from m002.pipeline import M002FullArchitecture, read_prices
 from m002.pipeline._architecture import Source
+from m002.policy import required_columns as policy_inputs
 from m002.portfolio import TARGET_WEIGHT
 from m002.regime import DEFAULT_SEQUENCE_FEATURES
 
@@ -112,6 +113,7 @@ def _context(prices: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
             REGIME_LABEL_KNOWN,
             *_TARGETS,
             *_stat_features(),
+            "atr_smooth",  # a policy input: m002_spec re-applies the spec's own policy
         ]
     )
     return collect(labelled.select(*columns, past_return(window=5).alias(PAST_RETURN)))
@@ -298,7 +300,12 @@ def run_walkforward(
     }
     # the whole run appears at once, replacing an earlier run only when it is complete
     with atomic_dir(folder, kind="run", option="`run_dir`") as tmp:
-        predictions.drop(extra).write_parquet(tmp / RUN_FILES["predictions"])
+        # the policy's inputs stay, so that any policy and portfolio can be re-applied to the
+        # run's predictions without re-training (bench_portfolio, tuning)
+        kept = set(policy_inputs())
+        predictions.drop(c for c in extra if c not in kept).write_parquet(
+            tmp / RUN_FILES["predictions"]
+        )
         signals.write_parquet(tmp / RUN_FILES["signals"])
         write_json(tmp / RUN_FILES["evaluation"], evaluation)
         write_json(tmp / RUN_FILES["run"], run)

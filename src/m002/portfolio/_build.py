@@ -134,7 +134,7 @@ def build_portfolio(
     ...     "ticker": ["A", "B", "C", "D"], "date": [dt.date(2024, 1, 2)] * 4,
     ...     "policy_score": [0.03, 0.01, -0.01, -0.02],
     ... })
-    >>> config = PortfolioConfig(trade_rate=1.0, max_weight=None)
+    >>> config = PortfolioConfig(long_only=False, trade_rate=1.0, max_weight=None)
     >>> build_portfolio(frame, config)["target_weight"].round(6).to_list()
     [0.375, 0.125, -0.125, -0.375]
     """
