@@ -81,7 +81,7 @@ def main() -> None:
     positions = np.searchsorted(calendar.to_numpy(), seqs.end_dates().to_numpy())
     train, valid, _ = time_split(
         positions, calendar.len(), valid_fraction=model.valid_fraction,
-        gap=model.split_["gap_dates"],
+        gap=int(model.split_["gap_dates"]),
     )  # fmt: skip
     majority = majority_baseline(seqs.subset(train), seqs.subset(valid), model.classes_)
     logistic = last_day_logistic_baseline(seqs.subset(train), seqs.subset(valid), model.classes_)
