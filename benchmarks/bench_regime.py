@@ -17,6 +17,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sp500_sample"
 
@@ -81,7 +82,7 @@ def main() -> None:
     positions = np.searchsorted(calendar.to_numpy(), seqs.end_dates().to_numpy())
     train, valid, _ = time_split(
         positions, calendar.len(), valid_fraction=model.valid_fraction,
-        gap=int(model.split_["gap_dates"]),
+        gap=cast(int, model.split_["gap_dates"]),
     )  # fmt: skip
     majority = majority_baseline(seqs.subset(train), seqs.subset(valid), model.classes_)
     logistic = last_day_logistic_baseline(seqs.subset(train), seqs.subset(valid), model.classes_)
