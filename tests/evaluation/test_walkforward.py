@@ -31,6 +31,7 @@ from m002.evaluation import (
 from m002.exceptions import ConfigError, OutputExistsError, SchemaError
 from m002.pipeline import CrossFitConfig, HeadParams, M002Config, RegimeParams
 from m002.policy import PolicyConfig, apply_policy
+from m002.report import render_report
 
 DECISIONS = [
     "action",
@@ -292,3 +293,9 @@ def test_a_synthetic_folder_adds_the_oracle_on_its_true_regimes(
     signals = pl.read_parquet(tmp_path / "run" / RUN_FILES["signals"])
     joined = predictions.join(signals, on=["ticker", "date"])
     assert joined["target_weight"].equals(joined["m002"].alias("target_weight"))
+    # the report's strategy table shows the system beside the oracle
+    page = render_report(tmp_path / "run", tmp_path / "report.html").read_text()
+    table = page[page.index('id="strategy-table"') :]
+    table = table[: table.index("</table>")]
+    for name in ("m002", "buy_and_hold", "oracle_regime", "oracle_regime_long_only"):
+        assert f"<strong>{name}</strong>" in table
