@@ -112,3 +112,25 @@ def test_errors_are_one_clear_line(
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == 2, result.output
     assert message.format(**values) in result.output
+
+
+def test_backtest_decides_the_run_anew_from_a_config_file(run_dir: Path, tmp_path: Path) -> None:
+    decisions = tmp_path / "decide.toml"
+    decisions.write_text(
+        CONFIG.replace("[backtest]", '[policy]\nscore_form = "spec"\nrisk_aversion = 0.5\n\n'
+                       "[portfolio]\nlong_only = false\ntrade_rate = 0.5\n\n[backtest]")
+    )  # fmt: skip
+    out = tmp_path / "bt"
+    args = ["backtest", str(run_dir), "--config", str(decisions), "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["decisions"]["portfolio"]["long_only"] is False
+    assert (out / "signals.parquet").is_file()
+    # a section that made the predictions cannot change here: one line, exit 2
+    changed = tmp_path / "changed.toml"
+    changed.write_text(CONFIG.replace("n_estimators = 30", "n_estimators = 31"))
+    args = ["backtest", str(run_dir), "--config", str(changed), "--out", str(tmp_path / "no")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert "[head] of the config differ from the run's" in result.output

@@ -30,7 +30,8 @@ from m002.evaluation import (
 )
 from m002.exceptions import ConfigError, OutputExistsError, SchemaError
 from m002.pipeline import CrossFitConfig, HeadParams, M002Config, RegimeParams
-from m002.policy import PolicyConfig, apply_policy
+from m002.policy import POLICY_COLUMNS, PolicyConfig, apply_policy
+from m002.portfolio import PortfolioConfig
 from m002.report import render_report
 
 DECISIONS = [
@@ -299,3 +300,52 @@ def test_a_synthetic_folder_adds_the_oracle_on_its_true_regimes(
     table = table[: table.index("</table>")]
     for name in ("m002", "buy_and_hold", "oracle_regime", "oracle_regime_long_only"):
         assert f"<strong>{name}</strong>" in table
+
+
+def test_a_run_decided_anew_with_its_own_policy_reproduces_its_decisions(run_dir: Path) -> None:
+    predictions = pl.read_parquet(run_dir / RUN_FILES["predictions"]).sort("ticker", "date")
+    policy = small_config().pipeline.policy
+    again = apply_policy(predictions.drop(POLICY_COLUMNS), policy)
+    # each fold decided with its own history; decided anew, a ticker's first vol_window - 1
+    # test rows have no volatility estimate yet: from then on the columns agree
+    settled = pl.int_range(pl.len()).over("ticker") >= policy.vol_window - 1
+    for column in POLICY_COLUMNS:
+        ran, anew = (f.filter(settled)[column] for f in (predictions, again))
+        if ran.dtype.is_float():
+            assert (ran - anew).abs().max() < 1e-12  # type: ignore[operator]
+        else:
+            assert ran.equals(anew)
+
+
+def test_backtest_decides_a_run_anew_with_another_policy_and_portfolio(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    decisions = dataclasses.replace(
+        small_config().pipeline,
+        policy=PolicyConfig.spec(),
+        portfolio=PortfolioConfig(long_only=False, trade_rate=0.5),
+    )
+    out = tmp_path / "spec_decisions"
+    result, metrics = backtest_run(run_dir, out_dir=out, decisions=decisions)
+    assert metrics["decisions"]["policy"]["score_form"] == "spec"
+    assert metrics["decisions"]["portfolio"]["trade_rate"] == 0.5
+    new = pl.read_parquet(out / RUN_FILES["signals"])
+    old = pl.read_parquet(run_dir / RUN_FILES["signals"])
+    assert new.select("ticker", "date").equals(old.select("ticker", "date"))
+    assert not new["m002"].equals(old["m002"])
+    # a dollar-neutral book now, and the baselines do not depend on the decisions
+    assert new.group_by("date").agg(pl.col("m002").sum())["m002"].abs().max() < 1e-12
+    assert new["buy_and_hold"].equals(old["buy_and_hold"])
+    assert set(result.strategies) == set(metrics["strategies"])
+
+
+def test_backtest_refuses_decisions_whose_other_sections_differ(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    pipeline = small_config().pipeline
+    other_head = dataclasses.replace(
+        pipeline, head=dataclasses.replace(pipeline.head, target="excess")
+    )
+    with pytest.raises(ConfigError, match=r"\[head\] of the config differ"):
+        backtest_run(run_dir, out_dir=tmp_path / "x", decisions=other_head)
+    assert not (tmp_path / "x").exists()

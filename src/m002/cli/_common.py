@@ -225,7 +225,8 @@ _config_option = click.option(
     type=click.Path(path_type=Path),
     default=None,
     help="TOML file with [labels], [targets], [regime], [crossfit], [head], [policy], "
-    "[walkforward], [backtest] sections (see docs/config.md); unknown keys are an error.",
+    "[portfolio], [walkforward], [backtest] sections (see docs/config.md); unknown keys are "
+    "an error.",
 )
 
 

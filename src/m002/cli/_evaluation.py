@@ -178,6 +178,14 @@ def walkforward_cmd(
 )
 @click.option("--borrow-bps", type=float, default=None, help="Yearly fee on short weight, bps.")
 @click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Decide the run anew with this TOML file's [policy] and [portfolio] (no re-training; "
+    "its other pipeline sections must match the run's).",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(path_type=Path),
@@ -193,9 +201,11 @@ def backtest_cmd(
     long_only: bool | None,
     execution: str | None,
     borrow_bps: float | None,
+    config_file: Path | None,
     out_dir: Path | None,
 ) -> None:
-    """Re-run the backtest of a walk-forward run from its saved signals (no re-training)."""
+    """Re-run the backtest of a walk-forward run from its saved signals, or decide it anew
+    with another policy and portfolio (--config); nothing is re-trained."""
     import dataclasses
 
     from m002.evaluation import BacktestConfig, backtest_run, read_run_json
@@ -213,7 +223,8 @@ def backtest_cmd(
     }
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     started = time.perf_counter()
-    _, metrics = backtest_run(run_dir, config, out_dir=out_dir)
+    decisions = None if config_file is None else _read_run_config(config_file).pipeline
+    _, metrics = backtest_run(run_dir, config, out_dir=out_dir, decisions=decisions)
     _print_wide(_strategy_table(metrics))
     _print_wide(_executions_table(metrics))
     target = out_dir or run_dir / "backtest"

@@ -28,8 +28,9 @@ from m002.evaluation._backtest import (
     BacktestResult,
     run_backtest,
 )
+from m002.evaluation._signals import strategy_signals
 from m002.evaluation._splits import WalkForwardConfig
-from m002.exceptions import DamagedFileError
+from m002.exceptions import ConfigError, DamagedFileError
 from m002.pipeline import (
     M002Config,
     check_known_keys,
@@ -114,6 +115,7 @@ def backtest_run(
     config: BacktestConfig | None = None,
     *,
     out_dir: str | Path | None = None,
+    decisions: M002Config | None = None,
 ) -> tuple[BacktestResult, dict[str, Any]]:
     """Backtest the signals of a run directory and write ``backtest/`` (or ``out_dir``).
 
@@ -122,6 +124,12 @@ def backtest_run(
     strategy under the config's execution, and a summary under each execution
     (``"executions"``: at the close and at the next open).
 
+    With ``decisions``, the run is decided anew first: its ``[policy]`` and ``[portfolio]``
+    are applied to the run's out-of-sample predictions (`strategy_signals` with the policy),
+    in seconds and still without re-training. Every other section must equal the run's, as
+    the predictions were made with them. The new signals are written beside the backtest
+    (``signals.parquet``) and the sections used go into ``metrics.json`` (``"decisions"``).
+
     Parameters
     ----------
     run_dir : str or Path
@@ -129,11 +137,19 @@ def backtest_run(
         Default: the run's own ``[backtest]`` section.
     out_dir : str or Path, optional
         Default ``RUN_DIR/backtest``.
+    decisions : M002Config, optional
+        The policy and portfolio to decide with; default: the run's saved signals.
 
     Returns
     -------
     (BacktestResult, dict)
         The result, and the metrics written to ``metrics.json``.
+
+    Raises
+    ------
+    ConfigError
+        If a section of ``decisions`` other than ``[policy]`` and ``[portfolio]`` differs
+        from the run's.
     """
     folder = Path(run_dir)
     run = read_run_json(folder)
@@ -147,20 +163,25 @@ def backtest_run(
     if missing:
         msg = f"{folder} is missing {missing}: re-run `m002 walkforward`"
         raise FileNotFoundError(msg)
-    signals = pl.read_parquet(folder / RUN_FILES["signals"])
     prices = pl.read_parquet(
         folder / RUN_FILES["predictions"], columns=[TICKER, DATE, "open", "close"]
     )
+    if decisions is None:
+        signals = pl.read_parquet(folder / RUN_FILES["signals"])
+    else:
+        _check_decisions(run["config"], decisions)
+        predictions = pl.read_parquet(folder / RUN_FILES["predictions"])
+        signals = strategy_signals(predictions, decisions.portfolio, policy=decisions.policy)
     names = [s for s in run.get("strategies", {}) if s in signals.columns] or None
-    strategy_signals = signals.drop("fold", strict=False)
-    result = run_backtest(strategy_signals, prices, config, strategies=names)
+    sized = signals.drop("fold", strict=False)
+    result = run_backtest(sized, prices, config, strategies=names)
     # the same signals traded the other way, so a reader sees what the fill assumption is
     # worth (a decision made after the close can only really be traded at the next open)
     by_execution = {
         execution: result
         if execution == config.execution
         else run_backtest(
-            strategy_signals,
+            sized,
             prices,
             dataclasses.replace(config, execution=execution),
             strategies=names,
@@ -180,10 +201,42 @@ def backtest_run(
             for execution, backtest in by_execution.items()
         },
     }
+    if decisions is not None:
+        metrics["decisions"] = {
+            name: config_to_dict(decisions)[name] for name in _DECISION_SECTIONS
+        }
     target = Path(out_dir) if out_dir is not None else folder / RUN_FILES["backtest"]
     check_replaceable(target, kind="backtest", option="`out_dir`")
     with atomic_dir(target, kind="backtest", option="`out_dir`") as tmp:
         result.daily.write_parquet(tmp / "daily.parquet")
         result.trades.write_parquet(tmp / "trades.parquet")
         write_json(tmp / "metrics.json", metrics)
+        if decisions is not None:
+            signals.write_parquet(tmp / RUN_FILES["signals"])
     return result, metrics
+
+
+_DECISION_SECTIONS: Final = ("policy", "portfolio")
+"""The sections a run can be decided anew with: everything before them made its predictions."""
+
+
+def _check_decisions(run_config: dict[str, Any], decisions: M002Config) -> None:
+    """`ConfigError` naming each section of ``decisions`` that made the run's predictions
+    and differs from the run's own."""
+    ran = {k: v for k, v in run_config.items() if k not in _EVALUATION_SECTIONS}
+    ran_config = config_to_dict(config_from_dict(ran))
+    wanted = config_to_dict(decisions)
+    differ = [
+        name
+        for name in wanted
+        if name not in _DECISION_SECTIONS and wanted.get(name) != ran_config.get(name)
+    ]
+    if differ:
+        sections = ", ".join(f"[{name}]" if isinstance(wanted[name], dict) else f"`{name}`"
+                             for name in differ)  # fmt: skip
+        msg = (
+            f"{sections} of the config differ from the run's: the run's predictions were "
+            "made with its own; only [policy] and [portfolio] can change without re-training "
+            "(run `m002 walkforward` with this config instead)"
+        )
+        raise ConfigError(msg)

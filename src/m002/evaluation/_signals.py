@@ -15,7 +15,13 @@ import polars as pl
 
 from m002._schema import DATE, TICKER, require_columns
 from m002.labels import STATE_TO_ID
-from m002.policy import POSITION_SIZE, PolicyConfig, apply_policy, required_columns
+from m002.policy import (
+    POLICY_COLUMNS,
+    POSITION_SIZE,
+    PolicyConfig,
+    apply_policy,
+    required_columns,
+)
 from m002.portfolio import TARGET_WEIGHT, PortfolioConfig, Sizing, build_portfolio
 from m002.regime import state_prob_columns
 
@@ -38,11 +44,14 @@ ABLATION_COLUMNS: Final = MappingProxyType(
     {
         "position_size": ABLATION_POSITION,
         "policy_score": "policy_score_no_state_probs",
+        "pred_rebound_prob": "pred_rebound_prob_no_state_probs",
         "pred_expected_ret_pct": "pred_expected_ret_pct_no_state_probs",
+        "pred_expected_dd_pct": "pred_expected_dd_pct_no_state_probs",
     }
 )
 """The ablation's (head without ``state_prob_*``) columns in the predictions, by the name of
-the full system's column they stand for."""
+the full system's column they stand for: its decisions and its head's three outputs, so that
+another policy can be applied to it too."""
 PAST_RETURN: Final = "ret_5d"
 TRUE_REGIME: Final = "true_regime"
 """The synthetic generator's ground-truth regime of the row (only on synthetic data)."""
@@ -144,10 +153,19 @@ def _book(predictions: pl.DataFrame, config: PortfolioConfig) -> pl.Series:
 
 
 def strategy_signals(
-    predictions: pl.DataFrame, portfolio: PortfolioConfig | None = None
+    predictions: pl.DataFrame,
+    portfolio: PortfolioConfig | None = None,
+    *,
+    policy: PolicyConfig | None = None,
 ) -> pl.DataFrame:
     """One signed target-size column per `STRATEGIES` entry (and per `ORACLE_STRATEGIES` entry
     where the predictions carry `TRUE_REGIME`), keyed by ticker, date (and fold).
+
+    With ``policy``, the policy is applied anew to the head's predictions of the system and
+    of the ablation before the books are built (re-deciding a run without re-training);
+    without it, the policy columns of ``predictions`` are used as they are. The policy's
+    volatility is a rolling mean over each ticker's rows, so on the rows given its first
+    ``vol_window - 1`` rows per ticker have none and stay flat.
 
     The portfolio strategies run `m002.portfolio.build_portfolio` once over all the given
     rows in date order, so a book's memory carries from one test block to the next as it
@@ -170,6 +188,8 @@ def strategy_signals(
     require_columns(predictions, needed, needed_by="strategy_signals", hint="")
     rows = predictions.sort(TICKER, DATE)
     ablation = rows.with_columns(pl.col(a).alias(c) for c, a in ABLATION_COLUMNS.items())
+    if policy is not None:
+        rows, ablation = (_decided(frame, policy) for frame in (rows, ablation))
     books = {
         "m002": _book(rows, config),
         "m002_spec": _spec_sizes(rows),
@@ -193,6 +213,11 @@ def strategy_signals(
         pl.when(pl.col("close").is_not_null()).then(1.0).otherwise(0.0).alias("buy_and_hold"),
         *oracle,
     )
+
+
+def _decided(rows: pl.DataFrame, policy: PolicyConfig) -> pl.DataFrame:
+    """``rows`` with their policy columns computed anew by ``policy``."""
+    return apply_policy(rows.drop(POLICY_COLUMNS, strict=False), policy)
 
 
 def _spec_sizes(rows: pl.DataFrame) -> pl.Series:
