@@ -1,4 +1,5 @@
-"""The feature sets v1 < v2 < v3 < m002 as ordered lists of `Feature`.
+"""The feature sets v1 < v2 < v3 < m002, Qlib's alpha158 and the union m002+alpha158 as ordered
+lists of `Feature`.
 
 Warm-ups are the number of rows at the start of each ticker where a feature is null; the test
 suite proves each one by comparing the fast engine with the per-ticker reference engine.
@@ -12,6 +13,7 @@ import polars as pl
 
 from m002.exceptions import ConfigError
 from m002.features import _expressions as fx
+from m002.features._alpha158 import alpha158_features
 from m002.features._engine import ROW_IN_TICKER, Feature
 
 __all__ = [
@@ -383,11 +385,22 @@ FEATURE_SETS: Final[dict[str, tuple[Feature, ...]]] = {
     "v2": (*_returns_and_volatility(), *_v2_extra()),
     "v3": (*_returns_and_volatility(), *_v2_extra(), *_v3_extra()),
     "m002": (*_returns_and_volatility(), *_v2_extra(), *_v3_extra(), *_m002_extra()),
+    # the union right after m002, which it extends, so that the generated docs list each
+    # Alpha158 feature once, as what m002+alpha158 adds to m002
+    "m002+alpha158": (
+        *_returns_and_volatility(),
+        *_v2_extra(),
+        *_v3_extra(),
+        *_m002_extra(),
+        *alpha158_features(),
+    ),
+    "alpha158": tuple(alpha158_features()),
 }
 
 
 def feature_set(name: str) -> tuple[Feature, ...]:
-    """The features of set ``name`` (``v1``, ``v2``, ``v3`` or ``m002``) in dependency order."""
+    """The features of set ``name`` (``v1``, ``v2``, ``v3``, ``m002``, ``alpha158`` or
+    ``m002+alpha158``) in dependency order."""
     try:
         return FEATURE_SETS[name]
     except KeyError:
