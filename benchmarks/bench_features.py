@@ -1,4 +1,5 @@
-"""Throughput and peak memory of `load_silver` + `build_dataset(feature_set="m002")`.
+"""Throughput and peak memory of `load_silver` + `build_dataset(feature_set=...)`, for the m002
+set and Qlib's Alpha158 (``--sets``; default both).
 
 Scenarios, each in a fresh subprocess so that its peak RSS is its own:
 
@@ -7,15 +8,18 @@ Scenarios, each in a fresh subprocess so that its peak RSS is its own:
 - ``synthetic``: a synthetic universe (default 2,000 tickers x 2,500 days = 5M rows) written as
   per-ticker parquet files to a temporary folder first (writing is not timed).
 
-Timed per scenario (best of ``--repeats``): loading + validation (``load_silver(...).collect()``)
-and the m002 features on the loaded frame, collected with ``engine="in-memory"`` (what m002
-itself uses) and with polars' default engine. Memory: a fresh process runs one
-``build_dataset(path, "m002")`` and collects it; its peak RSS (VmHWM) is set against the size
-of the output frame, with the interpreter's RSS after the imports beside it. Prints one JSON
-line.
+Timed per scenario and set (best of ``--repeats``): loading + validation
+(``load_silver(...).collect()``) and the set's features on the loaded frame, collected with
+``engine="in-memory"`` (what m002 itself uses) and with polars' default engine. Memory: a fresh
+process runs one ``build_dataset(path, set)`` and collects it; its peak RSS (VmHWM) is set
+against the size of the output frame, with the interpreter's RSS after the imports beside it.
+Prints one JSON line: per scenario the m002 figures as before, and those of every other set
+under its name.
 
-    python benchmarks/bench_features.py                 # both scenarios
-    python benchmarks/bench_features.py --tickers 200   # a smaller synthetic universe
+    python benchmarks/bench_features.py                     # both scenarios, both sets
+    python benchmarks/bench_features.py --tickers 200       # a smaller synthetic universe
+    python benchmarks/bench_features.py --sets alpha158     # Alpha158 only
+    POLARS_MAX_THREADS=2 taskset -c 0,1 python benchmarks/bench_features.py   # on 2 cores
 """
 
 from __future__ import annotations
@@ -42,8 +46,8 @@ def _status_mb(field: str) -> float:
     raise RuntimeError(msg)
 
 
-def time_scenario(path: Path, repeats: int) -> dict[str, object]:
-    """Best of ``repeats``: load + validate, then the m002 features with each polars engine."""
+def time_scenario(path: Path, repeats: int, set_name: str = "m002") -> dict[str, object]:
+    """Best of ``repeats``: load + validate, then the set's features with each polars engine."""
     import polars as pl
 
     from m002.data import load_silver
@@ -53,11 +57,11 @@ def time_scenario(path: Path, repeats: int) -> dict[str, object]:
     frame = pl.DataFrame()
     for _ in range(repeats):
         t0 = time.perf_counter()
-        frame = load_silver(path, min_rows=longest_warmup("m002") + 1).collect()
+        frame = load_silver(path, min_rows=longest_warmup(set_name) + 1).collect()
         best["load"] = min(best["load"], time.perf_counter() - t0)
         for engine in ("in-memory", "auto"):
             t0 = time.perf_counter()
-            out = add_features(frame, "m002", assume_sorted=True).collect(engine=engine)
+            out = add_features(frame, set_name, assume_sorted=True).collect(engine=engine)
             best[engine] = min(best[engine], time.perf_counter() - t0)
             del out
     rows = frame.height
@@ -65,7 +69,8 @@ def time_scenario(path: Path, repeats: int) -> dict[str, object]:
     return {
         "rows": rows,
         "tickers": frame["ticker"].n_unique(),
-        "features": len(feature_names("m002")),
+        "set": set_name,
+        "features": len(feature_names(set_name)),
         "load_validate_s": round(best["load"], 3),
         "features_s": round(best["in-memory"], 3),
         "features_default_engine_s": round(best["auto"], 3),
@@ -77,12 +82,12 @@ def time_scenario(path: Path, repeats: int) -> dict[str, object]:
     }
 
 
-def peak_scenario(path: Path, engine: str) -> dict[str, object]:
-    """One `build_dataset(path, "m002")` collected, in this fresh process: its peak RSS."""
+def peak_scenario(path: Path, engine: str, set_name: str = "m002") -> dict[str, object]:
+    """One `build_dataset(path, set_name)` collected, in this fresh process: its peak RSS."""
     from m002.features import build_dataset
 
     after_imports = _status_mb("VmRSS")
-    out = build_dataset(path, "m002").collect(engine=engine)  # type: ignore[call-overload]
+    out = build_dataset(path, set_name).collect(engine=engine)  # type: ignore[call-overload]
     peak = _status_mb("VmHWM")
     out_mb = out.estimated_size() / 2**20
     return {
@@ -94,20 +99,34 @@ def peak_scenario(path: Path, engine: str) -> dict[str, object]:
     }
 
 
-def spawn(path: Path, mode: str, arg: str) -> dict[str, object]:
-    cmd = [sys.executable, __file__, "--child", mode, arg, str(path)]
+def spawn(path: Path, mode: str, arg: str, set_name: str = "m002") -> dict[str, object]:
+    cmd = [sys.executable, __file__, "--child", mode, arg, str(path), set_name]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1:] or ["failed"]}
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def measure(path: Path, repeats: int) -> dict[str, object]:
+def measure_set(path: Path, repeats: int, set_name: str) -> dict[str, object]:
     return {
-        **spawn(path, "time", str(repeats)),
-        "memory": spawn(path, "peak", "in-memory"),
-        "memory_default_engine": spawn(path, "peak", "auto"),
+        **spawn(path, "time", str(repeats), set_name),
+        "memory": spawn(path, "peak", "in-memory", set_name),
+        "memory_default_engine": spawn(path, "peak", "auto", set_name),
     }
+
+
+def measure(path: Path, repeats: int, sets: list[str]) -> dict[str, object]:
+    """The m002 figures at the top level (as before ``--sets``), every other set under its
+    name."""
+    out: dict[str, object] = {}
+    for set_name in sets:
+        print(f"  {set_name}", file=sys.stderr)
+        figures = measure_set(path, repeats, set_name)
+        if set_name == "m002":
+            out.update(figures)
+        else:
+            out[set_name] = figures
+    return out
 
 
 def main() -> None:
@@ -115,14 +134,15 @@ def main() -> None:
     parser.add_argument("--tickers", type=int, default=2000)
     parser.add_argument("--days", type=int, default=2500)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--child", nargs=3, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--sets", nargs="+", default=["m002", "alpha158"])
+    parser.add_argument("--child", nargs=4, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        mode, arg, path = args.child
+        mode, arg, path, set_name = args.child
         if mode == "time":
-            print(json.dumps(time_scenario(Path(path), int(arg))))
+            print(json.dumps(time_scenario(Path(path), int(arg), set_name)))
         else:
-            print(json.dumps(peak_scenario(Path(path), arg)))
+            print(json.dumps(peak_scenario(Path(path), arg, set_name)))
         return
 
     import platform
@@ -138,16 +158,19 @@ def main() -> None:
         "polars": pl.__version__,
         "python": platform.python_version(),
         "cpus": __import__("os").cpu_count(),
+        "cpus_usable": len(__import__("os").sched_getaffinity(0)),
+        "polars_threads": pl.thread_pool_size(),
+        "load_average_1min": __import__("os").getloadavg()[0],
     }
     if SAMPLE.is_dir():
         print(f"sample: {SAMPLE}", file=sys.stderr)
-        result["sample"] = measure(SAMPLE, args.repeats)
+        result["sample"] = measure(SAMPLE, args.repeats, args.sets)
     else:
         result["sample"] = {"skipped": f"{SAMPLE} is absent"}
     with tempfile.TemporaryDirectory(prefix="m002_bench_") as tmp:
         print(f"writing {args.tickers} x {args.days} synthetic rows to {tmp}", file=sys.stderr)
         write_synthetic(tmp, n_tickers=args.tickers, n_days=args.days, seed=0)
-        result["synthetic"] = measure(Path(tmp), args.repeats)
+        result["synthetic"] = measure(Path(tmp), args.repeats, args.sets)
     print(json.dumps(result))
 
 
