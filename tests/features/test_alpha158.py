@@ -161,15 +161,19 @@ def test_cutting_or_changing_prices_after_t_changes_nothing_up_to_t(
         assert not perturbed.filter(~before).equals(full.filter(~before)), cut
 
 
-def test_zero_previous_volume_leaves_cord_undefined_not_infinite() -> None:
+def test_after_a_zero_volume_cord_correlates_the_other_rows_of_its_window() -> None:
     prices = random_ohlcv(n_tickers=1, min_days=80, max_days=80, seed=2)
     prices = prices.with_columns(
         pl.when(pl.int_range(pl.len()) == 40).then(0.0).otherwise(pl.col("volume")).alias("volume")
     )
     out = add_features(prices, "alpha158").collect()
-    # the log volume ratio of row 41 (after the zero) is undefined: every CORD5 window that
-    # holds it is null, the rest are finite
-    cord = out["CORD5"]
-    assert cord.slice(41, 5).null_count() == 5
-    assert cord.slice(46).is_finite().all()
+    close, volume = prices["close"].to_numpy(), prices["volume"].to_numpy()
+    with np.errstate(divide="ignore"):
+        x, y = close[1:] / close[:-1], np.log(volume[1:] / volume[:-1] + 1)  # y[40] = inf
+    for t in range(41, 46):  # the windows of CORD5 that hold row 41, whose ratio is undefined
+        pairs = [k for k in range(t - 4, t + 1) if np.isfinite(y[k - 1])]
+        assert len(pairs) == 4
+        expected = np.corrcoef(x[[k - 1 for k in pairs]], y[[k - 1 for k in pairs]])[0, 1]
+        np.testing.assert_allclose(out["CORD5"][t], expected, rtol=1e-9)
+    assert out["CORD5"].slice(5).is_finite().all()
     assert out["VMA5"][40] > 1e9  # Qlib's volume + 1e-12 denominator, kept

@@ -9,7 +9,9 @@ take the oldest of tied extremes; ``Slope``/``Rsquare``/``Resi`` regress the win
 ``Corr`` is Pearson's correlation; ``Greater``/``Less`` are element-wise max/min; the ``1e-12``
 that Qlib adds to some denominators is kept, so a zero volume gives the same (huge) ratio as in
 Qlib. ``Rsquare`` and ``Corr`` are undefined (null here, NaN in Qlib) where a series' rolling
-standard deviation is at most ``2e-5``, as in Qlib.
+standard deviation is at most ``2e-5``, as in Qlib. After a zero volume the log volume ratio of
+``CORD`` is undefined (Qlib: +inf or NaN, which pandas skips); ``CORD`` then correlates the
+other rows of the window, as Qlib does.
 
 Differences from Qlib, each on purpose:
 
@@ -17,9 +19,6 @@ Differences from Qlib, each on purpose:
 - Qlib evaluates its rolling operators with ``min_periods=1``, so its first rows hold values of
   shorter windows; here a feature is null until its window is full (its warm-up), like every
   other m002 feature.
-- ``CORD``: where the previous volume is 0 the log volume ratio is undefined (Qlib: +inf or
-  NaN); here it is null and so is every ``CORD`` window that contains it. Qlib gives NaN for a
-  window holding +inf and correlates the remaining rows of a window holding NaN.
 
 A constant divisor is applied as a multiplication by its reciprocal: polars 2.1 turns a division
 by a scalar into that on part of a column only (its vector body, not the tail), so an explicit
@@ -101,6 +100,22 @@ def rolling_corr(
     products = (x * y).rolling_sum(window) - window * x_mean * y.rolling_mean(window)
     corr = products / ((window - 1) * x_std * y_std)
     return pl.when((x_std > _FLAT_STD) & (y_std > _FLAT_STD)).then(corr)
+
+
+def rolling_corr_of_pairs(x: pl.Expr, y: pl.Expr, *, window: int) -> pl.Expr:
+    """Pearson's correlation over the rows of the window where both ``x`` and ``y`` are
+    defined (``y`` may be null), as pandas, and so Qlib, computes it: null where fewer than 2
+    such rows remain, or where the rolling sd of ``x`` (all its rows) or of ``y`` (its defined
+    rows) is at most Qlib's flatness tolerance."""
+    both = x.is_not_null() & y.is_not_null()
+    xp, yp = pl.when(both).then(x), pl.when(both).then(y)
+    n = both.cast(pl.Float64).rolling_sum(window)
+    sx, sy = xp.rolling_sum(window, min_samples=1), yp.rolling_sum(window, min_samples=1)
+    products = (xp * yp).rolling_sum(window, min_samples=1) - sx * sy / n
+    spread = (n - 1) * xp.rolling_std(window, min_samples=2) * yp.rolling_std(window, min_samples=2)
+    flat_x = x.rolling_std(window) <= _FLAT_STD
+    flat_y = y.rolling_std(window, min_samples=2) <= _FLAT_STD
+    return pl.when((n >= 2) & ~flat_x & ~flat_y).then(products / spread)
 
 
 def sign_count(column: pl.Expr, *, lags: range) -> pl.Expr:
@@ -423,11 +438,12 @@ def _rolling() -> list[Feature]:
         ),
         *_family(
             "CORD",
-            lambda d: rolling_corr(_hc("cret"), _hc("vlr"), window=d),
+            lambda d: rolling_corr_of_pairs(_hc("cret"), _hc("vlr"), window=d),
             warmup=diff,
             units="-1..1",
-            formula="Corr(close / close_(t-1), Log(volume / volume_(t-1) + 1), {d}); null where "
-            "either Std <= 2e-5 or the window holds a day after a zero volume",
+            formula="Corr(close / close_(t-1), Log(volume / volume_(t-1) + 1), {d}) over the "
+            "rows where the volume ratio is defined (previous volume > 0); null where either "
+            "Std <= 2e-5",
         ),
         *_family(
             "CNTP",
