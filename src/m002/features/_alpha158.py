@@ -34,6 +34,7 @@ runs per row or window.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from functools import reduce
 from typing import Final
 
@@ -112,10 +113,10 @@ def rolling_corr_of_pairs(x: pl.Expr, y: pl.Expr, *, window: int) -> pl.Expr:
     n = both.cast(pl.Float64).rolling_sum(window)
     sx, sy = xp.rolling_sum(window, min_samples=1), yp.rolling_sum(window, min_samples=1)
     products = (xp * yp).rolling_sum(window, min_samples=1) - sx * sy / n
-    spread = (n - 1) * xp.rolling_std(window, min_samples=2) * yp.rolling_std(window, min_samples=2)
+    y_std = yp.rolling_std(window, min_samples=2)  # that of y's defined rows when x has no gap
+    spread = (n - 1) * xp.rolling_std(window, min_samples=2) * y_std
     flat_x = x.rolling_std(window) <= _FLAT_STD
-    flat_y = y.rolling_std(window, min_samples=2) <= _FLAT_STD
-    return pl.when((n >= 2) & ~flat_x & ~flat_y).then(products / spread)
+    return pl.when((n >= 2) & ~flat_x & (y_std > _FLAT_STD)).then(products / spread)
 
 
 def sign_count(column: pl.Expr, *, lags: range) -> pl.Expr:
@@ -155,7 +156,7 @@ def _kbar() -> list[Feature]:
     top, bottom = pl.max_horizontal(o, c), pl.min_horizontal(o, c)
     rng = h - lo + _EPS
     rows = [
-        ("KMID", (c - o) / o, "(close - open) / open", _P.replace("close", "open")),
+        ("KMID", (c - o) / o, "(close - open) / open", "ratio to open"),
         ("KLEN", (h - lo) / o, "(high - low) / open", "ratio to open"),
         ("KMID2", (c - o) / rng, "(close - open) / (high - low + 1e-12)", _R),
         ("KUP", (h - top) / o, "(high - max(open, close)) / open", "ratio to open"),
@@ -203,23 +204,22 @@ def _helpers() -> list[Feature]:
         Feature(_h("down"), (_hc("dc") < 0).cast(pl.Float64), warmup=1, pointwise=True),
         Feature(_h("gain"), _hc("dc").clip(lower_bound=0.0), warmup=1, pointwise=True),
         Feature(_h("loss"), (-_hc("dc")).clip(lower_bound=0.0), warmup=1, pointwise=True),
-        Feature(_h("absd"), _hc("dc").abs(), warmup=1, pointwise=True),
         Feature(_h("vgain"), _hc("dv").clip(lower_bound=0.0), warmup=1, pointwise=True),
         Feature(_h("vloss"), (-_hc("dv")).clip(lower_bound=0.0), warmup=1, pointwise=True),
-        Feature(_h("vabsd"), _hc("dv").abs(), warmup=1, pointwise=True),
         Feature(_h("wv"), (_hc("cret") - 1).abs() * v, warmup=1, pointwise=True),
     ]
     for d in ALPHA158_WINDOWS:
         out += [
-            Feature(_h(f"hmax{d}"), h.rolling_max(d), warmup=d - 1),
-            Feature(_h(f"lmin{d}"), lo.rolling_min(d), warmup=d - 1),
+            Feature(_h(f"hmax{d}"), _window_extreme(h, "hmax", d, top=True), warmup=d - 1),
+            Feature(_h(f"lmin{d}"), _window_extreme(lo, "lmin", d, top=False), warmup=d - 1),
             Feature(_h(f"slope{d}"), slope_numerator(c, window=d), warmup=d - 1),
             Feature(_h(f"cstd{d}"), c.rolling_std(d), warmup=d - 1),
             Feature(_h(f"cmean{d}"), c.rolling_mean(d), warmup=d - 1),
         ]
     # window sums of the non-negative changes, each window summed afresh from its own rows (a
     # sliding sum keeps rounding residue of rows that left it: a window of no gains must give 0)
-    for name in ("gain", "loss", "absd", "vgain", "vloss", "vabsd"):
+    # (a window's sum of absolute changes is that of its gains plus that of its losses)
+    for name in ("gain", "loss", "vgain", "vloss"):
         out += [
             Feature(_h(f"{name}_s{d}"), _window_sum(name, d), warmup=d) for d in ALPHA158_WINDOWS
         ]
@@ -234,6 +234,17 @@ def _helpers() -> list[Feature]:
     return out
 
 
+def _window_extreme(column: pl.Expr, name: str, d: int, *, top: bool) -> pl.Expr:
+    """Highest (``top``) or lowest value of ``column`` over ``d`` rows: a rolling max or min
+    over 5 rows, longer windows as the extreme of two consecutive shorter ones (exact, and
+    cheaper than a rolling extreme of each length)."""
+    if d not in _HALVES:
+        return column.rolling_max(d) if top else column.rolling_min(d)
+    older, newer = _HALVES[d]
+    parts = [_hc(f"{name}{older}").shift(newer), _hc(f"{name}{newer}")]
+    return pl.max_horizontal(parts) if top else pl.min_horizontal(parts)
+
+
 def _window_sum(name: str, d: int) -> pl.Expr:
     """Sum of helper ``name`` over ``d`` rows: 5 rows added up, longer windows as the sum of
     two consecutive shorter ones."""
@@ -243,22 +254,33 @@ def _window_sum(name: str, d: int) -> pl.Expr:
     return _hc(f"{name}_s{older}").shift(newer) + _hc(f"{name}_s{newer}")
 
 
+def _full(d: int) -> int:
+    """Warm-up of a window of ``d`` rows over a column defined from the first row."""
+    return d - 1
+
+
+def _diff(d: int) -> int:
+    """Warm-up of a window of ``d`` rows over a column defined from the second row (a change
+    from the row before)."""
+    return d
+
+
 def _family(
     name: str,
-    expr: object,
+    expr: Callable[[int], pl.Expr],
     *,
-    warmup: object,
+    warmup: Callable[[int], int],
     units: str,
     formula: str,
     pointwise: bool = False,
 ) -> list[Feature]:
-    """``name<d>`` for each window ``d``; ``expr``, ``warmup`` and ``formula`` are callables of
-    ``d`` (``formula`` with ``{d}`` placeholders)."""
+    """``name<d>`` for each window ``d``: ``expr(d)`` with warm-up ``warmup(d)``, ``formula``
+    with ``{d}`` placeholders."""
     return [
         Feature(
             f"{name}{d}",
-            expr(d),  # type: ignore[operator]
-            warmup=warmup(d),  # type: ignore[operator]
+            expr(d),
+            warmup=warmup(d),
             pointwise=pointwise,
             units=units,
             formula=formula.format(d=d),
@@ -279,11 +301,12 @@ def _regression(d: int) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
 
 
 def _rolling() -> list[Feature]:
-    def sums(num: str, den: str, d: int) -> pl.Expr:
-        return _hc(f"{num}_s{d}") / (_hc(f"{den}_s{d}") + _EPS)
-
-    def net(gain: str, loss: str, absd: str, d: int) -> pl.Expr:
-        return (_hc(f"{gain}_s{d}") - _hc(f"{loss}_s{d}")) / (_hc(f"{absd}_s{d}") + _EPS)
+    def share(part: str, gain: str, loss: str, d: int) -> pl.Expr:
+        """Sum of ``part`` (gains, losses or their difference) over the sum of absolute
+        changes (gains + losses) of the window, plus Qlib's 1e-12."""
+        g, lo_ = _hc(f"{gain}_s{d}"), _hc(f"{loss}_s{d}")
+        num = {"gain": g, "loss": lo_, "net": g - lo_}[part]
+        return num / (g + lo_ + _EPS)
 
     def extreme_index(column: pl.Expr, kind: str, d: int, *, top: bool) -> pl.Expr:
         extreme = _hc(f"{'hmax' if top else 'lmin'}{d}")
@@ -306,16 +329,14 @@ def _rolling() -> list[Feature]:
     def imin(d: int) -> pl.Expr:
         return extreme_index(lo, "imin", d, top=False)
 
-    full = lambda d: d - 1  # noqa: E731 - a window of d rows, of a column defined from row 0
-    diff = lambda d: d  # noqa: E731 - a window of d rows of a column defined from row 1
     return [
         *_family(
-            "ROC", lambda d: c.shift(d) / c, warmup=diff, units=_P, formula="close_(t-{d}) / close"
+            "ROC", lambda d: c.shift(d) / c, warmup=_diff, units=_P, formula="close_(t-{d}) / close"
         ),
         *_family(
             "MA",
             lambda d: _hc(f"cmean{d}") / c,
-            warmup=full,
+            warmup=_full,
             units=_P,
             pointwise=True,
             formula="Mean(close, {d}) / close",
@@ -323,7 +344,7 @@ def _rolling() -> list[Feature]:
         *_family(
             "STD",
             lambda d: _hc(f"cstd{d}") / c,
-            warmup=full,
+            warmup=_full,
             units=_P,
             pointwise=True,
             formula="Std(close, {d}) / close, sample sd (ddof=1)",
@@ -331,7 +352,7 @@ def _rolling() -> list[Feature]:
         *_family(
             "BETA",
             lambda d: _regression(d)[0],
-            warmup=full,
+            warmup=_full,
             units="ratio to close per row",
             pointwise=True,
             formula="Slope(close, {d}) / close: least-squares slope of close on 1..{d}",
@@ -339,7 +360,7 @@ def _rolling() -> list[Feature]:
         *_family(
             "RSQR",
             lambda d: _regression(d)[1],
-            warmup=full,
+            warmup=_full,
             units="0..1",
             pointwise=True,
             formula="Rsquare(close, {d}): R^2 of close on 1..{d}; null where Std(close, {d}) <= "
@@ -348,7 +369,7 @@ def _rolling() -> list[Feature]:
         *_family(
             "RESI",
             lambda d: _regression(d)[2],
-            warmup=full,
+            warmup=_full,
             units=_P,
             pointwise=True,
             formula="Resi(close, {d}) / close: today's residual of that regression",
@@ -356,7 +377,7 @@ def _rolling() -> list[Feature]:
         *_family(
             "MAX",
             lambda d: _hc(f"hmax{d}") / c,
-            warmup=full,
+            warmup=_full,
             units=_P,
             pointwise=True,
             formula="Max(high, {d}) / close",
@@ -364,7 +385,7 @@ def _rolling() -> list[Feature]:
         *_family(
             "MIN",
             lambda d: _hc(f"lmin{d}") / c,
-            warmup=full,
+            warmup=_full,
             units=_P,
             pointwise=True,
             formula="Min(low, {d}) / close",
@@ -372,21 +393,21 @@ def _rolling() -> list[Feature]:
         *_family(
             "QTLU",
             lambda d: c.rolling_quantile(0.8, "linear", d) / c,
-            warmup=full,
+            warmup=_full,
             units=_P,
             formula="Quantile(close, {d}, 0.8) / close, linear interpolation",
         ),
         *_family(
             "QTLD",
             lambda d: c.rolling_quantile(0.2, "linear", d) / c,
-            warmup=full,
+            warmup=_full,
             units=_P,
             formula="Quantile(close, {d}, 0.2) / close, linear interpolation",
         ),
         *_family(
             "RANK",
             lambda d: (_hc(f"sgn{d}") + (d + 1)) * (1 / (2 * d)),
-            warmup=full,
+            warmup=_full,
             units="0..1",
             pointwise=True,
             formula="Rank(close, {d}): percentile of today's close among the last {d}, ties "
@@ -395,17 +416,17 @@ def _rolling() -> list[Feature]:
         *_family(
             "RSV",
             lambda d: (c - _hc(f"lmin{d}")) / (_hc(f"hmax{d}") - _hc(f"lmin{d}") + _EPS),
-            warmup=full,
+            warmup=_full,
             units="0..1",
             pointwise=True,
             formula="(close - Min(low, {d})) / (Max(high, {d}) - Min(low, {d}) + 1e-12)",
         ),
-        *_family("_a158_imax", imax, warmup=full, units="", formula=""),
-        *_family("_a158_imin", imin, warmup=full, units="", formula=""),
+        *_family("_a158_imax", imax, warmup=_full, units="", formula=""),
+        *_family("_a158_imin", imin, warmup=_full, units="", formula=""),
         *_family(
             "IMAX",
             lambda d: _hc(f"imax{d}") * (1 / d),
-            warmup=full,
+            warmup=_full,
             units="0..1",
             pointwise=True,
             formula="IdxMax(high, {d}) / {d}: 1-based position of the window's (oldest) highest "
@@ -414,7 +435,7 @@ def _rolling() -> list[Feature]:
         *_family(
             "IMIN",
             lambda d: _hc(f"imin{d}") * (1 / d),
-            warmup=full,
+            warmup=_full,
             units="0..1",
             pointwise=True,
             formula="IdxMin(low, {d}) / {d}: 1-based position of the window's (oldest) lowest low",
@@ -422,7 +443,7 @@ def _rolling() -> list[Feature]:
         *_family(
             "IMXD",
             lambda d: (_hc(f"imax{d}") - _hc(f"imin{d}")) * (1 / d),
-            warmup=full,
+            warmup=_full,
             units="-1..1",
             pointwise=True,
             formula="(IdxMax(high, {d}) - IdxMin(low, {d})) / {d}",
@@ -432,14 +453,14 @@ def _rolling() -> list[Feature]:
             lambda d: rolling_corr(
                 c, _hc("logv"), window=d, x_mean=_hc(f"cmean{d}"), x_std=_hc(f"cstd{d}")
             ),
-            warmup=full,
+            warmup=_full,
             units="-1..1",
             formula="Corr(close, Log(volume + 1), {d}); null where either Std <= 2e-5",
         ),
         *_family(
             "CORD",
             lambda d: rolling_corr_of_pairs(_hc("cret"), _hc("vlr"), window=d),
-            warmup=diff,
+            warmup=_diff,
             units="-1..1",
             formula="Corr(close / close_(t-1), Log(volume / volume_(t-1) + 1), {d}) over the "
             "rows where the volume ratio is defined (previous volume > 0); null where either "
@@ -448,45 +469,45 @@ def _rolling() -> list[Feature]:
         *_family(
             "CNTP",
             lambda d: _hc("up").rolling_mean(d),
-            warmup=diff,
+            warmup=_diff,
             units="fraction of rows",
             formula="Mean(close > close_(t-1), {d})",
         ),
         *_family(
             "CNTN",
             lambda d: _hc("down").rolling_mean(d),
-            warmup=diff,
+            warmup=_diff,
             units="fraction of rows",
             formula="Mean(close < close_(t-1), {d})",
         ),
         *_family(
             "CNTD",
             lambda d: pl.col(f"CNTP{d}") - pl.col(f"CNTN{d}"),
-            warmup=diff,
+            warmup=_diff,
             units="-1..1",
             pointwise=True,
             formula="CNTP{d} - CNTN{d}",
         ),
         *_family(
             "SUMP",
-            lambda d: sums("gain", "absd", d),
-            warmup=diff,
+            lambda d: share("gain", "gain", "loss", d),
+            warmup=_diff,
             units="0..1",
             formula="Sum(max(close - close_(t-1), 0), {d}) / (Sum(abs(close - close_(t-1)), {d}) "
             "+ 1e-12)",
         ),
         *_family(
             "SUMN",
-            lambda d: sums("loss", "absd", d),
-            warmup=diff,
+            lambda d: share("loss", "gain", "loss", d),
+            warmup=_diff,
             units="0..1",
             formula="Sum(max(close_(t-1) - close, 0), {d}) / (Sum(abs(close - close_(t-1)), {d}) "
             "+ 1e-12)",
         ),
         *_family(
             "SUMD",
-            lambda d: net("gain", "loss", "absd", d),
-            warmup=diff,
+            lambda d: share("net", "gain", "loss", d),
+            warmup=_diff,
             units="-1..1",
             formula="(Sum(gains, {d}) - Sum(losses, {d})) / (Sum(abs(close - close_(t-1)), {d}) "
             "+ 1e-12)",
@@ -494,45 +515,45 @@ def _rolling() -> list[Feature]:
         *_family(
             "VMA",
             lambda d: v.rolling_mean(d) / (v + _EPS),
-            warmup=full,
+            warmup=_full,
             units="ratio to volume",
             formula="Mean(volume, {d}) / (volume + 1e-12)",
         ),
         *_family(
             "VSTD",
             lambda d: v.rolling_std(d) / (v + _EPS),
-            warmup=full,
+            warmup=_full,
             units="ratio to volume",
             formula="Std(volume, {d}) / (volume + 1e-12), ddof=1",
         ),
         *_family(
             "WVMA",
             lambda d: _hc("wv").rolling_std(d) / (_hc("wv").rolling_mean(d) + _EPS),
-            warmup=diff,
+            warmup=_diff,
             units=_R,
             formula="Std(w, {d}) / (Mean(w, {d}) + 1e-12), w = abs(close / close_(t-1) - 1) * "
             "volume",
         ),
         *_family(
             "VSUMP",
-            lambda d: sums("vgain", "vabsd", d),
-            warmup=diff,
+            lambda d: share("gain", "vgain", "vloss", d),
+            warmup=_diff,
             units="0..1",
             formula="Sum(max(volume - volume_(t-1), 0), {d}) / (Sum(abs(volume - volume_(t-1)), "
             "{d}) + 1e-12)",
         ),
         *_family(
             "VSUMN",
-            lambda d: sums("vloss", "vabsd", d),
-            warmup=diff,
+            lambda d: share("loss", "vgain", "vloss", d),
+            warmup=_diff,
             units="0..1",
             formula="Sum(max(volume_(t-1) - volume, 0), {d}) / (Sum(abs(volume - volume_(t-1)), "
             "{d}) + 1e-12)",
         ),
         *_family(
             "VSUMD",
-            lambda d: net("vgain", "vloss", "vabsd", d),
-            warmup=diff,
+            lambda d: share("net", "vgain", "vloss", d),
+            warmup=_diff,
             units="-1..1",
             formula="(Sum(volume gains, {d}) - Sum(volume losses, {d})) / (Sum(abs(volume - "
             "volume_(t-1)), {d}) + 1e-12)",
