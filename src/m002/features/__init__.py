@@ -1,4 +1,5 @@
-"""Feature sets v1, v2, v3 and m002 as polars expressions (spec section 1)."""
+"""Feature sets v1, v2, v3 and m002 (spec section 1), Qlib's Alpha158 (alpha158) and the union
+m002+alpha158, as polars expressions."""
 
 from __future__ import annotations
 
