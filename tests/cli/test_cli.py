@@ -67,6 +67,15 @@ def test_features_writes_parquet_with_every_feature(tmp_path: Path, synth_dir: P
     )
 
 
+@pytest.mark.parametrize("name", ["alpha158", "m002+alpha158"])
+def test_features_builds_every_registered_set(tmp_path: Path, synth_dir: Path, name: str) -> None:
+    out = tmp_path / "f.parquet"
+    args = ["features", str(synth_dir), "--set", name, "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert set(feature_names(name)) <= set(pl.read_parquet(out).columns)
+
+
 def test_features_csv_and_filters(tmp_path: Path, synth_dir: Path) -> None:
     out = tmp_path / "f.csv"
     args = ["features", str(synth_dir), "--set", "v1", "--out", str(out),

@@ -23,6 +23,7 @@ from m002.cli._common import (
     _write,
     out,
 )
+from m002.features import FEATURE_SETS
 
 
 @main.group()
@@ -108,7 +109,7 @@ def data_synth(out_dir: Path, n_tickers: int, n_days: int, seed: int, start: str
 @click.option(
     "--set",
     "set_name",
-    type=click.Choice(["v1", "v2", "v3", "m002"]),
+    type=click.Choice(list(FEATURE_SETS)),
     default="m002",
     show_default=True,
     help="Feature set.",

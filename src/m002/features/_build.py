@@ -12,7 +12,7 @@ from m002._dates import calendar_days, parse_date
 from m002._schema import CANONICAL_COLUMNS, DATE, MAX_GAP_DAYS, TICKER, require_columns
 from m002.exceptions import SchemaError
 from m002.features._engine import Engine, apply_features, row_in_ticker
-from m002.features._sets import feature_names, feature_set, longest_warmup
+from m002.features._sets import FEATURE_SETS, feature_names, feature_set, longest_warmup
 
 __all__ = ["IS_WARMUP", "Warmup", "add_features", "add_m002_features", "build_dataset"]
 
@@ -63,7 +63,7 @@ def add_features(
     frame : pl.LazyFrame or pl.DataFrame
         Canonical columns (ticker, date, open, high, low, close, volume), one row per
         (ticker, date); other columns are kept.
-    feature_set_name : {"v1", "v2", "v3", "m002"}
+    feature_set_name : {"v1", "v2", "v3", "m002", "alpha158", "m002+alpha158"}
         Which set; each contains the previous one.
     warmup : {"keep", "drop", "flag"}
         What to do with the first ``longest_warmup(set)`` rows of each ticker (and of each
@@ -134,7 +134,7 @@ def build_dataset(
         multi-ticker file, hive folders), or a frame that `m002.data.validate_frame` reads
         (canonical, or with the column spellings files may use). Either way the same rules
         apply and only the canonical columns go on.
-    feature_set : {"v1", "v2", "v3", "m002"}
+    feature_set : {"v1", "v2", "v3", "m002", "alpha158", "m002+alpha158"}
     start, end : date or ISO string, optional
         Inclusive date range of the returned rows. History before ``start`` is read as well
         (enough for the longest warm-up), so features on ``start`` are already defined
@@ -192,4 +192,4 @@ def build_dataset(
 
 
 # the public column list of each set, for callers that select features by name
-FEATURE_COLUMNS = {name: feature_names(name) for name in ("v1", "v2", "v3", "m002")}
+FEATURE_COLUMNS = {name: feature_names(name) for name in FEATURE_SETS}

@@ -31,36 +31,50 @@ All features are causal: the value on row t reads rows t, t-1, ... of the same t
 (tested by truncating and by perturbing the data after random dates, bit for bit).
 Events and tags are `Int8` 0/1 flags; `days_since_volume_regain` is `Int16`; the rest `Float64`.
 
-| set | adds | features | longest warm-up (rows) |
+| set | new features | features | longest warm-up (rows) |
 |---|---|---|---|
 """
+
+
+def _bases(names: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Per set, the earlier sets it is made of: the one before it when it extends that one
+    (v2 of v1), or the earlier sets whose union it is (m002+alpha158); none for a set that
+    starts afresh (alpha158)."""
+    out: dict[str, list[str]] = {}
+    order = list(names)
+    for i, name in enumerate(order):
+        mine = set(names[name])
+        inside = [p for p in order[:i] if set(names[p]) <= mine]
+        # keep the largest sets only: v1 is inside m002, which m002+alpha158 already names
+        out[name] = [p for p in inside if not any(set(names[p]) < set(names[q]) for q in inside)]
+    return out
 
 
 def render_feature_docs() -> str:
     """The markdown text of docs/features.md."""
     lines = [_INTRO.rstrip("\n")]
-    previous: set[str] = set()
+    names = {name: feature_names(name) for name in FEATURE_SETS}
+    bases = _bases(names)
+    listed: set[str] = set()
+    new: dict[str, list[str]] = {}
     for name in FEATURE_SETS:
-        names = feature_names(name)
-        added = [n for n in names if n not in previous]
-        lines.append(f"| `{name}` | {len(added)} | {len(names)} | {longest_warmup(name)} |")
-        previous = set(names)
-    previous = set()
+        new[name] = [n for n in names[name] if n not in listed]
+        listed |= set(new[name])
+        lines.append(
+            f"| `{name}` | {len(new[name])} | {len(names[name])} | {longest_warmup(name)} |"
+        )
     for name, features in FEATURE_SETS.items():
-        title = "v1" if name == "v1" else f"{name} (adds to the previous set)"
-        lines += [
-            "",
-            f"## {title}",
-            "",
-            "| feature | warm-up | units | definition |",
-            "|---|---|---|---|",
-        ]
+        base = " + ".join(bases[name])
+        title = f"{name} (adds to {base})" if base and new[name] else name
+        lines += ["", f"## {title}", ""]
+        if not new[name]:
+            lines.append(f"The union of {base}: every feature is listed above.")
+            continue
+        lines += ["| feature | warm-up | units | definition |", "|---|---|---|---|"]
         for f in features:
-            if f.name.startswith("_") or f.name in previous:
-                continue
-            formula = f.formula.replace("|", "\\|")
-            lines.append(f"| `{f.name}` | {f.warmup} | {f.units} | {formula} |")
-        previous = set(feature_names(name))
+            if f.name in new[name] and not f.name.startswith("_"):
+                formula = f.formula.replace("|", "\\|")
+                lines.append(f"| `{f.name}` | {f.warmup} | {f.units} | {formula} |")
     from m002.head import HEAD_FEATURES
 
     lines += [

@@ -385,8 +385,7 @@ FEATURE_SETS: Final[dict[str, tuple[Feature, ...]]] = {
     "v2": (*_returns_and_volatility(), *_v2_extra()),
     "v3": (*_returns_and_volatility(), *_v2_extra(), *_v3_extra()),
     "m002": (*_returns_and_volatility(), *_v2_extra(), *_v3_extra(), *_m002_extra()),
-    # the union right after m002, which it extends, so that the generated docs list each
-    # Alpha158 feature once, as what m002+alpha158 adds to m002
+    "alpha158": tuple(alpha158_features()),
     "m002+alpha158": (
         *_returns_and_volatility(),
         *_v2_extra(),
@@ -394,7 +393,6 @@ FEATURE_SETS: Final[dict[str, tuple[Feature, ...]]] = {
         *_m002_extra(),
         *alpha158_features(),
     ),
-    "alpha158": tuple(alpha158_features()),
 }
 
 
