@@ -16,7 +16,7 @@ import pytest
 from scipy.stats import rankdata
 
 from m002._schema import CANONICAL_COLUMNS
-from m002.features import FEATURE_SETS, add_features, feature_names, longest_warmup
+from m002.features import add_features, feature_names, longest_warmup
 
 from .conftest import random_ohlcv
 
@@ -123,23 +123,6 @@ def test_idxmax_idxmin_and_rank_with_ties(ticked: pl.DataFrame, d: int) -> None:
 
 
 # --- warm-ups and causality ----------------------------------------------------------------------
-
-
-def test_each_feature_is_null_exactly_on_its_warmup(ohlcv: pl.DataFrame) -> None:
-    frame = (
-        add_features(ohlcv, "alpha158")
-        .with_columns(row=pl.int_range(pl.len()).over("ticker"))
-        .collect()
-    )
-    for feature in FEATURE_SETS["alpha158"]:
-        if feature.name.startswith("_"):
-            continue
-        values = frame.select("row", feature.name)
-        warm = values.filter(pl.col("row") < feature.warmup)[feature.name]
-        after = values.filter(pl.col("row") >= feature.warmup)[feature.name]
-        assert warm.null_count() == warm.len(), feature.name
-        assert after.null_count() == 0, feature.name
-        assert after.is_finite().all(), feature.name
 
 
 @pytest.mark.parametrize("set_name", ["alpha158", "m002+alpha158"])

@@ -35,13 +35,14 @@ def test_a_ticker_gets_the_same_bits_alone_or_with_others(
         assert together.filter(pl.col("ticker") == ticker).equals(alone), ticker
 
 
-def test_each_feature_is_null_exactly_on_its_warmup(ohlcv: pl.DataFrame) -> None:
+@pytest.mark.parametrize("set_name", ["m002", "alpha158"])
+def test_each_feature_is_null_exactly_on_its_warmup(ohlcv: pl.DataFrame, set_name: str) -> None:
     frame = (
-        add_features(ohlcv, "m002")
+        add_features(ohlcv, set_name)
         .with_columns(row=pl.int_range(pl.len()).over("ticker"))
         .collect()
     )
-    for feature in FEATURE_SETS["m002"]:
+    for feature in FEATURE_SETS[set_name]:
         if feature.name.startswith("_"):
             continue
         values = frame.select("row", feature.name)
@@ -49,6 +50,7 @@ def test_each_feature_is_null_exactly_on_its_warmup(ohlcv: pl.DataFrame) -> None
         after = values.filter(pl.col("row") >= feature.warmup)[feature.name]
         assert warm.null_count() == warm.len(), feature.name
         assert after.null_count() == 0, feature.name
+        assert after.cast(pl.Float64).is_finite().all(), feature.name
 
 
 def test_values_after_warmup_are_finite(ohlcv: pl.DataFrame) -> None:
