@@ -163,14 +163,15 @@ def backtest_run(
     if missing:
         msg = f"{folder} is missing {missing}: re-run `m002 walkforward`"
         raise FileNotFoundError(msg)
-    prices = pl.read_parquet(
-        folder / RUN_FILES["predictions"], columns=[TICKER, DATE, "open", "close"]
-    )
     if decisions is None:
+        prices = pl.read_parquet(
+            folder / RUN_FILES["predictions"], columns=[TICKER, DATE, "open", "close"]
+        )
         signals = pl.read_parquet(folder / RUN_FILES["signals"])
     else:
         _check_decisions(run["config"], decisions)
         predictions = pl.read_parquet(folder / RUN_FILES["predictions"])
+        prices = predictions.select(TICKER, DATE, "open", "close")
         signals = strategy_signals(predictions, decisions.portfolio, policy=decisions.policy)
     names = [s for s in run.get("strategies", {}) if s in signals.columns] or None
     sized = signals.drop("fold", strict=False)

@@ -185,7 +185,12 @@ def strategy_signals(
         PAST_RETURN,
         *state_prob_columns(),
     ]
-    require_columns(predictions, needed, needed_by="strategy_signals", hint="")
+    require_columns(
+        predictions,
+        needed,
+        needed_by="strategy_signals",
+        hint="a run folder written by an older m002 lacks some: re-run `m002 walkforward`",
+    )
     rows = predictions.sort(TICKER, DATE)
     ablation = rows.with_columns(pl.col(a).alias(c) for c, a in ABLATION_COLUMNS.items())
     if policy is not None:

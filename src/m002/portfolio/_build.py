@@ -249,6 +249,7 @@ def _step(
     score = grids["score"][date, names]
     quantile = grids["quantile"][date, names]
     strength = np.abs(quantile - 0.5)
+    has_view = score != 0.0  # a score of exactly 0 is no view: held by no rank or top-k book
     if config.sizing == Sizing.SPEC:
         raw = np.nan_to_num(grids["size"][date, names], nan=0.0, posinf=0.0, neginf=0.0)
         raw = np.maximum(raw, 0.0) if config.long_only else raw
@@ -258,7 +259,6 @@ def _step(
         if config.enter_quantile is not None and config.exit_quantile is not None:
             hysteresis = (config.enter_quantile, config.exit_quantile)
         raw = rank_book(quantile, held, hysteresis=hysteresis, long_only=config.long_only)
-        raw = np.where(score == 0.0, 0.0, raw)  # a score of 0 is no view
     else:
         raw = topk_book(
             score,
@@ -266,11 +266,12 @@ def _step(
             topk=config.topk,
             n_drop=config.n_drop,
             can_sell=age >= config.min_hold_days,
-            can_buy_long=eligible & ~block_long & (score != 0.0),
-            can_buy_short=eligible & ~block_short & (score != 0.0),
+            can_buy_long=eligible & ~block_long & has_view,
+            can_buy_short=eligible & ~block_short & has_view,
             long_only=config.long_only,
         )
-        raw = np.where(score == 0.0, 0.0, raw)
+    if config.sizing != Sizing.SPEC:
+        raw = np.where(has_view, raw, 0.0)
     raw = np.where(eligible & ~(((raw > 0.0) & block_long) | ((raw < 0.0) & block_short)), raw, 0.0)
     if config.max_positions is not None:
         raw = keep_strongest(raw, strength, config.max_positions)
