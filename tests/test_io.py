@@ -25,6 +25,7 @@ from m002._io import (
     verify_checksums,
     write_frame,
     write_json,
+    write_toml,
 )
 from m002.exceptions import DamagedFileError, OutputExistsError
 
@@ -190,3 +191,31 @@ def test_checksums_name_a_missing_truncated_or_altered_file(tmp_path: Path) -> N
         verify_checksums(tmp_path, table, what="model folder")
     with pytest.raises(DamagedFileError, match="no file checksums"):
         verify_checksums(tmp_path, None, what="model folder")
+
+
+def test_write_toml_reads_back_with_its_comment(tmp_path: Path) -> None:
+    import tomllib
+
+    data = {"feature_set": "m002", "max_gap_days": 10,
+            "policy": {"k": 2.0, "tiny": 1e-05, "allow_short": True, "name": 'a "q"'},
+            "portfolio": {"sizing": "rank", "topk": 10}}  # fmt: skip
+    path = write_toml(tmp_path / "c.toml", data, comment="line one\nline two")
+    text = path.read_text()
+    assert text.startswith("# line one\n# line two\n\nfeature_set = ")
+    assert tomllib.loads(text) == data
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"portfolio": {"max_weight": None}}, r"\[portfolio\] max_weight: TOML has no null"),
+        ({"policy": {"k": float("nan")}}, "TOML has no place"),
+        ({"a": {"b": {"c": 1}}}, "nested tables"),
+    ],
+)
+def test_write_toml_refuses_what_would_not_read_back(
+    tmp_path: Path, data: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        write_toml(tmp_path / "c.toml", data)
+    assert not (tmp_path / "c.toml").exists()

@@ -55,6 +55,7 @@ __all__ = [
     "verify_checksums",
     "write_frame",
     "write_json",
+    "write_toml",
 ]
 
 MARKER_FILE: Final = ".m002"
@@ -233,6 +234,59 @@ def write_json(path: str | Path, value: Any) -> Path:
     text = json.dumps(json_safe(value), indent=2, allow_nan=False, default=str) + "\n"
     with atomic_file(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def _toml_value(value: Any, where: str) -> str:
+    if value is None:
+        msg = (
+            f"{where}: TOML has no null, and a key left out reads back as its default: this "
+            "config cannot be written as a file"
+        )
+        raise ValueError(msg)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            msg = f"{where}: TOML has no place for {value!r} in an m002 config"
+            raise ValueError(msg)
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v, where) for v in value) + "]"
+    msg = f"{where}: cannot write a {type(value).__name__} to TOML"
+    raise ValueError(msg)
+
+
+def write_toml(path: str | Path, data: dict[str, Any], *, comment: str = "") -> Path:
+    """Write a config as TOML atomically: top-level scalars, then one ``[table]`` per dict
+    (one level, as m002's config files are). ``comment`` goes first, each line as ``# ...``.
+
+    Raises
+    ------
+    ValueError
+        For a None value (TOML has no null: `m002.pipeline.config_to_dict` already leaves out
+        the rules that are off by default, and a key left out would read back as its
+        default, not as None), a nested table, or a value TOML cannot hold.
+    """
+    lines = [f"# {line}".rstrip() for line in comment.splitlines()]
+    lines += [""] if lines else []
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    for key, value in data.items():
+        if key not in tables:
+            lines.append(f"{key} = {_toml_value(value, key)}")
+    for name, table in tables.items():
+        lines += ["", f"[{name}]"]
+        for key, value in table.items():
+            if isinstance(value, dict):
+                msg = f"[{name}] {key}: nested tables are not written"
+                raise ValueError(msg)
+            lines.append(f"{key} = {_toml_value(value, f'[{name}] {key}')}")
+    with atomic_file(path) as tmp:
+        tmp.write_text("\n".join(lines).lstrip("\n") + "\n", encoding="utf-8")
     return Path(path)
 
 

@@ -187,26 +187,35 @@ def _frame_table(frame: pl.DataFrame, title: str, *, percent: list[str]) -> Tabl
     return table
 
 
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's tables; a missing or malformed file is a `ConfigError` naming it. With
+    `_read_run_config`, the only place files of options are read."""
+    import tomllib
+
+    from m002.exceptions import ConfigError
+
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        msg = f"{what} not found: {path}"
+        raise ConfigError(msg) from None
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"{path} is not valid TOML: {exc}"
+        raise ConfigError(msg) from None
+    return data
+
+
 def _read_run_config(path: Path | None) -> Any:
     """The RunConfig of a TOML file (or the defaults); the only place config files are read.
 
     One file serves every command: the pipeline's sections, plus ``[walkforward]`` and
     ``[backtest]`` (which ``train`` and ``predict`` ignore)."""
-    import tomllib
-
     from m002.evaluation import RunConfig, run_config_from_dict
     from m002.exceptions import ConfigError
 
     if path is None:
         return RunConfig()
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        msg = f"config file not found: {path}"
-        raise ConfigError(msg) from None
-    except tomllib.TOMLDecodeError as exc:
-        msg = f"{path} is not valid TOML: {exc}"
-        raise ConfigError(msg) from None
+    data = _read_toml(path, "config file")
     try:
         return run_config_from_dict(data)
     except ConfigError as exc:

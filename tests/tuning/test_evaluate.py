@@ -1,0 +1,150 @@
+"""The compiled evaluation equals the project's own policy -> portfolio -> backtest path."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from m002.evaluation import BacktestConfig, run_backtest
+from m002.exceptions import ConfigError
+from m002.policy import POLICY_COLUMNS, PolicyConfig, apply_policy
+from m002.portfolio import PortfolioConfig, build_portfolio
+from m002.tuning import Evaluator, check_supported, encode
+
+CASES = {
+    "shipped": (PolicyConfig(), PortfolioConfig()),
+    "rank_two_sided": (PolicyConfig(), PortfolioConfig(long_only=False)),
+    "rank_hysteresis_band": (
+        PolicyConfig(multiplier_scope="any_sign", short_gate="score"),
+        PortfolioConfig(
+            long_only=False,
+            enter_quantile=0.8,
+            exit_quantile=0.6,
+            max_weight=0.15,
+            net_min=0.1,
+            net_max=0.4,
+            trade_rate=0.3,
+        ),
+    ),
+    "topk_memory": (
+        PolicyConfig(risk_aversion=0.01),
+        PortfolioConfig(
+            sizing="topk",
+            long_only=False,
+            topk=3,
+            n_drop=1,
+            cooldown_days=2,
+            min_hold_days=3,
+            trade_rate=0.5,
+        ),
+    ),
+    "topk_long": (PolicyConfig(), PortfolioConfig(sizing="topk", topk=4, gross_target=0.7)),
+    "spec_passthrough": (PolicyConfig.spec(), PortfolioConfig.passthrough()),
+    "spec_banded": (
+        PolicyConfig(risk_aversion=0.02, k=4.0, size_max=0.5, theta_long=0.0005),
+        PortfolioConfig(
+            sizing="spec",
+            long_only=False,
+            trade_rate=0.4,
+            no_trade_band=0.01,
+            net_min=-0.2,
+            net_max=0.3,
+            gross_target=0.8,
+            max_weight=0.2,
+        ),
+    ),
+    "head_score": (
+        PolicyConfig(),
+        PortfolioConfig(score_column="pred_expected_ret_pct", long_only=False, trade_rate=0.5),
+    ),
+    "no_shorts_spec_gate": (
+        PolicyConfig(allow_short=False, peak_prob_threshold=0.3),
+        PortfolioConfig(sizing="spec", long_only=False, max_leverage=0.8, gross_target=None),
+    ),
+}
+BACKTESTS = {
+    "close": BacktestConfig(cost_bps=10.0),
+    "next_open_borrow_cap": BacktestConfig(
+        cost_bps=7.0, slippage_bps=3.0, execution="next_open", borrow_bps=50.0, gross_cap=0.6
+    ),
+    "long_only_backtest": BacktestConfig(cost_bps=20.0, allow_short=False),
+}
+
+
+def _reference(
+    predictions: pl.DataFrame,
+    policy: PolicyConfig,
+    portfolio: PortfolioConfig,
+    backtest: BacktestConfig,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """What `strategy_signals` and `run_backtest` give for the system's book."""
+    rows = predictions.sort("ticker", "date")
+    decided = apply_policy(rows.drop(POLICY_COLUMNS, strict=False), policy)
+    book = build_portfolio(decided, portfolio)
+    signals = book.select("ticker", "date", pl.col("target_weight").alias("m002"))
+    prices = rows.select("ticker", "date", "open", "close")
+    daily = run_backtest(signals, prices, backtest).daily.sort("date")
+    return signals, daily
+
+
+@pytest.mark.parametrize("backtest_name", list(BACKTESTS))
+@pytest.mark.parametrize("case", list(CASES))
+def test_one_pass_equals_the_layers_and_the_backtest(
+    predictions: pl.DataFrame, case: str, backtest_name: str
+) -> None:
+    policy, portfolio = CASES[case]
+    backtest = BACKTESTS[backtest_name]
+    evaluator = Evaluator(predictions, PolicyConfig(), portfolio, backtest)
+    daily, weights = evaluator.daily(encode(policy, portfolio), weights=True)
+    signals, expected = _reference(predictions, policy, portfolio, backtest)
+    assert weights is not None
+    assert evaluator.dates == expected["date"].to_list()
+    got = evaluator.signals(weights, "m002").sort("ticker", "date")
+    assert got.select("ticker", "date").equals(
+        signals.sort("ticker", "date").select("ticker", "date")
+    )
+    np.testing.assert_allclose(
+        got["m002"], signals.sort("ticker", "date")["m002"], rtol=0, atol=1e-12
+    )
+    for i, name in enumerate(
+        ("net_return", "gross_return", "turnover", "gross_exposure", "net_exposure")
+    ):
+        np.testing.assert_allclose(daily[:, i], expected[name], rtol=0, atol=1e-12, err_msg=name)
+    # a case where nothing trades would prove nothing
+    assert np.abs(daily[:, 2]).sum() > 0.1
+
+
+def test_a_schedule_switches_parameters_on_its_dates(predictions: pl.DataFrame) -> None:
+    # stateless books (trade rate 1): after the switch the weights are the second set's
+    first = PortfolioConfig(long_only=False, trade_rate=1.0)
+    second = PortfolioConfig(sizing="spec", long_only=False, trade_rate=1.0)
+    evaluator = Evaluator(predictions, PolicyConfig(), first, BacktestConfig())
+    table = np.vstack([encode(PolicyConfig(), first), encode(PolicyConfig(), second)])
+    switch = 77
+    schedule = np.where(np.arange(evaluator.n_dates) < switch, 0, 1)
+    _, mixed = evaluator.daily(table, schedule, weights=True)
+    _, only_first = evaluator.daily(table[0], weights=True)
+    _, only_second = evaluator.daily(table[1], weights=True)
+    assert mixed is not None
+    assert only_first is not None
+    assert only_second is not None
+    np.testing.assert_array_equal(mixed[:switch], only_first[:switch])
+    np.testing.assert_array_equal(mixed[switch:], only_second[switch:])
+    assert not np.array_equal(only_first[switch:], only_second[switch:], equal_nan=True)
+
+
+def test_rules_the_pass_does_not_carry_are_refused() -> None:
+    with pytest.raises(ConfigError, match="maximum positions, edge over cost"):
+        check_supported(PortfolioConfig(max_positions=5, edge_over_cost=True))
+    with pytest.raises(ConfigError, match="volatility target"):
+        encode(PolicyConfig(), PortfolioConfig(vol_target=0.1))
+
+
+def test_costs_can_change_without_reading_the_rows_again(predictions: pl.DataFrame) -> None:
+    evaluator = Evaluator(predictions, PolicyConfig(), PortfolioConfig(), BacktestConfig())
+    dearer = evaluator.with_backtest(BacktestConfig(cost_bps=30.0))
+    params = encode(PolicyConfig(), PortfolioConfig())
+    cheap, _ = evaluator.daily(params)
+    costly, _ = dearer.daily(params)
+    np.testing.assert_allclose(cheap[:, 0] - costly[:, 0], cheap[:, 2] * 20.0 / 1e4, atol=1e-15)

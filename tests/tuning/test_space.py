@@ -1,0 +1,74 @@
+"""The search space: overrides, fixed fields, ordered pairs, conditional parameters."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from m002.exceptions import ConfigError
+from m002.tuning import DEFAULT_SPACE, space_from_dict
+from m002.tuning._space import changes_of, suggest
+
+
+def test_a_table_sets_a_range_and_a_value_fixes_a_field() -> None:
+    space, fixed = space_from_dict(
+        {
+            "trade_rate": {"low": 0.05, "high": 0.5, "log": True},
+            "cooldown_days": 3,
+            "min_hold_days": {"low": 0, "high": 5, "integer": True},
+        }
+    )
+    by_name = {p.name: p for p in space}
+    assert (by_name["trade_rate"].low, by_name["trade_rate"].high) == (0.05, 0.5)
+    assert by_name["trade_rate"].log
+    assert "cooldown_days" not in by_name
+    assert fixed == {"cooldown_days": 3}
+    assert by_name["min_hold_days"].integer  # a field the default space lacks
+    assert len(space) == len(DEFAULT_SPACE)  # one out (fixed), one in (added)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"score_column": "x"}, "not a field the search can vary"),
+        ({"tradee_rate": {"low": 0, "high": 1}}, "not a field the search can vary"),
+        ({"trade_rate": {"low": 0.5, "high": 0.1}}, "`low` must be <= `high`"),
+        ({"trade_rate": {"low": 0.0, "high": 0.1, "log": True}}, "log range needs `low` > 0"),
+        ({"trade_rate": {"lo": 0.1}}, "unknown key"),
+        ({"sizing": {"choices": []}}, "at least one choice"),
+    ],
+)
+def test_bad_overrides_name_the_field(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        space_from_dict(overrides)
+
+
+def test_pairs_are_put_in_order_and_a_lone_quantile_is_dropped() -> None:
+    changes = changes_of(
+        {"enter_quantile": 0.6, "exit_quantile": 0.9, "net_min": 0.4, "net_max": -0.1}, {}
+    )
+    assert changes == {"enter_quantile": 0.9, "exit_quantile": 0.6, "net_min": -0.1, "net_max": 0.4}
+    assert changes_of({"enter_quantile": 0.7}, {}) == {}
+
+
+def test_a_parameter_of_another_sizing_is_not_drawn() -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    drawn = []
+    for _ in range(30):
+        trial = study.ask()
+        values = suggest(trial, DEFAULT_SPACE, "rank")
+        drawn.append(values)
+        study.tell(trial, 0.0)
+    for values in drawn:
+        sizing = values["sizing"]
+        assert ("topk" in values) == (sizing == "topk")
+        assert ("k" in values) == (sizing == "spec")
+        assert ("enter_quantile" in values) == (sizing == "rank")
+        assert "trade_rate" in values
+    assert {v["sizing"] for v in drawn} == {"spec", "rank", "topk"}
+    # with the sizing fixed, the run's own decides which parameters apply
+    space, _ = space_from_dict({"sizing": "topk"})
+    trial = study.ask()
+    values = suggest(trial, space, "topk")
+    assert "topk" in values
+    assert "sizing" not in values
