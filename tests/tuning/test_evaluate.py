@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from m002.evaluation import BacktestConfig, run_backtest
 from m002.exceptions import ConfigError
 from m002.policy import POLICY_COLUMNS, PolicyConfig, apply_policy
 from m002.portfolio import PortfolioConfig, build_portfolio
 from m002.tuning import Evaluator, check_supported, encode
+from m002.tuning._kernel import _stable_order
 
 CASES = {
     "shipped": (PolicyConfig(), PortfolioConfig()),
@@ -148,3 +151,14 @@ def test_costs_can_change_without_reading_the_rows_again(predictions: pl.DataFra
     cheap, _ = evaluator.daily(params)
     costly, _ = dearer.daily(params)
     np.testing.assert_allclose(cheap[:, 0] - costly[:, 0], cheap[:, 2] * 20.0 / 1e4, atol=1e-15)
+
+
+@given(
+    st.lists(
+        st.sampled_from([0.0, -0.0, 0.5, -0.5, 1.0, -2.0]) | st.floats(-3, 3, width=32),
+        max_size=130,
+    )
+)
+def test_the_compiled_order_is_numpys_stable_argsort(values: list[float]) -> None:
+    x = np.array(values, dtype=np.float64)
+    np.testing.assert_array_equal(_stable_order(x), np.argsort(x, kind="stable"))

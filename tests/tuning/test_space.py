@@ -72,3 +72,21 @@ def test_a_parameter_of_another_sizing_is_not_drawn() -> None:
     values = suggest(trial, space, "topk")
     assert "topk" in values
     assert "sizing" not in values
+
+
+def test_the_docs_list_the_default_space() -> None:
+    import dataclasses
+    from pathlib import Path
+
+    from m002.policy import PolicyConfig
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "tuning.md").read_text()
+    rows = doc.split("| parameter | section | range |\n|---|---|---|\n", 1)[1].split("\n\n")[0]
+    on_policy = {f.name for f in dataclasses.fields(PolicyConfig)}
+    expected = [
+        f"| `{p.name}` | {'policy' if p.name in on_policy else 'portfolio'} | "
+        + p.describe().replace(" | ", " \\| ")
+        + " |"
+        for p in DEFAULT_SPACE
+    ]
+    assert rows.splitlines() == expected

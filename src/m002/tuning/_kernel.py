@@ -135,8 +135,35 @@ def _quantiles(score: np.ndarray) -> np.ndarray:
 def _stable_order(values: np.ndarray) -> np.ndarray:
     """``np.argsort(values, kind="stable")``: equal values in index (ticker) order.
 
-    Insertion sort of runs of 16, then bottom-up merges: on a date's hundred names this is
-    faster than numba's own argsort, and stable by construction."""
+    Only the non-zero values are sorted: a policy score is exactly 0 on most rows (no view),
+    and those keep their index order between the negatives and the positives, where a full
+    stable sort puts them too."""
+    n = values.size
+    nonzero = np.empty(n, dtype=np.int64)
+    zeros = np.empty(n, dtype=np.int64)
+    n_nonzero = n_zero = n_negative = 0
+    for i in range(n):
+        if values[i] == 0.0:
+            zeros[n_zero] = i
+            n_zero += 1
+        else:
+            nonzero[n_nonzero] = i
+            n_nonzero += 1
+            n_negative += values[i] < 0.0
+    if n_zero == 0:
+        return _merge_order(values)
+    ranked = nonzero[:n_nonzero][_merge_order(values[nonzero[:n_nonzero]])]
+    out = np.empty(n, dtype=np.int64)
+    out[:n_negative] = ranked[:n_negative]
+    out[n_negative : n_negative + n_zero] = zeros[:n_zero]
+    out[n_negative + n_zero :] = ranked[n_negative:]
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _merge_order(values: np.ndarray) -> np.ndarray:
+    """A stable argsort: insertion sort of runs of 16, then bottom-up merges (on a date's
+    hundred names faster than numba's own argsort, and stable by construction)."""
     n = values.size
     a = np.arange(n)
     b = np.empty(n, dtype=np.int64)
@@ -419,15 +446,15 @@ def _trade(held: np.ndarray, target: np.ndarray, age: np.ndarray, par: np.ndarra
 @numba.njit(nogil=True, cache=True)
 def _raw(
     score: np.ndarray, size: np.ndarray, held: np.ndarray, age: np.ndarray,
-    since_close: np.ndarray, par: np.ndarray, raw: np.ndarray,
+    since_close: np.ndarray, par: np.ndarray, raw: np.ndarray, block_long: np.ndarray,
+    block_short: np.ndarray,
 ) -> None:  # fmt: skip
-    """The raw book of one date into ``raw`` (`m002.portfolio._build._step`, steps 1-2)."""
+    """The raw book of one date into ``raw`` (`m002.portfolio._build._step`, steps 1-2);
+    ``block_long`` and ``block_short`` are work space."""
     n = score.size
     cooldown = par[_COOL]
     long_only = par[_LONLY] == 1.0
     sizing = par[_SIZING]
-    block_long = np.empty(n, dtype=np.bool_)
-    block_short = np.empty(n, dtype=np.bool_)
     for i in range(n):
         side = np.sign(held[i])
         cooling = side == 0.0 and since_close[i] < cooldown
@@ -498,6 +525,10 @@ def simulate(
     score = np.empty(n_names)
     size = np.empty(n_names)
     raw_buf, target_buf, book_buf = np.empty(n_names), np.empty(n_names), np.empty(n_names)
+    held_buf = np.empty(n_names)
+    age_buf = np.empty(n_names, dtype=np.int64)
+    since_buf = np.empty(n_names, dtype=np.int64)
+    blocks = np.empty((2, n_names), dtype=np.bool_)
     all_names = np.empty(n_names, dtype=np.int64)
     for d in range(n_dates):
         par = params[schedule[d]]
@@ -515,11 +546,15 @@ def simulate(
             if np.isfinite(s):
                 score[n_active], size[n_active] = s, z
                 all_names[n_active] = t
+                held_buf[n_active] = held[t]
+                age_buf[n_active] = age[t] + 1
+                since_buf[n_active] = since[t] + 1
                 n_active += 1
         names = all_names[:n_active]
-        held_a, age_a, since_a = held[names], age[names] + 1, since[names] + 1
+        held_a, age_a, since_a = held_buf[:n_active], age_buf[:n_active], since_buf[:n_active]
         raw, target, book = raw_buf[:n_active], target_buf[:n_active], book_buf[:n_active]
-        _raw(score[:n_active], size[:n_active], held_a, age_a, since_a, par, raw)
+        _raw(score[:n_active], size[:n_active], held_a, age_a, since_a, par, raw,
+             blocks[0, :n_active], blocks[1, :n_active])  # fmt: skip
         _target(raw, par, target)
         _trade(held_a, target, age_a, par, book)
         held[:] = 0.0
