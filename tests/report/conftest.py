@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -330,6 +331,147 @@ def _metrics(rng: np.random.Generator, strategies: Sequence[str]) -> dict[str, A
     }
 
 
+TUNING_CHART_IDS = ("tuning-history-chart", "tuning-importance-chart", "tuning-parallel-chart")
+"""The tuning section's charts that every fake tuning has (the Pareto front only some)."""
+TUNING_METRIC_KEYS = (
+    "n_days",
+    "n_trades",
+    "total_return",
+    "cagr",
+    "ann_vol",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "max_drawdown_days",
+    "calmar",
+    "hit_rate",
+    "avg_holding_days",
+    "turnover",
+    "exposure",
+    "net_exposure",
+    "cost_drag",
+)
+TUNING_HISTORY = (
+    # trial, value, turnover, params: the parameters after `sizing` depend on it
+    (0, 0.12, 5.0, {"sizing": "spec", "long_only": True, "risk_aversion": 0.05,
+                    "cooldown_days": 3, "theta_long": 0.004}),
+    (1, -0.05, 12.5, {"sizing": "rank", "long_only": False, "risk_aversion": 0.2,
+                      "cooldown_days": 5, "enter_quantile": 0.8}),
+    (2, 0.31, 8.0, {"sizing": "spec", "long_only": False, "risk_aversion": 0.0123456789,
+                    "cooldown_days": 2, "theta_long": 0.001}),
+    (3, 0.0, 0.0, {"sizing": "topk", "long_only": True, "risk_aversion": 0.9,
+                   "cooldown_days": 9, "topk": 12}),
+    (4, 0.28, 3.0, {"sizing": "rank", "long_only": True, "risk_aversion": 0.4,
+                    "cooldown_days": 4, "enter_quantile": 0.6}),
+    (5, 0.44, 9.5, {"sizing": "rank", "long_only": False, "risk_aversion": 0.03,
+                    "cooldown_days": 7, "enter_quantile": 0.7}),
+)  # fmt: skip
+TUNING_RUNNING_BEST = (0.12, 0.12, 0.31, 0.31, 0.31, 0.44)
+
+
+def _tuning_metrics(k: int) -> dict[str, Any]:
+    """A metrics dict of distinct, easily told apart numbers (strategy/cost ``k``)."""
+    return {key: round(0.01 * (k + 1) + 0.001 * i, 6) for i, key in enumerate(TUNING_METRIC_KEYS)}
+
+
+def fake_tuning(*, pareto: bool = False) -> dict[str, Any]:
+    """A small ``tuning/tuning.json`` of ``m002 tune``: 6 trials, 2 nested blocks, 2 costs."""
+    names = ("untuned", "tuned_nested", "buy_and_hold", "regime_rule")  # the file's order
+    comparison = {
+        cost: {name: _tuning_metrics(10 * c + k) for k, name in enumerate(names)}
+        for c, cost in enumerate(("10bps", "20bps"))
+    }
+    comparison["20bps"]["buy_and_hold"]["cagr"] = None  # NaN, written as null
+    history = [
+        {"trial": trial, "value": value, "turnover": turnover, "params": params}
+        for trial, value, turnover, params in TUNING_HISTORY
+    ]
+    return {
+        "objective": "sharpe",
+        "study": "fake-study",
+        "folds": [0, 1, 2, 3],
+        "reported_after": "2012-03-30",
+        "blocks": [
+            {
+                "fold": 2,
+                "tuned_on": [0, 1],
+                "trial": 4,
+                "in_sample": 0.6123,
+                "turnover_in_sample": 4.5,
+                "changes": {"sizing": "rank", "enter_quantile": 0.6},
+            },
+            {
+                "fold": 3,
+                "tuned_on": [0, 1, 2],
+                "trial": 1,
+                "in_sample": 0.4567,
+                "turnover_in_sample": 7.25,
+                "changes": {"sizing": "spec", "theta_long": 0.002},
+            },
+        ],
+        "comparison": comparison,
+        "chosen": {
+            "trial": 5,
+            "in_sample": 0.44,
+            "turnover_in_sample": 9.5,
+            "changes": {"sizing": "rank", "long_only": False, "enter_quantile": 0.7},
+        },
+        "overfitting": {
+            "dsr": {
+                "dsr": 0.4321,
+                "sharpe": 0.0277,
+                "sharpe_annual": 0.44,
+                "expected_max_sharpe": 0.0252,
+                "expected_max_sharpe_annual": 0.4001,
+                "n_trials": 5,
+                "n_trials_dropped": 1,
+                "n_periods": 1234,
+                "skewness": -0.5,
+                "kurtosis": 6.0,
+                "trial_sharpe_variance": 0.0002,
+            },
+            "pbo": {
+                "pbo": 0.3125,
+                "n_combinations": 70,
+                "n_blocks": 8,
+                "n_trials": 6,
+                "degradation_slope": -0.8,
+                "degradation_intercept": 0.01,
+                "prob_oos_loss": 0.25,
+            },
+        },
+        "history": history,
+        "pareto_front": (
+            [  # not in turnover order: the report sorts it
+                {"trial": 5, "value": 0.44, "turnover": 9.5},
+                {"trial": 3, "value": 0.0, "turnover": 0.0},
+                {"trial": 2, "value": 0.31, "turnover": 8.0},
+                {"trial": 4, "value": 0.28, "turnover": 3.0},
+            ]
+            if pareto
+            else None
+        ),
+        "importances": {"risk_aversion": 0.5, "sizing": 0.3, "cooldown_days": 0.15, "topk": 0.05},
+        "timing": {
+            "seconds": 1.5,
+            "evaluations": 18,
+            "sampler_seconds": 0.5,
+            "evaluation_seconds": 0.9,
+            "trials_per_second": 12.0,
+        },
+    }
+
+
+def write_fake_tuning(run_dir: Path, content: Any = None, *, pareto: bool = False) -> Path:
+    """Write ``run_dir/tuning/tuning.json``: `fake_tuning` or ``content``; its path."""
+    folder = run_dir / "tuning"
+    folder.mkdir(exist_ok=True)
+    _write_json(folder / ".m002", {"kind": "tuning"})
+    file = folder / "tuning.json"
+    _write_json(file, fake_tuning(pareto=pareto) if content is None else content)
+    return file
+
+
 def embedded_data(page: str) -> dict[str, Any]:
     """The JSON that a report page embeds for its charts."""
     match = re.search(r'<script type="application/json" id="m002-data">(.*?)</script>', page, re.S)
@@ -348,3 +490,17 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def report_file(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The report of `run_dir`, written once for the session."""
     return render_report(run_dir, tmp_path_factory.mktemp("report") / "report.html")
+
+
+@pytest.fixture(scope="session")
+def tuned_run_dir(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`run_dir` after ``m002 tune``: the same files and ``tuning/tuning.json``."""
+    tuned = Path(shutil.copytree(run_dir, tmp_path_factory.mktemp("tuned") / "run"))
+    write_fake_tuning(tuned)
+    return tuned
+
+
+@pytest.fixture(scope="session")
+def tuned_report_file(tuned_run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report of `tuned_run_dir`, written once for the session."""
+    return render_report(tuned_run_dir, tmp_path_factory.mktemp("report") / "report.html")

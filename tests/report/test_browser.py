@@ -7,6 +7,7 @@ Never downloads a browser (no ``playwright install``): where ``/usr/bin/chromium
 from __future__ import annotations
 
 import base64
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,14 @@ from typing import Any
 
 import pytest
 
-from tests.report.conftest import CHART_IDS, embedded_data
+from m002.report import render_report
+from tests.report.conftest import (
+    CHART_IDS,
+    TUNING_CHART_IDS,
+    TUNING_RUNNING_BEST,
+    embedded_data,
+    write_fake_tuning,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -76,6 +84,24 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def loaded(browser: Any, report_file: Path) -> Iterator[Loaded]:
+    yield from load(browser, report_file)
+
+
+@pytest.fixture(scope="module")
+def pareto_report_file(tuned_run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tuned run whose study had two objectives: every tuning chart, the front included."""
+    run = Path(shutil.copytree(tuned_run_dir, tmp_path_factory.mktemp("pareto") / "run"))
+    write_fake_tuning(run, pareto=True)
+    return render_report(run, run / "report.html")
+
+
+@pytest.fixture
+def loaded_tuned(browser: Any, pareto_report_file: Path) -> Iterator[Loaded]:
+    yield from load(browser, pareto_report_file)
+
+
+def load(browser: Any, report_file: Path) -> Iterator[Loaded]:
+    """Open ``report_file``, wait until every chart is drawn, yield it, close it."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(15_000)
     state = Loaded(page)
@@ -186,4 +212,31 @@ def test_reliability_has_one_diagram_per_outcome(loaded: Loaded) -> None:
     assert len({axis for _, axis in named}) == 6  # each in its own panel
     assert len(traces) == 12  # and a diagonal in each
     png = page.locator("#reliability-chart").screenshot()
+    assert pixel_stats(page, png)["inked"] > 0.02
+
+
+def test_a_run_without_tuning_draws_no_tuning_chart(loaded: Loaded) -> None:
+    assert loaded.page.locator("#tuning").count() == 0
+    script = "JSON.parse(document.getElementById('m002-data').textContent).tuning"
+    assert loaded.page.evaluate(script) is None
+
+
+def test_every_tuning_chart_is_drawn(loaded_tuned: Loaded) -> None:
+    page = loaded_tuned.page
+    assert loaded_tuned.errors == []
+    assert loaded_tuned.console_errors == []
+    for chart in (*TUNING_CHART_IDS, "tuning-pareto-chart", *CHART_IDS):
+        assert page.locator(f"#{chart} .main-svg").count() > 0, f"#{chart} is empty"
+        assert page.locator(f"#{chart} p.na").count() == 0, f"#{chart} failed to draw"
+    history = page.evaluate(
+        "document.getElementById('tuning-history-chart').data.map((t) => [t.mode, t.y])"
+    )
+    assert history[1] == ["lines", list(TUNING_RUNNING_BEST)]
+    parallel = page.evaluate(
+        "document.getElementById('tuning-parallel-chart').data[0].dimensions.map((d) => d.label)"
+    )
+    assert parallel == ["sizing", "long_only", "risk_aversion", "cooldown_days", "sharpe"]
+    front = page.evaluate("document.getElementById('tuning-pareto-chart').data[1].x")
+    assert front == [0.0, 3.0, 8.0, 9.5]
+    png = page.locator("#tuning-parallel-chart").screenshot()
     assert pixel_stats(page, png)["inked"] > 0.02

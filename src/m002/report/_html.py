@@ -24,6 +24,7 @@ __all__ = [
     "outcome_table",
     "read_asset",
     "strategy_table",
+    "tuning_section",
 ]
 
 MISSING: Final = "—"
@@ -74,6 +75,23 @@ As for the strategy table: listed columns show where some row has the key, other
 Layer 1 twice: on the labelled rows (a state label, the most likely of the five states) and on
 all rows with a known outcome (six outcomes, "none" included).
 """
+
+COMPARISON_COLUMNS: Final = {
+    "sharpe": ("Sharpe", "ratio"),
+    "cagr": ("CAGR", "pct"),
+    "max_drawdown": ("Max drawdown", "pct"),
+    "turnover": ("Turnover/y", "ratio"),
+    "net_exposure": ("Net exposure", "pct"),
+}
+"""(column heading, format) of each metric of the tuning comparison, by key in
+``tuning.json``; the payload says which and in what order."""
+
+TUNING_DESCRIPTIONS: Final = {
+    "tuned_nested": "each fold traded with the parameters tuned on the folds before it only",
+    "untuned": "the run's own policy and portfolio settings",
+}
+"""What the two strategies ``m002 tune`` adds to the comparison are (``run.json`` describes
+the baselines)."""
 
 _FORMATS: Final[Mapping[str, Callable[[float], str]]] = {
     "pct": lambda x: f"{x:.2%}",
@@ -133,11 +151,26 @@ def _columns(
     return columns + [(key, escape(key), "other") for key in extra]
 
 
-def _table(headings: Sequence[str], rows: Sequence[Sequence[str]], *, table_id: str) -> str:
-    head = "".join(f"<th>{heading}</th>" for heading in headings)
+def _table(
+    headings: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    table_id: str,
+    groups: Sequence[tuple[str, int]] = (),
+) -> str:
+    """An HTML table; ``groups`` (heading, columns spanned) adds a heading row above."""
+    head = "<tr>" + "".join(f"<th>{heading}</th>" for heading in headings) + "</tr>"
+    if groups:
+        above = "".join(
+            f'<th colspan="{span}" class="group">{heading}</th>'
+            if span > 1
+            else f"<th>{heading}</th>"
+            for heading, span in groups
+        )
+        head = f"<tr>{above}</tr>{head}"
     body = "\n".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
     return (
-        f'<table id="{table_id}" class="metrics">\n<thead><tr>{head}</tr></thead>\n'
+        f'<table id="{table_id}" class="metrics">\n<thead>{head}</thead>\n'
         f"<tbody>\n{body}\n</tbody>\n</table>"
     )
 
@@ -258,3 +291,174 @@ def options(values: Sequence[str], *, select_id: str, label: str) -> str:
 def not_available(what: str, why: str) -> str:
     """The visible note that stands where a section has no data."""
     return f'<p class="na">{escape(what)} not available: {escape(why)}</p>'
+
+
+def tuning_section(tuning: Mapping[str, Any], descriptions: Mapping[str, Any]) -> str:
+    """The tuning section of the page (from the payload's ``tuning``): the comparison on the
+    unseen folds, the overfitting statistics, the chosen changes, the search's charts and the
+    nested choices.
+
+    Parameters
+    ----------
+    tuning : mapping
+        The payload's ``tuning`` (see ``_payload._tuning``).
+    descriptions : mapping
+        ``run.json``'s strategy descriptions, shown under the baselines' names.
+    """
+    objective = escape(tuning["objective"])
+    blocks = tuning["blocks"]
+    unseen = f" (folds {_folds([b['fold'] for b in blocks])})" if blocks else ""
+    parts = [
+        '<section id="tuning">',
+        "<h2>Tuning</h2>",
+        f'<p class="hint">{_search_facts(tuning)}</p>',
+        "<h3>Before and after tuning, on unseen days</h3>",
+        f"<p>Over the days after {escape(tuning['reported_after'])} only{unseen}: each fold "
+        "is traded with the parameters tuned on the folds before it only, so no figure here was "
+        "chosen on the days it measures. Net of costs, at each cost level.</p>",
+        '<div class="scroll">'
+        + comparison_table(tuning["comparison"], {**descriptions, **TUNING_DESCRIPTIONS})
+        + "</div>",
+        "<h3>How much of it the search explains</h3>",
+        _overfitting_facts(tuning),
+        changes_table(tuning["chosen"].get("changes") or {}),
+        "<h3>The search</h3>",
+        f'<p class="hint">The final study, over every fold (in sample): each trial\'s '
+        f"{objective} and the best so far; which parameters mattered; each trial across the "
+        "parameters that every trial sets.</p>",
+        '<div id="tuning-history-chart" class="chart"></div>',
+        '<div id="tuning-importance-chart" class="chart"></div>'
+        if tuning["importances"]
+        else not_available("Parameter importances", "tuning.json has none (too few trials)"),
+        '<div id="tuning-parallel-chart" class="chart"></div>'
+        if tuning["parallel"]
+        else not_available(
+            "Parallel coordinates", "fewer than 2 parameters are set in every trial"
+        ),
+    ]
+    if tuning["pareto"]:
+        parts.append('<div id="tuning-pareto-chart" class="chart"></div>')
+    parts += [
+        "<h3>Nested choices</h3>",
+        f'<p class="hint">For each fold from the first unseen one on, the best trial of a '
+        f"study of its own over the folds before it (trial numbers are that study's), and its "
+        f"{objective} and turnover there (in sample).</p>",
+        '<div class="scroll">' + blocks_table(blocks, objective=objective) + "</div>",
+        "</section>",
+    ]
+    return "\n".join(parts)
+
+
+def comparison_table(comparison: Mapping[str, Any], descriptions: Mapping[str, Any]) -> str:
+    """One row per strategy; per cost level, the comparison's metrics."""
+    costs, metrics = comparison["costs"], comparison["metrics"]
+    columns = [COMPARISON_COLUMNS.get(key, (escape(key), "other")) for key in metrics]
+    rows = []
+    for name in comparison["strategies"]:
+        description = descriptions.get(name)
+        label = f"<strong>{escape(name)}</strong>" + (
+            f'<div class="desc">{escape(description)}</div>' if description else ""
+        )
+        cells = []
+        for cost in costs:
+            values = comparison["values"][cost].get(name) or [None] * len(metrics)
+            cells += [format_value(v, kind) for v, (_, kind) in zip(values, columns, strict=True)]
+        rows.append([label, *cells])
+    groups = [("", 1), *((escape(cost), len(metrics)) for cost in costs)]
+    headings = ["Strategy", *(heading for _ in costs for heading, _ in columns)]
+    return _table(headings, rows, table_id="tuning-comparison-table", groups=groups)
+
+
+def changes_table(changes: Mapping[str, Any]) -> str:
+    """The chosen configuration's values, one parameter a row."""
+    rows = [[escape(name), _parameter(value)] for name, value in changes.items()]
+    return _table(["Parameter", "Chosen value"], rows, table_id="tuning-changes-table")
+
+
+def blocks_table(blocks: Sequence[Mapping[str, Any]], *, objective: str) -> str:
+    """One row per nested choice: the fold it decided, the folds it was tuned on, the trial."""
+    rows = [
+        [
+            escape(block.get("fold")),
+            _folds(block.get("tuned_on") or []),
+            format_value(block.get("trial"), "int"),
+            format_value(block.get("in_sample"), "metric"),
+            format_value(block.get("turnover_in_sample"), "ratio"),
+        ]
+        for block in blocks
+    ]
+    headings = ["Fold", "Tuned on folds", "Trial", f"{objective} (in sample)", "Turnover/y"]
+    return _table(headings, rows, table_id="tuning-blocks-table")
+
+
+def _search_facts(tuning: Mapping[str, Any]) -> str:
+    facts = [f"Objective <code>{escape(tuning['objective'])}</code>"]
+    if tuning.get("study"):
+        facts.append(f"study <code>{escape(tuning['study'])}</code>")
+    n_trials = len(tuning["history"]["trial"])
+    over = f" over folds {_folds(tuning['folds'])}" if tuning.get("folds") else ""
+    facts.append(f"{n_trials:,} trials in the final study{over}")
+    if tuning.get("seconds") is not None:
+        facts.append(f"searched in {tuning['seconds']:.1f} s")
+    return "; ".join(facts) + ". Written by <code>m002 tune</code>."
+
+
+def _overfitting_facts(tuning: Mapping[str, Any]) -> str:
+    objective = escape(tuning["objective"])
+    dsr, pbo, chosen = tuning["dsr"] or {}, tuning["pbo"], tuning["chosen"]
+    dropped = dsr.get("n_trials_dropped") or 0
+    not_counted = (
+        f"; {dropped:,} trial{'s' if dropped != 1 else ''} without a Sharpe ratio not counted"
+        if dropped
+        else ""
+    )
+    n_trials = format_value(dsr.get("n_trials"), "int")
+    deflated = (
+        f"<strong>{format_value(dsr.get('dsr'), 'metric')}</strong>, the probability that the "
+        f"chosen trial's true Sharpe ratio beats the best of {n_trials} trials with no skill: "
+        f"its annual Sharpe {format_value(dsr.get('sharpe_annual'), 'metric')} (in sample) "
+        f"against {format_value(dsr.get('expected_max_sharpe_annual'), 'metric')} expected of "
+        f"that best (over {format_value(dsr.get('n_periods'), 'int')} days{not_counted})"
+    )
+    overfitting = (
+        f"<strong>{format_value(pbo.get('pbo'), 'metric')}</strong>, the share of "
+        f"{format_value(pbo.get('n_combinations'), 'int')} splits of "
+        f"{format_value(pbo.get('n_blocks'), 'int')} blocks in which the best of "
+        f"{format_value(pbo.get('n_trials'), 'int')} trials in sample ranks below the median "
+        f"out of sample; it loses money out of sample in "
+        f"{format_value(pbo.get('prob_oos_loss'), 'metric')} of them"
+        if pbo
+        else f"{MISSING} (not computed: too few trials or days for its blocks)"
+    )
+    in_sample = (
+        f"trial {format_value(chosen.get('trial'), 'int')}, written to <code>tuned.toml</code>: "
+        f"{objective} {format_value(chosen.get('in_sample'), 'metric')} <strong>in sample"
+        "</strong> (chosen on every fold and measured on the same days: optimistic), turnover/y "
+        f"{format_value(chosen.get('turnover_in_sample'), 'ratio')}"
+    )
+    facts = [
+        ("Deflated Sharpe ratio", deflated),
+        ("Probability of backtest overfitting", overfitting),
+        ("Chosen configuration", in_sample),
+    ]
+    items = "\n".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
+    return f'<dl class="facts">\n{items}\n</dl>'
+
+
+def _folds(folds: Sequence[Any]) -> str:
+    """Fold ids as ``a-b`` where they run without a gap, else listed."""
+    ids = list(folds)
+    if not ids:
+        return MISSING
+    consecutive = all(isinstance(f, int) and not isinstance(f, bool) for f in ids) and ids == list(
+        range(ids[0], ids[0] + len(ids))
+    )
+    if consecutive and len(ids) > 1:
+        return f"{ids[0]}-{ids[-1]}"
+    return ", ".join(escape(f) for f in ids)
+
+
+def _parameter(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return format_value(value, "other")

@@ -1,8 +1,10 @@
 """The data the page's charts draw, reshaped into compact JSON.
 
 Nothing here computes a new number: values are selected, reshaped into per-ticker columnar
-arrays and rounded for display. The one derived quantity, the row shares of the confusion
-matrix, is a display normalisation of the counts that ``evaluation.json`` holds.
+arrays and rounded for display. Two derived quantities are display reshapings of numbers the
+run directory holds: the row shares of the confusion matrix (of the counts in
+``evaluation.json``) and the tuning history's best value so far (of the trial values in
+``tuning/tuning.json``).
 
 Compact encoding of the ticker explorer (about 60 characters per ticker-day):
 
@@ -34,6 +36,7 @@ from m002.report._rundir import (
     EVENT_FLAGS,
     STATE_NAMES,
     STATE_PROB_COLUMNS,
+    TUNING_JSON,
     RunDir,
     finite_or_none,
 )
@@ -44,6 +47,13 @@ PRICE_SIG_FIGS: Final = 5
 POSITION_DECIMALS: Final = 4
 EQUITY_SIG_FIGS: Final = 6
 DRAWDOWN_DECIMALS: Final = 5
+PARAMETER_SIG_FIGS: Final = 6
+"""Parameter values on the parallel-coordinates axes (positions on an axis, not read off)."""
+
+TUNED: Final = "tuned_nested"
+UNTUNED: Final = "untuned"
+COMPARISON_METRICS: Final = ("sharpe", "cagr", "max_drawdown", "turnover", "net_exposure")
+"""Metrics of the tuning comparison the report shows, left to right, per cost level."""
 
 ACTION_CODES: Final = {Action.LONG.value: "L", Action.SHORT.value: "S", Action.FLAT.value: "F"}
 """One character per day in the page; anything else (null) becomes ``-``."""
@@ -120,6 +130,7 @@ def build_payload(run: RunDir, tickers: Sequence[str]) -> dict[str, Any]:
         "calibration": _calibration(evaluation.get("calibration"), where),
         "reliability": _reliability(evaluation.get("regime_reliability"), where),
         "features": _features(evaluation.get("feature_by_regime"), where),
+        "tuning": None if run.tuning is None else _tuning(run.tuning, run.path / TUNING_JSON),
     }
 
 
@@ -287,3 +298,188 @@ def _features(section: Any, where: Path) -> dict[str, Any] | None:
         "states": section.get("states") or list(STATE_NAMES),
         "stats": section["stats"],
     }
+
+
+def _tuning(section: Mapping[str, Any], where: Path) -> dict[str, Any]:
+    """The tuning section: the tables' rows as in ``tuning.json`` and the charts' columns.
+
+    The objective (every one of ``m002 tune``'s, and the first of a Pareto study) is
+    maximised, so the history's best so far is the running maximum of the trial values.
+    """
+    history = _tuning_list(section["history"], ("trial", "value", "params"), "history", where)
+    if not all(isinstance(t["params"], dict) and _number(t["value"]) for t in history):
+        msg = (
+            f'{where}: every "history" trial must hold "value" (a number or null) and "params" '
+            "({name: value})"
+        )
+        raise SchemaError(msg)
+    blocks = _tuning_list(section["blocks"], ("fold", "tuned_on", "in_sample"), "blocks", where)
+    if not all(isinstance(block["tuned_on"], list) and block["tuned_on"] for block in blocks):
+        msg = f'{where}: every "blocks" entry must hold "tuned_on" as a list of fold ids'
+        raise SchemaError(msg)
+    chosen, overfitting = section["chosen"], section["overfitting"]
+    if not (isinstance(chosen, dict) and isinstance(chosen.get("changes"), dict)):
+        msg = f'{where}: "chosen" must hold "trial", "in_sample" and "changes" ({{name: value}})'
+        raise SchemaError(msg)
+    if not (
+        isinstance(overfitting, dict)
+        and all(key in overfitting for key in ("dsr", "pbo"))
+        and all(isinstance(overfitting[key], dict | None) for key in ("dsr", "pbo"))
+    ):
+        msg = f'{where}: "overfitting" must hold "dsr" and "pbo" (each an object or null)'
+        raise SchemaError(msg)
+    objective = str(section["objective"])
+    values = [trial["value"] for trial in history]
+    timing, folds = section.get("timing"), section.get("folds")
+    seconds = timing.get("seconds") if isinstance(timing, dict) else None
+    return {
+        "objective": objective,
+        "study": section.get("study"),
+        "folds": folds if isinstance(folds, list) else None,
+        "reported_after": section["reported_after"],
+        "seconds": seconds if _number(seconds) else None,
+        "comparison": _comparison(section["comparison"], where),
+        "dsr": overfitting["dsr"],
+        "pbo": overfitting["pbo"],
+        "chosen": {
+            key: chosen.get(key) for key in ("trial", "in_sample", "turnover_in_sample", "changes")
+        },
+        "blocks": [
+            {
+                key: block.get(key)
+                for key in ("fold", "tuned_on", "trial", "in_sample", "turnover_in_sample")
+            }
+            for block in blocks
+        ],
+        "history": {
+            "trial": [trial["trial"] for trial in history],
+            "value": values,
+            "best": _running_best(values),
+            "turnover": [trial.get("turnover") for trial in history],
+        },
+        "importances": _importances(section.get("importances"), where),
+        "parallel": _parallel(history, objective),
+        "pareto": _pareto(section.get("pareto_front"), where),
+    }
+
+
+def _running_best(values: Sequence[float | None]) -> list[float | None]:
+    """The largest of ``values`` up to each position (None until the first value)."""
+    best: float | None = None
+    out: list[float | None] = []
+    for value in values:
+        if value is not None and (best is None or value > best):
+            best = value
+        out.append(best)
+    return out
+
+
+def _number(value: Any) -> bool:
+    """Whether ``value`` is a JSON number or null (NaN was written as null)."""
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def _tuning_list(
+    section: Any, keys: tuple[str, ...], name: str, where: Path
+) -> list[dict[str, Any]]:
+    if not (
+        isinstance(section, list)
+        and all(isinstance(item, dict) and all(key in item for key in keys) for item in section)
+    ):
+        msg = f'{where}: "{name}" must be a list of objects that each hold {list(keys)}'
+        raise SchemaError(msg)
+    return section
+
+
+def _comparison(section: Any, where: Path) -> dict[str, Any]:
+    """Per cost level and strategy, `COMPARISON_METRICS`: the nested tuning first, the run's
+    own configuration next, then the baselines in the file's order."""
+    well_formed = isinstance(section, dict) and all(
+        isinstance(rows, dict) and all(m is None or isinstance(m, dict) for m in rows.values())
+        for rows in section.values()
+    )
+    if not well_formed:
+        msg = f'{where}: "comparison" must map each cost level to {{strategy: metrics}}'
+        raise SchemaError(msg)
+    names = dict.fromkeys(name for rows in section.values() for name in rows)
+    first = [name for name in (TUNED, UNTUNED) if name in names]
+    return {
+        "costs": list(section),
+        "strategies": first + [name for name in names if name not in first],
+        "metrics": list(COMPARISON_METRICS),
+        "values": {
+            cost: {
+                name: [(metrics or {}).get(key) for key in COMPARISON_METRICS]
+                for name, metrics in rows.items()
+            }
+            for cost, rows in section.items()
+        },
+    }
+
+
+def _importances(section: Any, where: Path) -> dict[str, Any] | None:
+    if section is None or section == {}:
+        return None
+    if not isinstance(section, dict):
+        msg = f'{where}: "importances" must be null or {{parameter: importance}}'
+        raise SchemaError(msg)
+    return {"names": list(section), "values": list(section.values())}
+
+
+def _parallel(history: Sequence[Mapping[str, Any]], objective: str) -> dict[str, Any] | None:
+    """Parallel-coordinates axes over the trials with a value: the parameters every one of them
+    sets (booleans as 0/1, text as codes of its sorted values), then the objective.
+
+    None where fewer than two parameters are set in every trial: a parcoords axis cannot leave
+    a trial out, and the parameters conditional on another (``sizing``) are set in some only.
+    """
+    trials = [trial for trial in history if trial["value"] is not None]
+    if not trials:
+        return None
+    names = [
+        name
+        for name in trials[0]["params"]
+        if all(trial["params"].get(name) is not None for trial in trials)
+    ]
+    if len(names) < 2:
+        return None
+    dimensions = [_dimension(name, [trial["params"][name] for trial in trials]) for name in names]
+    dimensions.append({"label": objective, "values": [trial["value"] for trial in trials]})
+    return {"trials": [trial["trial"] for trial in trials], "dimensions": dimensions}
+
+
+def _dimension(name: str, values: Sequence[Any]) -> dict[str, Any]:
+    if all(isinstance(v, bool) for v in values):
+        return {
+            "label": name,
+            "values": [int(v) for v in values],
+            "tickvals": [0, 1],
+            "ticktext": ["false", "true"],
+        }
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return {
+            "label": name,
+            "values": [
+                v if isinstance(v, int) else float(f"{v:.{PARAMETER_SIG_FIGS}g}") for v in values
+            ],
+        }
+    text = [str(v) for v in values]
+    categories = sorted(set(text))
+    code = {category: k for k, category in enumerate(categories)}
+    return {
+        "label": name,
+        "values": [code[t] for t in text],
+        "tickvals": list(range(len(categories))),
+        "ticktext": categories,
+    }
+
+
+def _pareto(section: Any, where: Path) -> dict[str, Any] | None:
+    """The Pareto front's trials in order of turnover (the front drawn as one line)."""
+    if section is None:
+        return None
+    front = _tuning_list(section, ("trial", "value", "turnover"), "pareto_front", where)
+    if not front:
+        return None
+    front = sorted(front, key=lambda t: (t["turnover"] is None, t["turnover"] or 0.0))
+    return {key: [t[key] for t in front] for key in ("trial", "value", "turnover")}

@@ -1,9 +1,10 @@
 /* m002 report: draws the charts from the JSON embedded in the page.
  *
  * No network and no calculation: the data (m002-data) holds every number, already computed by
- * `m002 walkforward` / `m002 backtest` and only reshaped for the page (m002/report/_payload.py):
- * dates as day gaps (the first from DATA.date0), state probabilities in thousandths, action and
- * event flags as one character per day.
+ * `m002 walkforward` / `m002 backtest` / `m002 tune` and only reshaped for the page
+ * (m002/report/_payload.py): dates as day gaps (the first from DATA.date0), state probabilities
+ * in thousandths, action and event flags as one character per day, the tuning history's best so
+ * far and its parallel-coordinates axes.
  */
 (function () {
   "use strict";
@@ -266,6 +267,76 @@
     return draw(false);
   }
 
+  // The final study of `m002 tune` (in sample): each trial's objective and the best so far.
+  function drawTuningHistory() {
+    const t = DATA.tuning;
+    const h = t.history;
+    return Plotly.newPlot("tuning-history-chart", [
+      { type: "scatter", mode: "markers", name: "trial", x: h.trial, y: h.value,
+        customdata: h.turnover, marker: { size: 7, color: "#1f77b4", opacity: 0.7 },
+        hovertemplate: "trial %{x}<br>" + t.objective + " %{y:.3f}<br>turnover/y " +
+          "%{customdata:.2f}<extra></extra>" },
+      { type: "scatter", mode: "lines", name: "best so far", x: h.trial, y: h.best,
+        line: { shape: "hv", color: "#d62728", width: 2 },
+        hovertemplate: "best so far %{y:.3f}<extra></extra>" },
+    ], {
+      title: { text: "Optimisation history" }, height: 380, margin: MARGIN,
+      legend: { orientation: "h", y: -0.2 },
+      xaxis: { title: { text: "trial" } },
+      yaxis: { title: { text: t.objective + " (in sample)" } },
+    }, CONFIG);
+  }
+
+  function drawTuningImportance() {
+    const imp = DATA.tuning.importances;
+    return Plotly.newPlot("tuning-importance-chart", [{
+      type: "bar", orientation: "h", x: imp.values, y: imp.names, marker: { color: "#1f77b4" },
+      hovertemplate: "%{y}<br>importance %{x:.3f}<extra></extra>",
+    }], {
+      title: { text: "Parameter importances" }, height: 120 + 22 * imp.names.length,
+      margin: { ...MARGIN, l: 200 },
+      xaxis: { title: { text: "importance" } },
+      yaxis: { type: "category", autorange: "reversed", automargin: true },
+    }, CONFIG);
+  }
+
+  // One line per trial across the parameters every trial sets; the last axis (the objective)
+  // colours the lines.
+  function drawTuningParallel() {
+    const dims = DATA.tuning.parallel.dimensions;
+    const objective = dims[dims.length - 1];
+    return Plotly.newPlot("tuning-parallel-chart", [{
+      type: "parcoords", dimensions: dims, labelangle: -20, labelside: "top",
+      line: { color: objective.values, colorscale: "Viridis", showscale: true,
+              colorbar: { title: { text: objective.label } } },
+    }], {
+      title: { text: "Trials across the parameters" }, height: 500,
+      margin: { l: 64, r: 80, t: 120, b: 32 },
+    }, CONFIG);
+  }
+
+  function drawTuningPareto() {
+    const t = DATA.tuning;
+    const h = t.history;
+    const front = t.pareto;
+    return Plotly.newPlot("tuning-pareto-chart", [
+      { type: "scatter", mode: "markers", name: "all trials", x: h.turnover, y: h.value,
+        customdata: h.trial, marker: { size: 6, color: "#999", opacity: 0.35 },
+        hovertemplate: "trial %{customdata}<br>turnover/y %{x:.2f}<br>" + t.objective +
+          " %{y:.3f}<extra></extra>" },
+      { type: "scatter", mode: "lines+markers", name: "Pareto front", x: front.turnover,
+        y: front.value, customdata: front.trial, line: { color: "#d62728", shape: "hv" },
+        marker: { size: 9, color: "#d62728" },
+        hovertemplate: "trial %{customdata}<br>turnover/y %{x:.2f}<br>" + t.objective +
+          " %{y:.3f}<extra></extra>" },
+    ], {
+      title: { text: "Pareto front: " + t.objective + " against turnover" }, height: 420,
+      margin: MARGIN, legend: { orientation: "h", y: -0.2 },
+      xaxis: { title: { text: "turnover/y (in sample)" } },
+      yaxis: { title: { text: t.objective + " (in sample)" } },
+    }, CONFIG);
+  }
+
   // A chart that fails says so in its place (and on the console) and leaves the others drawn.
   function attempt(id, draw) {
     const fail = (error) => {
@@ -292,6 +363,10 @@
     ["reliability-chart", drawReliability],
     ["calibration-chart", drawCalibration],
     ["feature-chart", drawFeatures],
+    ["tuning-history-chart", drawTuningHistory],
+    ["tuning-importance-chart", drawTuningImportance],
+    ["tuning-parallel-chart", drawTuningParallel],
+    ["tuning-pareto-chart", drawTuningPareto],
   ];
   const drawings = sections
     .filter(([id]) => document.getElementById(id) !== null)

@@ -1,8 +1,9 @@
 """Reading a walk-forward run directory: the files the report shows, checked on the way in.
 
 The run directory is written by ``m002 walkforward`` (``run.json``, ``predictions.parquet``,
-``evaluation.json``) and ``m002 backtest`` (``backtest/``). This module only reads and checks
-shapes; every number the report shows was computed by those commands.
+``evaluation.json``), ``m002 backtest`` (``backtest/``) and, where the run was tuned,
+``m002 tune`` (``tuning/tuning.json``). This module only reads and checks shapes; every number
+the report shows was computed by those commands.
 """
 
 from __future__ import annotations
@@ -39,9 +40,23 @@ EVALUATION_JSON: Final = RUN_FILES["evaluation"]
 BACKTEST_DIR: Final = RUN_FILES["backtest"]
 DAILY: Final = f"{BACKTEST_DIR}/daily.parquet"
 METRICS_JSON: Final = f"{BACKTEST_DIR}/metrics.json"
+TUNING_DIR: Final = "tuning"
+TUNING_JSON: Final = f"{TUNING_DIR}/tuning.json"
 
 WALKFORWARD_HINT: Final = "`m002 walkforward SOURCE --out RUN_DIR` writes it; run that first"
 BACKTEST_HINT: Final = "run `m002 backtest RUN_DIR` on this run directory to make it"
+TUNE_HINT: Final = "`m002 tune RUN_DIR --out tuned.toml` writes it; run that again"
+TUNING_KEYS: Final = (
+    "objective",
+    "reported_after",
+    "blocks",
+    "comparison",
+    "chosen",
+    "overfitting",
+    "history",
+)
+"""Keys of ``tuning/tuning.json`` the report needs (``pareto_front``, ``importances``,
+``timing``, ``study`` and ``folds`` are shown where present)."""
 
 # layer 1's own column list, in class-id order (the order its probabilities are stacked in)
 STATE_PROB_COLUMNS: Final = tuple(state_prob_columns())
@@ -80,6 +95,10 @@ class RunDir:
         ``backtest/daily.parquet`` reduced to `DAILY_COLUMNS`.
     predictions : pl.LazyFrame
         A scan of ``predictions.parquet`` reduced to `EXPLORER_COLUMNS`.
+    tuning : dict or None
+        ``tuning/tuning.json`` (``m002 tune``): the nested choices, the comparison on the
+        unseen folds, the overfitting statistics and the final study; None where the run was
+        not tuned.
     """
 
     path: Path
@@ -88,6 +107,7 @@ class RunDir:
     metrics: dict[str, Any]
     daily: pl.DataFrame
     predictions: pl.LazyFrame
+    tuning: dict[str, Any] | None = None
 
 
 def read_run_dir(run_dir: str | Path) -> RunDir:
@@ -99,7 +119,9 @@ def read_run_dir(run_dir: str | Path) -> RunDir:
         ``run_dir`` or one of its files is missing; the message names the command that
         writes it.
     SchemaError
-        A file is there but lacks a key or column the report needs, or is not valid JSON.
+        A file is there but lacks a key or column the report needs.
+    DamagedFileError
+        A JSON file is not valid JSON, or the ``tuning/`` folder lacks its ``tuning.json``.
     """
     path = Path(run_dir)
     if not path.is_dir():
@@ -123,6 +145,7 @@ def read_run_dir(run_dir: str | Path) -> RunDir:
         metrics=metrics,
         daily=daily,
         predictions=predictions,
+        tuning=_read_tuning(path),
     )
 
 
@@ -168,6 +191,19 @@ def _require_keys(content: Mapping[str, Any], keys: tuple[str, ...], *, where: P
             f"{where} lacks the key(s) {missing} the report needs; re-run the command that wrote it"
         )
         raise SchemaError(msg)
+
+
+def _read_tuning(path: Path) -> dict[str, Any] | None:
+    """``tuning/tuning.json``, or None where the run has no ``tuning/`` folder (not tuned)."""
+    if not (path / TUNING_DIR).exists():
+        return None
+    if not (path / TUNING_JSON).is_file():
+        # m002 tune writes the folder whole or not at all: one without its file was altered
+        msg = f"{path / TUNING_JSON} is missing from the run's tuning folder; {TUNE_HINT}"
+        raise DamagedFileError(msg)
+    tuning = _read_json(path, TUNING_JSON, TUNE_HINT)
+    _require_keys(tuning, TUNING_KEYS, where=path / TUNING_JSON)
+    return tuning
 
 
 def _scan_predictions(path: Path) -> pl.LazyFrame:
