@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from m002.evaluation import BacktestConfig, run_backtest
@@ -153,6 +153,7 @@ def test_costs_can_change_without_reading_the_rows_again(predictions: pl.DataFra
     np.testing.assert_allclose(cheap[:, 0] - costly[:, 0], cheap[:, 2] * 20.0 / 1e4, atol=1e-15)
 
 
+@settings(deadline=None)  # the first example compiles the kernel
 @given(
     st.lists(
         st.sampled_from([0.0, -0.0, 0.5, -0.5, 1.0, -2.0]) | st.floats(-3, 3, width=32),

@@ -64,7 +64,8 @@ def _overfitting_lines(summary: dict[str, Any]) -> list[str]:
     lines.append(
         f"{timing['evaluations']} trials in {timing['seconds']:.1f} s "
         f"({_fmt(timing['trials_per_second'], '.0f')}/s): sampler {timing['sampler_seconds']:.1f} s, "  # noqa: E501
-        f"evaluation {timing['evaluation_seconds']:.1f} s"
+        f"evaluation {timing['evaluation_seconds']:.1f} s in threads, overlapping it (waited "
+        f"for {timing.get('waiting_seconds', 0.0):.1f} s)"
     )
     return lines
 

@@ -111,90 +111,143 @@ def _policy_cell(
     return score, 0.0
 
 
+_COUNT_UP_TO: Final = 128
+"""Non-zero scores up to which a date is ranked by counting (n^2 comparisons without a
+branch, which the compiler vectorises) rather than by a merge sort (n log n comparisons,
+each a branch the processor mispredicts half the time on random scores)."""
+
+
 @numba.njit(nogil=True, cache=True)
-def _quantiles(score: np.ndarray) -> np.ndarray:
-    """Average-rank quantile ``(rank - 1) / (n - 1)`` of finite scores (`quantile_expr`)."""
+def _quantiles(
+    score: np.ndarray, out: np.ndarray, order: np.ndarray, work: np.ndarray, values: np.ndarray
+) -> None:
+    """Average-rank quantile ``(rank - 1) / (n - 1)`` of finite scores into ``out``
+    (`quantile_expr`); ``order``, ``work`` and ``values`` are work space of the same size.
+
+    The average rank is the number of smaller scores plus half the number of equal ones
+    (itself included) plus 1/2: integers and halves, exact in floating point."""
     n = score.size
-    out = np.full(n, np.nan)
     if n < 2:
-        return out
-    order = _stable_order(score)
-    i = 0
-    while i < n:
-        j = i
-        while j + 1 < n and score[order[j + 1]] == score[order[i]]:
-            j += 1
-        rank = (i + 1 + j + 1) / 2.0
-        for m in range(i, j + 1):
-            out[order[m]] = (rank - 1.0) / (n - 1)
-        i = j + 1
-    return out
+        out[:] = np.nan
+        return
+    n_nonzero = n_zero = n_negative = 0
+    for i in range(n):
+        if score[i] == 0.0:
+            n_zero += 1
+        else:
+            order[n_nonzero] = i
+            values[n_nonzero] = score[i]
+            n_nonzero += 1
+            n_negative += score[i] < 0.0
+    if n_nonzero > _COUNT_UP_TO:
+        _order_into(score, 1.0, order, work)
+        i = 0
+        while i < n:
+            j = i
+            while j + 1 < n and score[order[j + 1]] == score[order[i]]:
+                j += 1
+            rank = (i + 1 + j + 1) / 2.0
+            for m in range(i, j + 1):
+                out[order[m]] = (rank - 1.0) / (n - 1)
+            i = j + 1
+        return
+    for a in range(n_nonzero):
+        v = values[a]
+        below = equal = 0
+        for b in range(n_nonzero):
+            below += values[b] < v
+            equal += values[b] == v
+        if v > 0.0:
+            below += n_zero
+        out[order[a]] = (below + (equal + 1) / 2.0 - 1.0) / (n - 1)
+    if n_zero:
+        zero_quantile = (n_negative + (n_zero + 1) / 2.0 - 1.0) / (n - 1)
+        for i in range(n):
+            if score[i] == 0.0:
+                out[i] = zero_quantile
 
 
 @numba.njit(nogil=True, cache=True)
 def _stable_order(values: np.ndarray) -> np.ndarray:
-    """``np.argsort(values, kind="stable")``: equal values in index (ticker) order.
-
-    Only the non-zero values are sorted: a policy score is exactly 0 on most rows (no view),
-    and those keep their index order between the negatives and the positives, where a full
-    stable sort puts them too."""
-    n = values.size
-    nonzero = np.empty(n, dtype=np.int64)
-    zeros = np.empty(n, dtype=np.int64)
-    n_nonzero = n_zero = n_negative = 0
-    for i in range(n):
-        if values[i] == 0.0:
-            zeros[n_zero] = i
-            n_zero += 1
-        else:
-            nonzero[n_nonzero] = i
-            n_nonzero += 1
-            n_negative += values[i] < 0.0
-    if n_zero == 0:
-        return _merge_order(values)
-    ranked = nonzero[:n_nonzero][_merge_order(values[nonzero[:n_nonzero]])]
-    out = np.empty(n, dtype=np.int64)
-    out[:n_negative] = ranked[:n_negative]
-    out[n_negative : n_negative + n_zero] = zeros[:n_zero]
-    out[n_negative + n_zero :] = ranked[n_negative:]
-    return out
+    """``np.argsort(values, kind="stable")``: equal values in index (ticker) order."""
+    order = np.empty(values.size, dtype=np.int64)
+    _order_into(values, 1.0, order, np.empty(values.size, dtype=np.int64))
+    return order
 
 
 @numba.njit(nogil=True, cache=True)
-def _merge_order(values: np.ndarray) -> np.ndarray:
-    """A stable argsort: insertion sort of runs of 16, then bottom-up merges (on a date's
-    hundred names faster than numba's own argsort, and stable by construction)."""
+def _order_into(values: np.ndarray, sign: float, out: np.ndarray, work: np.ndarray) -> None:
+    """``out`` = ``np.argsort(sign * values, kind="stable")``, without allocating (``work``:
+    scratch of the same size).
+
+    Only the non-zero values are ordered: by counting, for each, the values before it (up
+    to `_COUNT_UP_TO` of them), else by `_merge`. A policy score is exactly 0 on many rows
+    (no view); those keep their index order between the negatives and the positives, where
+    a full stable sort puts them too."""
     n = values.size
-    a = np.arange(n)
-    b = np.empty(n, dtype=np.int64)
+    n_nonzero = n_zero = n_negative = 0
+    for i in range(n):
+        if values[i] == 0.0:
+            work[n_zero] = i
+            n_zero += 1
+        else:
+            out[n_nonzero] = i
+            n_nonzero += 1
+            n_negative += sign * values[i] < 0.0
+    a, b = out[:n_nonzero], work[n_zero : n_zero + n_nonzero]
+    if n_nonzero <= _COUNT_UP_TO:
+        for p in range(n_nonzero):
+            v = sign * values[a[p]]
+            before = 0
+            for q in range(n_nonzero):
+                w = sign * values[a[q]]
+                before += (w < v) | ((w == v) & (q < p))
+            b[before] = a[p]
+        a[:] = b
+    else:
+        _merge(values, sign, a, b)
+    # the positives move past the zeros (from the end: the ranges overlap), the zeros go
+    # between them and the negatives
+    for k in range(n_nonzero - 1, n_negative - 1, -1):
+        out[k + n_zero] = out[k]
+    out[n_negative : n_negative + n_zero] = work[:n_zero]
+
+
+@numba.njit(nogil=True, cache=True)
+def _merge(values: np.ndarray, sign: float, a: np.ndarray, b: np.ndarray) -> None:
+    """``a`` sorted stably by ``sign * values[a]`` (``b``: scratch of the same size):
+    insertion sort of runs of 16, then bottom-up merges."""
+    n_nonzero = a.size
     run = 16
-    for lo in range(0, n, run):
-        hi = min(lo + run, n)
+    for lo in range(0, n_nonzero, run):
+        hi = min(lo + run, n_nonzero)
         for i in range(lo + 1, hi):
             x, j = a[i], i - 1
-            while j >= lo and values[a[j]] > values[x]:
+            while j >= lo and sign * values[a[j]] > sign * values[x]:
                 a[j + 1] = a[j]
                 j -= 1
             a[j + 1] = x
-    width = run
-    while width < n:
-        for lo in range(0, n, 2 * width):
-            mid, hi = min(lo + width, n), min(lo + 2 * width, n)
+    width, in_b = run, False
+    while width < n_nonzero:
+        src, dst = (b, a) if in_b else (a, b)
+        for lo in range(0, n_nonzero, 2 * width):
+            mid, hi = min(lo + width, n_nonzero), min(lo + 2 * width, n_nonzero)
             i, j, k = lo, mid, lo
             while i < mid and j < hi:
-                if values[a[j]] < values[a[i]]:
-                    b[k] = a[j]
+                if sign * values[src[j]] < sign * values[src[i]]:
+                    dst[k] = src[j]
                     j += 1
                 else:
-                    b[k] = a[i]
+                    dst[k] = src[i]
                     i += 1
                 k += 1
-            b[k : k + mid - i] = a[i:mid]
+            dst[k : k + mid - i] = src[i:mid]
             k += mid - i
-            b[k : k + hi - j] = a[j:hi]
-        a, b = b, a
+            dst[k : k + hi - j] = src[j:hi]
+        in_b = not in_b
         width *= 2
-    return a
+    if in_b:
+        a[:] = b
 
 
 @numba.njit(nogil=True, cache=True)
@@ -249,7 +302,8 @@ def _water_fill(values: np.ndarray, total: float, cap: float) -> np.ndarray:
         return out
     if total >= cap * values.size:
         return np.full(values.size, cap)
-    order = _stable_order(-values)
+    order = np.empty(values.size, dtype=np.int64)
+    _order_into(values, -1.0, order, np.empty(values.size, dtype=np.int64))
     ranked = values[order]
     rest = np.cumsum(ranked[::-1])[::-1]
     first = 0
@@ -447,10 +501,12 @@ def _trade(held: np.ndarray, target: np.ndarray, age: np.ndarray, par: np.ndarra
 def _raw(
     score: np.ndarray, size: np.ndarray, held: np.ndarray, age: np.ndarray,
     since_close: np.ndarray, par: np.ndarray, raw: np.ndarray, block_long: np.ndarray,
-    block_short: np.ndarray,
+    block_short: np.ndarray, quantile: np.ndarray, values: np.ndarray, order: np.ndarray,
+    reverse: np.ndarray, work: np.ndarray,
 ) -> None:  # fmt: skip
     """The raw book of one date into ``raw`` (`m002.portfolio._build._step`, steps 1-2);
-    ``block_long`` and ``block_short`` are work space."""
+    the other arrays after ``raw`` are work space of its size (contiguous, one each: the
+    compiler vectorises loops over them)."""
     n = score.size
     cooldown = par[_COOL]
     long_only = par[_LONLY] == 1.0
@@ -460,11 +516,12 @@ def _raw(
         cooling = side == 0.0 and since_close[i] < cooldown
         block_long[i] = cooling or (cooldown > 0.0 and side < 0.0)
         block_short[i] = cooling or (cooldown > 0.0 and side > 0.0)
+
     if sizing == _SPEC:
         for i in range(n):
             raw[i] = max(size[i], 0.0) if long_only else size[i]
     elif sizing == _RANK:
-        quantile = _quantiles(score)
+        _quantiles(score, quantile, order, work, values)
         enter, exit_ = par[_ENTER], par[_EXIT]
         for i in range(n):
             centred = quantile[i] - 0.5
@@ -480,12 +537,12 @@ def _raw(
         topk, n_drop = int(par[_TOPK]), int(par[_NDROP])
         has_view = score != 0.0
         can_sell = age >= par[_MINHOLD]
-        order = _stable_order(-score)
+        _order_into(score, -1.0, order, work)
         new_long = _dropout(order, held > 0.0, can_sell, ~block_long & has_view, topk, n_drop)
         for i in range(n):
             raw[i] = 1.0 if new_long[i] else 0.0
         if not long_only:
-            reverse = _stable_order(score)
+            _order_into(score, 1.0, reverse, work)
             held_short = (held < 0.0) & ~new_long
             can_short = ~block_short & has_view & ~new_long
             new_short = _dropout(reverse, held_short, can_sell, can_short, topk, n_drop)
@@ -528,7 +585,11 @@ def simulate(
     held_buf = np.empty(n_names)
     age_buf = np.empty(n_names, dtype=np.int64)
     since_buf = np.empty(n_names, dtype=np.int64)
-    blocks = np.empty((2, n_names), dtype=np.bool_)
+    block_long, block_short = np.empty(n_names, np.bool_), np.empty(n_names, np.bool_)
+    quantile, values = np.empty(n_names), np.empty(n_names)
+    order = np.empty(n_names, np.int64)
+    reverse = np.empty(n_names, np.int64)
+    work = np.empty(n_names, np.int64)
     all_names = np.empty(n_names, dtype=np.int64)
     for d in range(n_dates):
         par = params[schedule[d]]
@@ -553,8 +614,10 @@ def simulate(
         names = all_names[:n_active]
         held_a, age_a, since_a = held_buf[:n_active], age_buf[:n_active], since_buf[:n_active]
         raw, target, book = raw_buf[:n_active], target_buf[:n_active], book_buf[:n_active]
-        _raw(score[:n_active], size[:n_active], held_a, age_a, since_a, par, raw,
-             blocks[0, :n_active], blocks[1, :n_active])  # fmt: skip
+        m = n_active
+        _raw(score[:m], size[:m], held_a, age_a, since_a, par, raw, block_long[:m],
+             block_short[:m], quantile[:m], values[:m], order[:m], reverse[:m],
+             work[:m])  # fmt: skip
         _target(raw, par, target)
         _trade(held_a, target, age_a, par, book)
         held[:] = 0.0

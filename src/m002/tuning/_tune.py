@@ -149,6 +149,7 @@ class _Search:
     resume: bool
     sampler_seconds: float = 0.0
     evaluation_seconds: float = 0.0
+    waiting_seconds: float = 0.0
     evaluations: int = 0
 
     def configs(self, changes: dict[str, Value]) -> tuple[PolicyConfig, PortfolioConfig]:
@@ -208,7 +209,7 @@ def _study(search: _Search, name: str, seed: int) -> Any:
         # conditional space needs (one group of parameters per sizing)
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(
-            multivariate=True, group=True, seed=seed, constant_liar=search.config.jobs > 1
+            multivariate=True, group=True, seed=seed, constant_liar=True
         )
     if search.storage is not None and not search.resume:
         names = {s.study_name: s for s in optuna.get_all_study_summaries(search.storage)}
@@ -256,62 +257,113 @@ def _optimise(
     keep: dict[int, npt.NDArray[np.float64]] | None = None,
 ) -> None:
     """Add trials until the study has ``trials`` complete ones (counting those of any other
-    process writing to it). ``keep`` receives each trial's daily net returns."""
-    import optuna
+    process writing to it). ``keep`` receives each trial's daily net returns.
 
+    Batches of ``jobs`` trials are evaluated in threads (the compiled pass releases the
+    GIL) while the main thread draws the next batch: the sampler and the evaluation
+    overlap, and as each batch is drawn at the same point of the sequence whatever the
+    timing, one process with one seed always draws the same trials.
+    """
     config = search.config
-    batch = max(1, 2 * config.jobs)
-    sizing = str(search.fixed.get("sizing", search.portfolio.sizing))
-    failed_in_a_row = 0
-    per_year = TRADING_DAYS / max(int(days.sum()), 1)
-    pool = concurrent.futures.ThreadPoolExecutor(config.jobs) if config.jobs > 1 else None
-    try:
-        while (missing := config.trials - len(_complete(study))) > 0:
-            started = time.perf_counter()
-            asked: list[tuple[Any, npt.NDArray[np.float64] | None, str]] = []
-            for _ in range(min(batch, missing)):
-                trial = study.ask()
-                trial.set_user_attr("worker", f"{os.uname().nodename}:{os.getpid()}")
-                try:
-                    asked.append((trial, search.params(changes_of(
-                        suggest(trial, search.space, sizing), search.fixed)), ""))  # fmt: skip
-                except ConfigError as exc:
-                    asked.append((trial, None, str(exc)))
-            search.sampler_seconds += time.perf_counter() - started
-            started = time.perf_counter()
+    batch = config.jobs
+    done = len(_complete(study))
+    state = _Draw(search, study, str(search.fixed.get("sizing", search.portfolio.sizing)))
+    with concurrent.futures.ThreadPoolExecutor(config.jobs) as pool:
+        in_flight = state.ask(pool, min(batch, config.trials - done))
+        rounds = 0
+        while in_flight:
+            # drawn while the batch before it evaluates: its trials are running, and the
+            # sampler's constant liar keeps the new ones away from them
+            upcoming = state.ask(pool, min(batch, config.trials - done - len(in_flight)))
+            done += state.tell(in_flight, days, keep)
+            in_flight = upcoming
+            rounds += 1
+            if not in_flight or rounds % _RECOUNT_EVERY == 0:
+                done = max(done, len(_complete(study)))  # other processes' trials count
+                if not in_flight:
+                    in_flight = state.ask(pool, min(batch, config.trials - done))
 
-            def run(item: tuple[Any, Any, str]) -> npt.NDArray[np.float64] | None:
-                return None if item[1] is None else search.evaluator.daily(item[1])[0]
 
-            results = list(pool.map(run, asked)) if pool else [run(a) for a in asked]
-            search.evaluation_seconds += time.perf_counter() - started
-            search.evaluations += sum(r is not None for r in results)
+_RECOUNT_EVERY: Final = 20
+"""Batches between two counts of a study's complete trials in its storage (a count reads
+every trial: with SQLite, reading them after each batch would cost more than the trials)."""
+
+
+@dataclass
+class _Draw:
+    """Asking and telling one study's trials, with the time each side takes."""
+
+    search: _Search
+    study: Any
+    sizing: str
+    failed_in_a_row: int = 0
+
+    def ask(self, pool: Any, count: int) -> list[tuple[Any, Any, str]]:
+        started = time.perf_counter()
+        items: list[tuple[Any, Any, str]] = []
+        search = self.search
+        for _ in range(max(count, 0)):
+            trial = self.study.ask()
+            trial.set_user_attr("worker", f"{os.uname().nodename}:{os.getpid()}")
+            try:
+                values = suggest(trial, search.space, self.sizing)
+                params = search.params(changes_of(values, search.fixed))
+            except ConfigError as exc:
+                items.append((trial, None, str(exc)))
+                continue
+            items.append((trial, pool.submit(_timed, search.evaluator, params), ""))
+        search.sampler_seconds += time.perf_counter() - started
+        return items
+
+    def tell(
+        self,
+        items: list[tuple[Any, Any, str]],
+        days: npt.NDArray[np.bool_],
+        keep: dict[int, npt.NDArray[np.float64]] | None,
+    ) -> int:
+        """Tell each trial its result (waiting for it); the number that completed."""
+        import optuna
+
+        search, config = self.search, self.search.config
+        per_year = TRADING_DAYS / max(int(days.sum()), 1)
+        completed = 0
+        for trial, future, error in items:
+            if future is None:
+                trial.set_user_attr("error", error)
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                self.failed_in_a_row += 1
+                if self.failed_in_a_row >= _MAX_FAILED:
+                    msg = (
+                        f"the last {self.failed_in_a_row} trials of `{self.study.study_name}` "
+                        f"drew configurations that are not valid; the last one: {error}. "
+                        "Check the search space (--space)"
+                    )
+                    raise ConfigError(msg)
+                continue
             started = time.perf_counter()
-            for (trial, _, error), daily in zip(asked, results, strict=True):
-                if daily is None:
-                    trial.set_user_attr("error", error)
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                    failed_in_a_row += 1
-                    if failed_in_a_row >= _MAX_FAILED:
-                        msg = (
-                            f"the last {failed_in_a_row} trials of `{study.study_name}` drew "
-                            f"configurations that are not valid; the last one: {error}. "
-                            "Check the search space (--space)"
-                        )
-                        raise ConfigError(msg)
-                    continue
-                failed_in_a_row = 0
-                net = daily[days, 0]
-                value = objective_value(net, config.objective, dd_limit=config.dd_limit)
-                turnover = float(daily[days, 2].sum()) * per_year
-                trial.set_user_attr("turnover", turnover)
-                if keep is not None:
-                    keep[trial.number] = daily[:, 0]
-                study.tell(trial, [value, turnover] if config.pareto else value)
+            daily, seconds = future.result()
+            search.waiting_seconds += time.perf_counter() - started
+            search.evaluation_seconds += seconds
+            search.evaluations += 1
+            started = time.perf_counter()
+            self.failed_in_a_row = 0
+            value = objective_value(daily[days, 0], config.objective, dd_limit=config.dd_limit)
+            turnover = float(daily[days, 2].sum()) * per_year
+            trial.set_user_attr("turnover", turnover)
+            if keep is not None:
+                keep[trial.number] = daily[:, 0]
+            self.study.tell(trial, [value, turnover] if config.pareto else value)
+            completed += 1
             search.sampler_seconds += time.perf_counter() - started
-    finally:
-        if pool is not None:
-            pool.shutdown()
+        return completed
+
+
+def _timed(
+    evaluator: Evaluator, params: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], float]:
+    started = time.perf_counter()
+    daily = evaluator.daily(params)[0]
+    return daily, time.perf_counter() - started
 
 
 def _choose(study: Any, config: TuneConfig) -> Any:
@@ -536,6 +588,7 @@ def tune_run(
             "evaluations": search.evaluations,
             "sampler_seconds": search.sampler_seconds,
             "evaluation_seconds": search.evaluation_seconds,
+            "waiting_seconds": search.waiting_seconds,
             "trials_per_second": search.evaluations / elapsed if elapsed > 0 else None,
         },
     }
