@@ -228,3 +228,25 @@ def test_a_space_without_valid_configurations_stops_with_the_reason(
     )
     with pytest.raises(ConfigError, match="`n_drop` must be <= `topk`"):
         tune_run(fake_run, out=tmp_path / "t.toml", config=FEW, space=space, fixed=fixed)
+
+
+def test_two_objectives_give_a_front_and_the_turnover_cap_chooses(
+    fake_run: Path, tmp_path: Path
+) -> None:
+    config = TuneConfig(trials=8, pbo_blocks=4, pareto=True, max_turnover=20.0)
+    summary = tune_run(fake_run, out=tmp_path / "t.toml", config=config).summary
+    front = summary["pareto_front"]
+    assert front
+    history = {t["trial"]: t for t in summary["history"]}
+    for point in front:  # no trial of the history beats a front trial on both objectives
+        assert not any(
+            t["value"] > point["value"] and t["turnover"] < point["turnover"]
+            for t in history.values()
+        )
+    within = [t for t in history.values() if t["turnover"] <= 20.0]
+    beyond = [t for t in history.values() if t["turnover"] > 20.0]
+    assert within  # both sides of the cap are drawn, so the cap decides something
+    assert beyond
+    chosen = summary["chosen"]
+    assert chosen["turnover_in_sample"] <= 20.0
+    assert chosen["in_sample"] == max(t["value"] for t in within)
