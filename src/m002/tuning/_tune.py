@@ -521,6 +521,10 @@ def tune_run(
         resume=resume,
     )
     say = progress or logger.info
+    compiling = time.perf_counter()
+    evaluator.daily(search.params({}))  # compiles the pass on a machine's first tuning
+    if (seconds := time.perf_counter() - compiling) > 1.0:
+        say(f"compiled the evaluation pass in {seconds:.0f} s (cached for later runs)")
     blocks: list[dict[str, Any]] = []
     for i in range(config.first_block, len(folds)):
         days = _tuning_days(evaluator, folds[:i])
