@@ -86,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--trials", type=int, default=200)
-    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--storages", nargs="+", default=["memory", "journal", "sqlite"])
     parser.add_argument("--work", type=Path, default=Path("/tmp/m002_bench_tune"))

