@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -250,3 +251,28 @@ def test_two_objectives_give_a_front_and_the_turnover_cap_chooses(
     chosen = summary["chosen"]
     assert chosen["turnover_in_sample"] <= 20.0
     assert chosen["in_sample"] == max(t["value"] for t in within)
+
+
+def test_next_open_fills_leave_the_decided_folds_first_open_out(
+    fake_run: Path, tmp_path: Path
+) -> None:
+    """Trading at the next open books the last tuning date's return up to the first open of
+    the fold being decided: that date is left out, so changing that open changes nothing."""
+    run = json.loads((fake_run / "run.json").read_text())
+    run["config"]["backtest"]["execution"] = "next_open"
+    (fake_run / "run.json").write_text(json.dumps(run))
+    first = tune_run(fake_run, out=tmp_path / "a.toml", config=FEW).summary["blocks"][0]
+    rows = pl.read_parquet(fake_run / "predictions.parquet")
+    opening = rows.filter(pl.col("fold") == 2)["date"].min()
+    rows.with_columns(
+        pl.when(pl.col("date") == opening).then(pl.col("open") * 3.0).otherwise(pl.col("open"))
+    ).write_parquet(fake_run / "predictions.parquet")
+    second = tune_run(fake_run, out=tmp_path / "b.toml", config=FEW).summary["blocks"][0]
+    assert second["changes"] == first["changes"]
+    assert second["in_sample"] == first["in_sample"]
+
+
+def test_too_few_folds_for_a_nested_block_is_refused(fake_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="needs more than `first_block=5` test folds"):
+        tune_run(fake_run, out=tmp_path / "t.toml", config=TuneConfig(first_block=5))
+    assert not (tmp_path / "t.toml").exists()
