@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["collect"]
+__all__ = ["collect", "finite_or_null"]
 
 
 def collect(frame: pl.LazyFrame) -> pl.DataFrame:
@@ -16,3 +16,10 @@ def collect(frame: pl.LazyFrame) -> pl.DataFrame:
     itself goes through here.
     """
     return frame.collect(engine="in-memory")
+
+
+def finite_or_null(column: str) -> pl.Expr:
+    """The column as Float64 with NaN and +/-inf as null: the one spelling of "a number m002
+    can trust" (a Float32 column is widened first, so its values print as written)."""
+    value = pl.col(column).cast(pl.Float64)
+    return pl.when(value.is_finite()).then(value)

@@ -260,6 +260,7 @@ def test_defaults() -> None:
     assert params["n_estimators"] == 600
     assert (params["target"], params["loss"], params["huber_delta"]) == ("raw", "l2", None)
     assert params["early_stopping_rounds"] == 50
+    assert (params["normalize"], params["fill"]) == ("none", "none")
 
 
 def test_clone_and_params_round_trip() -> None:
@@ -320,6 +321,9 @@ def test_lazy_and_eager_frames_fit_the_same() -> None:
         ({"huber_delta": math.inf}, "huber_delta"),
         ({"huber_delta": "1"}, "huber_delta"),
         ({"early_stopping_rounds": 0}, "early_stopping_rounds"),
+        ({"normalize": "cs_zscore"}, "normalize"),
+        ({"normalize": None}, "normalize"),
+        ({"fill": "mean"}, "fill"),
     ],
 )
 def test_bad_parameters_name_the_parameter(kwargs: dict[str, Any], name: str) -> None:

@@ -37,6 +37,8 @@ def meta(folder: Path) -> dict[str, Any]:
         {},
         {"target": "rank", "loss": "huber"},
         {"target": "vol_scaled_excess", "loss": "huber", "huber_delta": 0.7},
+        {"normalize": "cs_rank", "fill": "zero"},
+        {"normalize": "cs_robust_zscore"},
     ],
 )
 @pytest.mark.parametrize("early", [False, True])

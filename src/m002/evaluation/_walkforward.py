@@ -231,9 +231,8 @@ def run_walkforward(
     folder = Path(run_dir)
     check_replaceable(folder, kind="run", option="`run_dir`")
     started = time.perf_counter()
-    prices = read_prices(
-        source, validate=cfg.pipeline.validate, min_rows=longest_warmup("m002") + 1
-    )
+    warmup = longest_warmup(cfg.pipeline.feature_set)
+    prices = read_prices(source, validate=cfg.pipeline.validate, min_rows=warmup + 1)
     folds = walk_forward_splits(
         prices[DATE], cfg.walkforward, min_embargo=cfg.pipeline.label_reach + 1
     )

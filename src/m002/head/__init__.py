@@ -10,12 +10,15 @@ from m002.head._head import (
     RegressionLoss,
 )
 from m002.head._metrics import daily_ic, head_metrics
+from m002.head._normalize import FillMissing, Normalize
 
 __all__ = [
     "HEAD_FEATURES",
     "HEAD_TARGETS",
     "PRED_COLUMNS",
+    "FillMissing",
     "MultiTaskHead",
+    "Normalize",
     "RegressionLoss",
     "daily_ic",
     "head_metrics",

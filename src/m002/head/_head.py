@@ -22,9 +22,16 @@ be separated from the fitted rows by a purge gap of at least the target horizon 
 Missing values: null and NaN features are passed to LightGBM as NaN, which it treats as
 missing (each split learns which side missing values go to); +/-inf, which no feature should
 produce but a user frame might, is turned into NaN as well and counted in
-``n_infinite_replaced_``. Nothing is imputed with a made-up number. Rows with a null target
-are not fitted on (the last ``horizon`` rows of each ticker, and for ``vol_scaled_excess``
-the rows without a usable volatility).
+``n_infinite_replaced_``. Nothing is imputed with a made-up number unless ``fill="zero"``
+asks for it. Rows with a null target are not fitted on (the last ``horizon`` rows of each
+ticker, and for ``vol_scaled_excess`` the rows without a usable volatility).
+
+Cross-sectional normalisation (``normalize``, `m002.head._normalize` defines it exactly):
+each feature rescaled within each date, ``cs_rank`` or ``cs_robust_zscore``, as Qlib's
+``CSRankNorm`` and robust ``CSZScoreNorm``, then optionally missing values filled with 0
+(``fill``). It happens in one place, `MultiTaskHead._prepared`, for the fitted, validation
+and predicted rows alike, over every row of a date in the frame given (before the rows
+without targets are dropped), so a loaded head normalises as the fitted one did.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from sklearn.base import BaseEstimator, clone
 from m002._checks import check_int
 from m002._schema import DATE, TICKER, require_columns
 from m002.exceptions import ConfigError, NotFittedError, SchemaError
+from m002.head._normalize import FillMissing, Normalize, normalised
 from m002.head._saved import read_head, write_head
 from m002.labels import RET_TARGET, ReturnTarget, return_target, return_target_inputs
 from m002.regime import DEFAULT_SEQUENCE_FEATURES, state_prob_columns
@@ -62,6 +70,8 @@ _REBOUND, _RET, _DD = PRED_COLUMNS
 _LEARNS: Final = {_REBOUND: "label_rebound_bin", _RET: RET_TARGET, _DD: "future_dd_pct"}
 """The column each output's model is fitted on (the return target is made in `fit`)."""
 _HUBER_QUANTILE: Final = 0.9
+_N_INFINITE: Final = "__m002_head_n_infinite"
+"""Per-row count of infinite features, taken before normalising turns them into nulls."""
 
 
 class RegressionLoss(StrEnum):
@@ -110,6 +120,15 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
     early_stopping_rounds : int, default 50
         With a ``valid`` frame in `fit`: a model stops once its validation loss has not
         improved for this many trees, and keeps the trees up to its best score.
+    normalize : {"none", "cs_rank", "cs_robust_zscore"}, default "none"
+        Each feature rescaled within each date of the frame given, over that date's rows
+        with a finite value (`Normalize`): ``cs_rank`` is ``(pct - 0.5) * 3.46`` with
+        ``pct = (rank - 1) / (n - 1)`` of the average rank; ``cs_robust_zscore`` is
+        ``(x - median) / (1.4826 * MAD)`` clipped to [-3, 3], 0 on a date whose MAD is 0.
+        ``fit`` and ``predict`` normalise alike; frames should hold every ticker of a date.
+    fill : {"none", "zero"}, default "none"
+        Missing feature values (null, NaN, +/-inf) after normalising: left missing for
+        LightGBM, or 0 (`FillMissing`).
     feature_columns : sequence of str, optional
         Default `HEAD_FEATURES`.
     n_jobs : int
@@ -164,6 +183,8 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         loss: str = "l2",
         huber_delta: float | None = None,
         early_stopping_rounds: int = 50,
+        normalize: str = "none",
+        fill: str = "none",
         feature_columns: Sequence[str] | None = None,
         n_jobs: int = 2,
         seed: int = 0,
@@ -179,6 +200,8 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         self.loss = loss
         self.huber_delta = huber_delta
         self.early_stopping_rounds = early_stopping_rounds
+        self.normalize = normalize
+        self.fill = fill
         self.feature_columns = feature_columns
         self.n_jobs = n_jobs
         self.seed = seed
@@ -211,6 +234,8 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
                 raise ConfigError(msg)
         self._choice("target", ReturnTarget)
         self._choice("loss", RegressionLoss)
+        self._choice("normalize", Normalize)
+        self._choice("fill", FillMissing)
 
     def _choice(self, name: str, kind: type[StrEnum]) -> StrEnum:
         value = getattr(self, name)
@@ -262,24 +287,52 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             x[infinite] = np.nan
         return x, n_inf
 
+    def _per_date(self) -> bool:
+        return Normalize(self.normalize) is not Normalize.NONE
+
+    def _transforms(self) -> bool:
+        return (Normalize(self.normalize), FillMissing(self.fill)) != (
+            Normalize.NONE,
+            FillMissing.NONE,
+        )
+
+    def _prepared(self, data: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
+        """``data`` with ``columns`` normalised per date and filled as ``normalize`` and
+        ``fill`` say: the one place the head's inputs are transformed, for fit, validation
+        and predict alike. With both ``"none"``, ``data`` as it is."""
+        if not self._transforms():
+            return data
+        return data.with_columns(
+            normalised(list(columns), Normalize(self.normalize), FillMissing(self.fill))
+        )
+
     def _rows(
         self, frame: pl.DataFrame | pl.LazyFrame, columns: Sequence[str], *, what: str
     ) -> pl.DataFrame:
         """Features and the three model targets of the rows whose targets are all defined.
 
-        The return target is computed on all of ``frame`` first, so that a date's
-        cross-section is every row of that date, before any row is dropped."""
+        The return target and the normalised features are computed on all of ``frame``
+        first, so that a date's cross-section is every row of that date, before any row is
+        dropped. When the features are transformed, the rows carry `_N_INFINITE` too."""
         data = frame.lazy()
+        transforms = self._transforms()
+        needed = [*columns, *HEAD_TARGETS, *return_target_inputs(self.target)]
         require_columns(
             data,
-            list(dict.fromkeys([*columns, *HEAD_TARGETS, *return_target_inputs(self.target)])),
+            list(dict.fromkeys([*needed, *([DATE] if self._per_date() else [])])),
             needed_by=f"the multi-task head ({what})",
             hint="add features, state probabilities and targets first",
         )
         learned = list(_LEARNS.values())
+        data = data.with_columns(return_target(self.target).alias(RET_TARGET))
+        counted: list[str] = []
+        if transforms:
+            infinite = (pl.col(c).cast(pl.Float64).is_infinite() for c in columns)
+            data = data.with_columns(pl.sum_horizontal(infinite).alias(_N_INFINITE))
+            counted = [_N_INFINITE]
         return (
-            data.with_columns(return_target(self.target).alias(RET_TARGET))
-            .select(*columns, *learned)
+            self._prepared(data, columns)
+            .select(*columns, *learned, *counted)
             .drop_nulls(learned)
             .collect()
         )
@@ -308,8 +361,9 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             `HEAD_FEATURES` (or ``feature_columns``), the targets ``label_rebound_bin``,
             ``future_ret_pct``, ``future_dd_pct`` (`m002.labels.compute_future_returns`) and
             what ``target`` reads besides (`m002.labels.return_target_inputs`: ``date``;
-            ``volatility_20`` and ``target_horizon`` for ``vol_scaled_excess``). Every
-            ticker of a date should be in it: the cross-sectional targets are per date.
+            ``volatility_20`` and ``target_horizon`` for ``vol_scaled_excess``; ``date``
+            for a ``normalize`` other than ``"none"``). Every ticker of a date should be in
+            it: the cross-sectional targets and normalisation are per date.
         valid : pl.DataFrame or pl.LazyFrame, optional
             The same columns on later dates, at least the target horizon after the last date
             of ``frame`` (the caller purges; the head cannot). Each model then stops early on
@@ -340,6 +394,8 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             msg = "no row with all head targets defined: cannot fit the multi-task head"
             raise SchemaError(msg)
         x, n_inf = self._matrix(rows, columns)
+        if _N_INFINITE in rows.columns:
+            n_inf += int(rows[_N_INFINITE].sum())
         targets = {name: rows[column].to_numpy() for name, column in _LEARNS.items()}
         targets[_REBOUND] = targets[_REBOUND].astype(np.int64)
         if np.unique(targets[_REBOUND]).size < 2:
@@ -437,6 +493,9 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         its target; ``pred_expected_ret_pct`` is in the units of the ``target`` the return
         model learned: percent for ``raw`` and ``excess``, a unit-free cross-sectional score
         for ``vol_scaled_excess`` and ``rank``.
+
+        With ``normalize``, each date's features are normalised over that date's rows of
+        ``frame``, as in `fit`: give it every ticker of a date.
         """
         self._check_fitted()
         data = frame.lazy()
@@ -446,7 +505,11 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             needed_by="the fitted multi-task head",
             hint="give it the frame the pipeline builds (features + state_prob_*)",
         )
-        rows = data.select(TICKER, DATE, *self.feature_names_).collect()
+        rows = (
+            self._prepared(data, self.feature_names_)
+            .select(TICKER, DATE, *self.feature_names_)
+            .collect()
+        )
         x, _ = self._matrix(rows, self.feature_names_)
         predictions = {
             name: booster.predict(x) if x.shape[0] else np.empty(0)
@@ -483,6 +546,8 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             **self.get_params(),
             "target": str(self.target),
             "loss": str(self.loss),
+            "normalize": str(self.normalize),
+            "fill": str(self.fill),
             "feature_columns": list(self.feature_names_),
         }
         fitted = {

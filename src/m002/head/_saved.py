@@ -9,6 +9,10 @@
     trailing ``_``: ``n_rows_fitted``, ``n_infinite_replaced``, ``base_rate`` and, from
     version 2 on, ``n_rows_valid``, ``best_iterations``, ``valid_scores``, ``huber_deltas``.
 
+``params`` holds ``normalize`` and ``fill`` from m002's cross-sectional normalisation on; a
+meta file without them (written before) loads with their defaults, ``"none"``, which is what
+such a head did.
+
 Version 1 (no ``format_version`` key) is the meta of heads with a fixed number of trees, a
 raw return target and the l2 loss; it is read as version 2 with ``best_iterations`` counted
 from the boosters, no validation rows or scores and no Huber deltas.

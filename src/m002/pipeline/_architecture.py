@@ -2,7 +2,8 @@
 
 Training (``train``):
 
-1. canonical prices (`m002.data.load_silver`) -> m002 features;
+1. canonical prices (`m002.data.load_silver`) -> the features of ``config.feature_set`` (the
+   m002 set, or one holding it, such as ``m002+alpha158``);
 2. regime labels and the head's targets (both look ahead; used as targets only);
 3. layer 1, cross-fitted (`crossfit_regime_probabilities`): out-of-sample ``state_prob_*`` for
    the head's training rows, plus a final regime model fitted on every labelled row for
@@ -210,12 +211,14 @@ class M002FullArchitecture:
 
     def _features(self, prices: pl.DataFrame) -> tuple[pl.DataFrame, StageKey, bool]:
         gap = self.config.max_gap_days
+        name = self.config.feature_set
+        # the set is in the key: the regime and head stages key on this one's digest
         key = self._key(
-            "features", frame_fingerprint(prices), {"set": "m002", "max_gap_days": gap}, None
+            "features", frame_fingerprint(prices), {"set": name, "max_gap_days": gap}, None
         )
         frame, hit = self.cache.get_or_compute(
             key,
-            lambda: collect(add_features(prices, "m002", assume_sorted=True, max_gap_days=gap)),
+            lambda: collect(add_features(prices, name, assume_sorted=True, max_gap_days=gap)),
         )
         self._say(f"features: {frame.height:,} rows" + (" (cached)" if hit else ""))
         return frame, key, hit
@@ -271,7 +274,9 @@ class M002FullArchitecture:
 
         decisions = apply_policy(held_out, cfg.policy)
         actions = decisions["action"].value_counts(normalize=True)
-        self.feature_schema_ = {name: str(features.schema[name]) for name in feature_names("m002")}
+        self.feature_schema_ = {
+            name: str(features.schema[name]) for name in feature_names(cfg.feature_set)
+        }
         # derived stages key on the weights themselves, never on a digest written beside them
         self._regime_content = files_fingerprint(regime_dir / "model")
         timings["total_s"] = time.perf_counter() - started
@@ -353,7 +358,7 @@ class M002FullArchitecture:
                 f"layer 2: fitting the head on dates up to {fit_end}, early stopping on "
                 f"{stop_start} .. {train_end}"
             )
-            chosen = cfg.head.build().fit(
+            chosen = cfg.head.build(feature_set=cfg.feature_set).fit(
                 train.filter(pl.col(DATE) <= fit_end),
                 valid=train.filter(pl.col(DATE) >= stop_start),
             )
@@ -422,7 +427,8 @@ class M002FullArchitecture:
         hysteresis, cooldown) is rebuilt as a full-history run has it
         (`m002._dates.calendar_days` converts the rows).
         """
-        rows = longest_warmup("m002") + self.config.regime.seq_len + EWM_SETTLE_ROWS
+        warmup = longest_warmup(self.config.feature_set)
+        rows = warmup + self.config.regime.seq_len + EWM_SETTLE_ROWS
         return calendar_days(rows + self.config.portfolio.memory_dates())
 
     def predict(self, source: Source, *, asof: date | str | None = None) -> pl.DataFrame:

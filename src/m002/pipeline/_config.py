@@ -17,7 +17,7 @@ from typing import Any
 from m002._checks import check_int, check_mode
 from m002._schema import MAX_GAP_DAYS
 from m002.exceptions import ConfigError
-from m002.features import FEATURE_SETS
+from m002.features import FEATURE_SETS, feature_names
 from m002.labels import RegimeLabelConfig, TargetConfig
 from m002.policy import PolicyConfig
 from m002.portfolio import PortfolioConfig
@@ -30,11 +30,31 @@ __all__ = [
     "HeadParams",
     "M002Config",
     "RegimeParams",
+    "check_feature_set",
     "check_known_keys",
     "config_from_dict",
     "config_to_dict",
+    "pipeline_feature_sets",
     "section_from_dict",
 ]
+
+
+def pipeline_feature_sets() -> list[str]:
+    """The sets of `m002.features.FEATURE_SETS` the pipeline can build: those holding every
+    feature of the m002 set, which layer 1 reads."""
+    m002 = set(feature_names("m002"))
+    return sorted(name for name in FEATURE_SETS if m002 <= set(feature_names(name)))
+
+
+def check_feature_set(name: object) -> None:
+    """`ConfigError` unless ``name`` is one of `pipeline_feature_sets`."""
+    allowed = pipeline_feature_sets()
+    if name not in allowed:
+        msg = (
+            f"`feature_set` must be one of {', '.join(map(repr, allowed))} (a set holding "
+            f"every m002 feature, which layer 1 reads), got `feature_set={name!r}`"
+        )
+        raise ConfigError(msg)
 
 
 @dataclass(frozen=True)
@@ -69,7 +89,9 @@ class HeadParams:
     ``state_prob_*`` (the "does layer 1 add value?" ablation); the rows it is fitted on are
     the same as with them. ``target`` is what the return model learns (``raw``, ``excess``,
     ``vol_scaled_excess``, ``rank``: `m002.labels.return_target`), ``loss`` its loss (``l2``
-    or ``huber``).
+    or ``huber``). ``normalize`` rescales each feature within each date (``none``,
+    ``cs_rank``, ``cs_robust_zscore``) and ``fill`` says what a missing value becomes
+    (``none``: left missing, ``zero``): `MultiTaskHead` defines both.
 
     Fitting: each booster stops early (``early_stopping_rounds``) on the last
     ``early_stopping_fraction`` of the head's training dates, after a purge of ``horizon +
@@ -90,6 +112,8 @@ class HeadParams:
     target: str = "raw"
     loss: str = "l2"
     huber_delta: float | None = None
+    normalize: str = "none"
+    fill: str = "none"
     early_stopping_rounds: int = 50
     n_jobs: int = 2
     seed: int = 0
@@ -107,17 +131,37 @@ class HeadParams:
             )
             raise ConfigError(msg)
 
-    def build(self) -> MultiTaskHead:
-        """An unfitted `MultiTaskHead` with these parameters and feature columns."""
-        from m002.head import HEAD_FEATURES, MultiTaskHead
-        from m002.regime import DEFAULT_SEQUENCE_FEATURES
+    def build(self, feature_set: str = "m002") -> MultiTaskHead:
+        """An unfitted `MultiTaskHead` with these parameters and the feature columns of
+        ``feature_set``.
 
+        The columns are the scale-free m002 features (`m002.regime.DEFAULT_SEQUENCE_FEATURES`),
+        then every feature of ``feature_set`` that is not an m002 feature, in the set's order
+        (the 157 Alpha158 columns of ``"m002+alpha158"``), then the ``state_prob_*`` columns
+        with ``use_state_probs``: for ``"m002"`` exactly `m002.head.HEAD_FEATURES` (or the m002
+        features alone).
+
+        Raises
+        ------
+        ConfigError
+            If ``feature_set`` is not a set of `m002.features.FEATURE_SETS` that holds every
+            m002 feature.
+        """
+        from m002.head import MultiTaskHead
+        from m002.regime import DEFAULT_SEQUENCE_FEATURES, state_prob_columns
+
+        check_feature_set(feature_set)
         params = dataclasses.asdict(self)
         use_state_probs = params.pop("use_state_probs")
         for fitting in ("early_stopping_fraction", "refit_all"):
             params.pop(fitting)
-        columns = HEAD_FEATURES if use_state_probs else DEFAULT_SEQUENCE_FEATURES
-        return MultiTaskHead(**params, feature_columns=list(columns))
+        m002 = set(feature_names("m002"))
+        columns = [
+            *DEFAULT_SEQUENCE_FEATURES,
+            *(name for name in feature_names(feature_set) if name not in m002),
+            *(state_prob_columns() if use_state_probs else ()),
+        ]
+        return MultiTaskHead(**params, feature_columns=columns)
 
 
 @dataclass(frozen=True)
@@ -155,6 +199,10 @@ class CrossFitConfig:
 class M002Config:
     """Everything `M002FullArchitecture` needs, by section.
 
+    ``feature_set`` is the set of features built (`pipeline_feature_sets`: ``"m002"``, or
+    ``"m002+alpha158"``, whose Alpha158 columns the head reads besides the m002 ones; layer 1
+    reads the m002 features either way).
+
     ``validate`` is how input prices are checked (`m002.data`); ``max_gap_days`` is where a
     ticker's history breaks: no feature window and no layer-1 sequence spans a gap of more
     calendar days than that.
@@ -172,12 +220,7 @@ class M002Config:
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
 
     def __post_init__(self) -> None:
-        if self.feature_set != "m002":
-            msg = (
-                f"the pipeline needs the full m002 feature set, got "
-                f"`feature_set={self.feature_set!r}` (sets: {sorted(FEATURE_SETS)})"
-            )
-            raise ConfigError(msg)
+        check_feature_set(self.feature_set)
         check_mode(self.validate)
         check_int("max_gap_days", self.max_gap_days, 1)
 
