@@ -17,6 +17,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
+from m002._polars import finite_or_null
 from m002._schema import DATE, TICKER
 from m002.head import head_metrics
 from m002.labels import REGIME_STATE_ID
@@ -192,8 +193,7 @@ def feature_stats_by_regime(frame: pl.DataFrame, features: Sequence[str]) -> dic
     )
     aggs = [pl.len().alias("n")]
     for name in features:
-        x = pl.col(name).cast(pl.Float64)
-        x = pl.when(x.is_finite()).then(x)
+        x = finite_or_null(name)
         aggs += [x.quantile(q).alias(f"{name}|{k}") for k, q in _QUANTILES.items()]
         aggs.append(x.mean().alias(f"{name}|mean"))
     grouped = rows.group_by("_state").agg(aggs).sort("_state")

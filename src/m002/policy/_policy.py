@@ -102,7 +102,7 @@ from typing import Final, overload
 import polars as pl
 
 from m002._checks import check_field_types, set_choice
-from m002._polars import collect
+from m002._polars import collect, finite_or_null
 from m002._schema import DATE, TICKER, require_columns
 from m002.exceptions import ConfigError
 
@@ -435,11 +435,6 @@ def symmetric_policy_score(
     return _net(long_score, short_score)
 
 
-def _finite_or_null(column: str) -> pl.Expr:
-    x = pl.col(column).cast(pl.Float64)
-    return pl.when(x.is_finite()).then(x)
-
-
 def _flag(column: str) -> pl.Expr:
     """True where the 0/1 flag is 1; a null flag counts as 0."""
     return (pl.col(column) == 1).fill_null(False)
@@ -455,7 +450,7 @@ def _with_event_factor(score: pl.Expr, config: PolicyConfig) -> pl.Expr:
 def _side_scores(config: PolicyConfig) -> tuple[pl.Expr, pl.Expr]:
     """``(L', S')``: the long and short scores after the event factor (module documentation)."""
     p, ret, dd = (
-        _finite_or_null(c) for c in (PRED_REBOUND_PROB, PRED_EXPECTED_RET_PCT, PRED_EXPECTED_DD_PCT)
+        finite_or_null(c) for c in (PRED_REBOUND_PROB, PRED_EXPECTED_RET_PCT, PRED_EXPECTED_DD_PCT)
     )
     lam = config.risk_aversion
     long_score = soft_policy_score(p, ret, dd, risk_aversion=lam)
@@ -484,7 +479,7 @@ def _policy_score(config: PolicyConfig) -> pl.Expr:
 
 def _ex_ante_vol(config: PolicyConfig) -> pl.Expr:
     """Per-ticker rolling mean of ``atr_smooth``; assumes rows sorted by (ticker, date)."""
-    return _finite_or_null(ATR_SMOOTH).rolling_mean(config.vol_window).over(TICKER)
+    return finite_or_null(ATR_SMOOTH).rolling_mean(config.vol_window).over(TICKER)
 
 
 def _short_gate(config: PolicyConfig) -> pl.Expr:

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from m002._polars import finite_or_null
 from m002._schema import DATE, TICKER
 from m002.exceptions import SchemaError
 
@@ -90,8 +91,7 @@ def quantile_expr(score: str) -> pl.Expr:
     (one name has no rank to speak of). Ranks and their halves are exact in float, so the
     quantile of a row does not depend on anything but its date's scores.
     """
-    value = pl.col(score).cast(pl.Float64)
-    finite = pl.when(value.is_finite()).then(value)
+    finite = finite_or_null(score)
     n = finite.count().over(DATE)
     rank = finite.rank("average").over(DATE)
     return pl.when(n >= 2).then((rank - 1.0) / (n - 1).cast(pl.Float64))

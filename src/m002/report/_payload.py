@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from m002._polars import collect
+from m002._polars import collect, finite_or_null
 from m002._schema import DATE, TICKER
 from m002.exceptions import ConfigError, SchemaError
 from m002.policy import ACTION, POSITION_SIZE, Action
@@ -155,14 +155,7 @@ def _day_gaps(date0: dt.date) -> pl.Expr:
 
 
 def _thousandths(column: str) -> pl.Expr:
-    return (_finite(column) * 1000).round(0).cast(pl.Int16)
-
-
-def _finite(column: str) -> pl.Expr:
-    # Float32 probabilities are widened first: rounding in float32 and printing the
-    # float64 of the result gives 0.12300000339746475 instead of 0.123.
-    value = pl.col(column).cast(pl.Float64)
-    return pl.when(value.is_finite()).then(value)
+    return (finite_or_null(column) * 1000).round(0).cast(pl.Int16)
 
 
 def _flag_string(column: str) -> pl.Expr:
@@ -175,12 +168,12 @@ def _explorer(predictions: pl.LazyFrame, tickers: Sequence[str], date0: dt.date)
         .group_by(TICKER)
         .agg(
             _day_gaps(date0).alias("d"),
-            _finite("open").round_sig_figs(PRICE_SIG_FIGS).alias("o"),
-            _finite("high").round_sig_figs(PRICE_SIG_FIGS).alias("h"),
-            _finite("low").round_sig_figs(PRICE_SIG_FIGS).alias("l"),
-            _finite("close").round_sig_figs(PRICE_SIG_FIGS).alias("c"),
+            finite_or_null("open").round_sig_figs(PRICE_SIG_FIGS).alias("o"),
+            finite_or_null("high").round_sig_figs(PRICE_SIG_FIGS).alias("h"),
+            finite_or_null("low").round_sig_figs(PRICE_SIG_FIGS).alias("l"),
+            finite_or_null("close").round_sig_figs(PRICE_SIG_FIGS).alias("c"),
             *(_thousandths(column) for column in STATE_PROB_COLUMNS),
-            _finite(POSITION_SIZE).round(POSITION_DECIMALS).alias("pos"),
+            finite_or_null(POSITION_SIZE).round(POSITION_DECIMALS).alias("pos"),
             pl.col(ACTION)
             .replace_strict(ACTION_CODES, default="-", return_dtype=pl.String)
             .str.join("")
@@ -212,8 +205,8 @@ def _explorer(predictions: pl.LazyFrame, tickers: Sequence[str], date0: dt.date)
 def _backtest(run: RunDir, date0: dt.date) -> dict[str, Any]:
     per_strategy = run.daily.group_by("strategy", maintain_order=True).agg(
         _day_gaps(date0).alias("d"),
-        _finite("equity").round_sig_figs(EQUITY_SIG_FIGS).alias("equity"),
-        _finite("drawdown").round(DRAWDOWN_DECIMALS).alias("drawdown"),
+        finite_or_null("equity").round_sig_figs(EQUITY_SIG_FIGS).alias("equity"),
+        finite_or_null("drawdown").round(DRAWDOWN_DECIMALS).alias("drawdown"),
     )
     rows = {row["strategy"]: row for row in per_strategy.iter_rows(named=True)}
     order = [name for name in run.metrics["order"] if name in rows]

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from m002._polars import finite_or_null
 from m002._schema import DATE, TICKER, require_columns
 from m002.evaluation import BacktestConfig
 from m002.exceptions import ConfigError
@@ -173,17 +174,13 @@ class Evaluator:
         else:
             ret = pl.col("close") / pl.col("close").shift(1).over(TICKER) - 1.0
 
-        def finite(name: str) -> pl.Expr:
-            x = pl.col(name).cast(pl.Float64)
-            return pl.when(x.is_finite()).then(x)
-
         def flag(name: str) -> pl.Expr:
             return (pl.col(name) == 1).fill_null(False).cast(pl.Float64)
 
         values = rows.with_columns(vol.alias("_vol")).select(
-            prob=finite("pred_rebound_prob"),
-            ret_pct=finite("pred_expected_ret_pct"),
-            dd_pct=finite("pred_expected_dd_pct"),
+            prob=finite_or_null("pred_rebound_prob"),
+            ret_pct=finite_or_null("pred_expected_ret_pct"),
+            dd_pct=finite_or_null("pred_expected_dd_pct"),
             vol=pl.col("_vol").cast(pl.Float64),
             overheat=flag("I_vr_and_vs"),
             late=flag("I_bd_late"),
