@@ -490,8 +490,10 @@ class M002FullArchitecture:
             probs_key, lambda: self.regime_.predict_probabilities(features)
         )
         frame = features.join(probs, on=[TICKER, DATE], how="left")
-        predictions = self.head_.predict(frame)
         no_state = pl.any_horizontal(pl.col(c).is_null() for c in state_prob_columns())
+        # the head sees the rows it was trained on, those with layer 1's probabilities: a
+        # cross-sectional normalisation then ranks a date among the same kind of rows
+        predictions = self.head_.predict(frame.filter(~no_state))
         frame = frame.join(predictions, on=[TICKER, DATE], how="left").with_columns(
             pl.when(~no_state).then(pl.col(c)).alias(c) for c in PRED_COLUMNS
         )
