@@ -276,3 +276,35 @@ def test_too_few_folds_for_a_nested_block_is_refused(fake_run: Path, tmp_path: P
     with pytest.raises(ConfigError, match="needs more than `first_block=5` test folds"):
         tune_run(fake_run, out=tmp_path / "t.toml", config=TuneConfig(first_block=5))
     assert not (tmp_path / "t.toml").exists()
+
+
+def test_an_interrupted_tuning_resumes_where_it_stopped(
+    fake_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from m002.tuning import _tune
+
+    storage = f"journal:///{tmp_path / 'study.log'}"
+    calls = {"n": 0}
+    timed = _tune._timed
+
+    def interrupted(*args: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 4:  # the fourth evaluation: a Ctrl-C mid-study
+            raise KeyboardInterrupt
+        return timed(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_tune, "_timed", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tune_run(fake_run, out=tmp_path / "a.toml", config=FEW, storage=storage, study="s")
+    store = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "study.log"))
+    )
+    states = {t.state for t in optuna.load_study(study_name="s.fold2", storage=store).trials}
+    assert optuna.trial.TrialState.RUNNING not in states  # nothing left "running"
+    monkeypatch.setattr(_tune, "_timed", timed)
+    tune_run(fake_run, out=tmp_path / "b.toml", config=FEW, storage=storage, study="s",
+             resume=True)  # fmt: skip
+    for name in ("s", "s.fold2", "s.fold3", "s.fold4"):
+        trials = optuna.load_study(study_name=name, storage=store).trials
+        complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+        assert len(complete) == 4, name

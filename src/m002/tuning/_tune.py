@@ -273,19 +273,25 @@ def _optimise(
     done = len(_complete(study))
     state = _Draw(search, study, str(search.fixed.get("sizing", search.portfolio.sizing)))
     with concurrent.futures.ThreadPoolExecutor(config.jobs) as pool:
-        in_flight = state.ask(pool, min(batch, config.trials - done))
-        rounds = 0
-        while in_flight:
-            # drawn while the batch before it evaluates: its trials are running, and the
-            # sampler's constant liar keeps the new ones away from them
-            upcoming = state.ask(pool, min(batch, config.trials - done - len(in_flight)))
-            done += state.tell(in_flight, days, keep)
-            in_flight = upcoming
-            rounds += 1
-            if not in_flight or rounds % _RECOUNT_EVERY == 0:
-                done = max(done, len(_complete(study)))  # other processes' trials count
-                if not in_flight:
-                    in_flight = state.ask(pool, min(batch, config.trials - done))
+        try:
+            in_flight = state.ask(pool, min(batch, config.trials - done))
+            rounds = 0
+            while in_flight:
+                # drawn while the batch before it evaluates: its trials are running, and the
+                # sampler's constant liar keeps the new ones away from them
+                upcoming = state.ask(pool, min(batch, config.trials - done - len(in_flight)))
+                done += state.tell(in_flight, days, keep)
+                in_flight = upcoming
+                rounds += 1
+                if not in_flight or rounds % _RECOUNT_EVERY == 0:
+                    done = max(done, len(_complete(study)))  # other processes' trials count
+                    if not in_flight:
+                        in_flight = state.ask(pool, min(batch, config.trials - done))
+        except BaseException:
+            # interrupted (Ctrl-C, an error): the trials asked and not told would stay
+            # "running" in the storage, and a resumed sampler would keep avoiding them
+            state.abandon()
+            raise
 
 
 _RECOUNT_EVERY: Final = 20
@@ -301,6 +307,16 @@ class _Draw:
     study: Any
     sizing: str
     failed_in_a_row: int = 0
+    asked: dict[int, Any] = dataclasses.field(default_factory=dict)
+    """Trials asked and not yet told, by number."""
+
+    def abandon(self) -> None:
+        """Tell every trial asked and not told that it failed."""
+        import optuna
+
+        for trial in self.asked.values():
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        self.asked.clear()
 
     def ask(self, pool: Any, count: int) -> list[tuple[Any, Any, str]]:
         started = time.perf_counter()
@@ -308,6 +324,7 @@ class _Draw:
         search = self.search
         for _ in range(max(count, 0)):
             trial = self.study.ask()
+            self.asked[trial.number] = trial
             trial.set_user_attr("worker", f"{os.uname().nodename}:{os.getpid()}")
             try:
                 values = suggest(trial, search.space, self.sizing)
@@ -335,6 +352,7 @@ class _Draw:
             if future is None:
                 trial.set_user_attr("error", error)
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                del self.asked[trial.number]
                 self.failed_in_a_row += 1
                 if self.failed_in_a_row >= _MAX_FAILED:
                     msg = (
@@ -357,6 +375,7 @@ class _Draw:
             if keep is not None:
                 keep[trial.number] = daily[:, 0]
             self.study.tell(trial, [value, turnover] if config.pareto else value)
+            del self.asked[trial.number]
             completed += 1
             search.sampler_seconds += time.perf_counter() - started
         return completed
