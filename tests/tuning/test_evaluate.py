@@ -163,3 +163,14 @@ def test_costs_can_change_without_reading_the_rows_again(predictions: pl.DataFra
 def test_the_compiled_order_is_numpys_stable_argsort(values: list[float]) -> None:
     x = np.array(values, dtype=np.float64)
     np.testing.assert_array_equal(_stable_order(x), np.argsort(x, kind="stable"))
+
+
+def test_a_pass_that_stops_early_agrees_on_its_dates(predictions: pl.DataFrame) -> None:
+    portfolio = PortfolioConfig(sizing="topk", long_only=False, topk=3, cooldown_days=2)
+    evaluator = Evaluator(predictions, PolicyConfig(), portfolio, BacktestConfig())
+    params = encode(PolicyConfig(), portfolio)
+    full, _ = evaluator.daily(params)
+    early, _ = evaluator.daily(params, until=83)
+    np.testing.assert_array_equal(early[:83], full[:83])
+    assert not early[83:].any()
+    assert full[83:].any()

@@ -219,13 +219,15 @@ class Evaluator:
         schedule: npt.NDArray[np.int64] | None = None,
         *,
         weights: bool = False,
+        until: int | None = None,
     ) -> tuple[Floats, Floats | None]:
         """The daily figures (`DAILY_FIELDS`, one row per date) of one pass.
 
         ``params`` is one parameter row or several (``(n_sets, n_params)``); ``schedule[d]``
         picks the row that decides date ``d`` (default: the first row everywhere). With
         ``weights``, the target weight of every row of the grid is returned too (NaN where
-        a ticker has no row).
+        a ticker has no row). ``until``: simulate the first ``until`` dates only (the rows
+        after it are 0); those dates' figures are the full pass's, as every rule is causal.
         """
         table = np.atleast_2d(np.asarray(params, dtype=np.float64))
         if schedule is None:
@@ -235,6 +237,7 @@ class Evaluator:
         out = simulate(
             g.present, g.prob, g.ret_pct, g.dd_pct, g.vol, g.overheat, g.late, g.early,
             g.peak, g.fixed_score, g.returns, table, schedule, self._costs, grid,
+            self.n_dates if until is None else until,
         )  # fmt: skip
         return out, (grid if weights else None)
 

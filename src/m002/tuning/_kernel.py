@@ -559,10 +559,12 @@ def simulate(
     present: np.ndarray, prob: np.ndarray, ret_pct: np.ndarray, dd_pct: np.ndarray,
     vol: np.ndarray, overheat: np.ndarray, late: np.ndarray, early: np.ndarray,
     peak: np.ndarray, fixed_score: np.ndarray, returns: np.ndarray, params: np.ndarray,
-    schedule: np.ndarray, costs: np.ndarray, weights: np.ndarray,
+    schedule: np.ndarray, costs: np.ndarray, weights: np.ndarray, until: int,
 ) -> np.ndarray:  # fmt: skip
-    """Decide and backtest every date; returns ``(n_dates, 5)``: net return, gross return,
-    turnover, gross exposure, net exposure of each date (`run_backtest`'s daily columns).
+    """Decide and backtest the first ``until`` dates; returns ``(n_dates, 5)``: net return,
+    gross return, turnover, gross exposure, net exposure of each date (`run_backtest`'s daily
+    columns; 0 after ``until``). Every rule is causal, so a date's row is the same whatever
+    ``until`` is, and a study that scores the early folds only stops there.
 
     Grids are ``(n_dates, n_tickers)``, NaN where a ticker has no row (``present`` False).
     ``returns`` is the return a weight held on a row earns (0 where none), ``costs`` is
@@ -591,7 +593,7 @@ def simulate(
     reverse = np.empty(n_names, np.int64)
     work = np.empty(n_names, np.int64)
     all_names = np.empty(n_names, dtype=np.int64)
-    for d in range(n_dates):
+    for d in range(min(until, n_dates)):
         par = params[schedule[d]]
         use_policy = par[_SCOREPOL] == 1.0
         n_active = 0

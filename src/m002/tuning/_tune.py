@@ -271,7 +271,10 @@ def _optimise(
     config = search.config
     batch = config.jobs
     done = len(_complete(study))
-    state = _Draw(search, study, str(search.fixed.get("sizing", search.portfolio.sizing)))
+    sizing = str(search.fixed.get("sizing", search.portfolio.sizing))
+    # a nested study scores the early folds only: its trials stop after their last date
+    until = int(np.flatnonzero(days)[-1]) + 1
+    state = _Draw(search, study, sizing, until)
     with concurrent.futures.ThreadPoolExecutor(config.jobs) as pool:
         try:
             in_flight = state.ask(pool, min(batch, config.trials - done))
@@ -306,6 +309,8 @@ class _Draw:
     search: _Search
     study: Any
     sizing: str
+    until: int
+    """Dates each trial simulates: up to the last one the study scores."""
     failed_in_a_row: int = 0
     asked: dict[int, Any] = dataclasses.field(default_factory=dict)
     """Trials asked and not yet told, by number."""
@@ -332,7 +337,7 @@ class _Draw:
             except ConfigError as exc:
                 items.append((trial, None, str(exc)))
                 continue
-            items.append((trial, pool.submit(_timed, search.evaluator, params), ""))
+            items.append((trial, pool.submit(_timed, search.evaluator, params, self.until), ""))
         search.sampler_seconds += time.perf_counter() - started
         return items
 
@@ -382,10 +387,10 @@ class _Draw:
 
 
 def _timed(
-    evaluator: Evaluator, params: npt.NDArray[np.float64]
+    evaluator: Evaluator, params: npt.NDArray[np.float64], until: int
 ) -> tuple[npt.NDArray[np.float64], float]:
     started = time.perf_counter()
-    daily = evaluator.daily(params)[0]
+    daily = evaluator.daily(params, until=until)[0]
     return daily, time.perf_counter() - started
 
 
