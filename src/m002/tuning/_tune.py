@@ -82,8 +82,8 @@ class TuneConfig:
         Trials evaluated at once, each in a thread (the compiled pass releases the GIL),
         while the sampler draws the next ones. A fixed number, not the machine's core count:
         each value draws its own sequence of trials, so the same run, seed and ``jobs`` give
-        the same result on any machine (2: 61 trials a second on the sample's run on 2 cores,
-        against 38 with 1).
+        the same result on any machine (2: 68 trials a second on the sample's run on 2 cores;
+        1: 38 before nested trials stopped early).
     seed : int, default 0
         Seed of the sampler (block ``i`` uses ``seed + i``).
     first_block : int, default 2
