@@ -276,6 +276,12 @@ def test_too_few_folds_for_a_nested_block_is_refused(fake_run: Path, tmp_path: P
     with pytest.raises(ConfigError, match="needs more than `first_block=5` test folds"):
         tune_run(fake_run, out=tmp_path / "t.toml", config=TuneConfig(first_block=5))
     assert not (tmp_path / "t.toml").exists()
+    # a short run (two folds, as the demo's) tunes one block with --first-block 1
+    out = tmp_path / "one.toml"
+    args = ["tune", str(fake_run), "--out", str(out), "--trials", "3", "--first-block", "1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "fold 1: tuned on folds 0-0" in result.output
 
 
 def test_an_interrupted_tuning_resumes_where_it_stopped(

@@ -126,6 +126,14 @@ def _overfitting_lines(summary: dict[str, Any]) -> list[str]:
     help="Trials evaluated at once, in threads (each value draws its own sequence of trials).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampler.")
+@click.option(
+    "--first-block",
+    type=int,
+    default=2,
+    show_default=True,
+    help="First test fold (0-based) decided by nested-tuned parameters; the folds before it "
+    "only tune.",
+)
 @_friendly_errors
 def tune_cmd(
     run_dir: Path,
@@ -141,6 +149,7 @@ def tune_cmd(
     resume: bool,
     jobs: int,
     seed: int,
+    first_block: int,
 ) -> None:
     """Tune the [policy] and [portfolio] of a walk-forward run on its cached predictions.
 
@@ -172,6 +181,7 @@ def tune_cmd(
         pareto=pareto,
         jobs=jobs,
         seed=seed,
+        first_block=first_block,
     )
     result = tune_run(
         run_dir,

@@ -534,7 +534,7 @@ def tune_run(
     if len(folds) <= config.first_block:
         msg = (
             f"nested tuning needs more than `first_block={config.first_block}` test folds, the "
-            f"run has {len(folds)}: run a longer walk-forward or lower first_block"
+            f"run has {len(folds)}: run a longer walk-forward, or lower --first-block"
         )
         raise ConfigError(msg)
     search = _Search(
