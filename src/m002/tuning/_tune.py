@@ -472,7 +472,13 @@ def tune_run(
     storage: str | None = None,
     study: str = DEFAULT_STUDY,
     resume: bool = False,
-    baselines: Sequence[str] = ("buy_and_hold", "m002_spec", "m002_no_state_probs"),
+    baselines: Sequence[str] = (
+        "buy_and_hold",
+        "m002_spec",
+        "m002_no_state_probs",
+        "oracle_regime",
+        "oracle_regime_long_only",
+    ),
     costs: Sequence[float] = (10.0, 20.0),
     progress: Callable[[str], None] | None = None,
 ) -> TuneResult:
@@ -499,7 +505,7 @@ def tune_run(
         Continue studies already in ``storage`` up to ``trials`` each.
     baselines : sequence of str
         Strategies of the run's ``signals.parquet`` shown beside the tuned one (those the
-        run has).
+        run has: the oracles only on synthetic data, where they show what there is to find).
     costs : sequence of float
         Cost levels (bps per side) of the comparison table.
     progress : callable, optional
