@@ -335,18 +335,11 @@ def _shrink_to_band(long: float, short: float, low: float, high: float) -> tuple
 
 
 @numba.njit(nogil=True, cache=True)
-def _side_totals(raw: np.ndarray, par: np.ndarray) -> tuple[float, float]:
+def _side_totals(
+    raw_long: float, raw_short: float, any_long: bool, any_short: bool, par: np.ndarray
+) -> tuple[float, float]:
     """`m002.portfolio._sizing.side_totals` without the beta rule, then the leverage cap of
-    `target_book` (no volatility target)."""
-    raw_long = raw_short = 0.0
-    any_long = any_short = False
-    for x in raw:
-        if x > 0.0:
-            raw_long += x
-            any_long = True
-        elif x < 0.0:
-            raw_short -= x
-            any_short = True
+    `target_book` (no volatility target), from the raw book's side sums."""
     gross_target = par[_GROSS]
     if par[_SIZING] == _SPEC:
         if np.isnan(gross_target):
@@ -418,39 +411,73 @@ def _fill_side(raw: np.ndarray, sign: float, total: float, cap: float, out: np.n
 
 
 @numba.njit(nogil=True, cache=True)
+def _fill_mode(values_sum: float, values_max: float, count: int, total: float, cap: float) -> int:
+    """Which case of `_water_fill` a side is in: 0 nothing to fill, 1 scaled (no cap binds),
+    2 every name at the cap, 3 a proper water-fill."""
+    if count == 0 or total <= 0.0:
+        return 0
+    if np.isnan(cap) or values_max * (total / values_sum) <= cap:
+        return 1
+    return 2 if total >= cap * count else 3
+
+
+@numba.njit(nogil=True, cache=True)
 def _target(raw: np.ndarray, par: np.ndarray, out: np.ndarray) -> None:
-    """`target_book` at `_side_totals` into ``out`` (`m002.portfolio._sizing._at_totals`)."""
-    long, short = _side_totals(raw, par)
+    """`target_book` at `_side_totals` into ``out`` (`m002.portfolio._sizing._at_totals`):
+    one pass for the sides' sums, one to write (a water-fill where a cap binds is the rare
+    third)."""
+    raw_long = raw_short = max_long = max_short = 0.0
+    n_long = n_short = 0
+    for x in raw:
+        if x > 0.0:
+            raw_long += x
+            n_long += 1
+            max_long = max(max_long, x)
+        elif x < 0.0:
+            raw_short -= x
+            n_short += 1
+            max_short = max(max_short, -x)
+    long, short = _side_totals(raw_long, raw_short, n_long > 0, n_short > 0, par)
     cap = par[_CAP]
-    out[:] = 0.0
     if par[_SIZING] == _SPEC and np.isnan(par[_GROSS]):
         # no gross to reach: scale each side to its total, then clip
-        raw_long = raw_short = 0.0
-        for x in raw:
-            if x > 0.0:
-                raw_long += x
-            elif x < 0.0:
-                raw_short += x
         for i in range(raw.size):
+            value = 0.0
             if raw[i] > 0.0:
-                out[i] = raw[i] * (long / raw_long)
+                value = raw[i] * (long / raw_long)
             elif raw[i] < 0.0:
-                out[i] = raw[i] * (-short / raw_short)
-            if not np.isnan(cap):
-                out[i] = min(max(out[i], -cap), cap)
+                value = raw[i] * (-short / -raw_short)
+            out[i] = value if np.isnan(cap) else min(max(value, -cap), cap)
         return
     shrink = 1.0
     if not np.isnan(cap):
-        n_long = n_short = 0
-        for x in raw:
-            n_long += x > 0.0
-            n_short += x < 0.0
         if long > cap * n_long:
             shrink = min(shrink, cap * n_long / long)
         if short > cap * n_short:
             shrink = min(shrink, cap * n_short / short)
-    _fill_side(raw, 1.0, long * shrink, cap, out)
-    _fill_side(raw, -1.0, short * shrink, cap, out)
+    total_long, total_short = long * shrink, short * shrink
+    mode_long = _fill_mode(raw_long, max_long, n_long, total_long, cap)
+    mode_short = _fill_mode(raw_short, max_short, n_short, total_short, cap)
+    scale_long = total_long / raw_long if mode_long == 1 else 0.0
+    scale_short = total_short / raw_short if mode_short == 1 else 0.0
+    for i in range(raw.size):
+        x = raw[i]
+        value = 0.0
+        if x > 0.0:
+            if mode_long == 1:
+                value = x * scale_long
+            elif mode_long == 2:
+                value = cap
+        elif x < 0.0:
+            if mode_short == 1:
+                value = -((-x) * scale_short)
+            elif mode_short == 2:
+                value = -cap
+        out[i] = value
+    if mode_long == 3:
+        _fill_side(raw, 1.0, total_long, cap, out)
+    if mode_short == 3:
+        _fill_side(raw, -1.0, total_short, cap, out)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -473,12 +500,12 @@ def _trade(held: np.ndarray, target: np.ndarray, age: np.ndarray, par: np.ndarra
             value = held[i]
         if not np.isnan(cap):
             value = min(max(value, -cap), cap)
-        book[i] = value
+        book[i] = value + 0.0  # no negative zero (hold_limits' last step), here and below
         gross += abs(value)
     leverage = par[_LEV]
     if not np.isnan(leverage) and gross > leverage:
         for i in range(book.size):
-            book[i] = book[i] * (leverage / gross)
+            book[i] = book[i] * (leverage / gross) + 0.0
     low, high = _band(par)
     if not (np.isnan(low) and np.isnan(high)):
         long = short = 0.0
@@ -490,11 +517,9 @@ def _trade(held: np.ndarray, target: np.ndarray, age: np.ndarray, par: np.ndarra
         new_long, new_short = _shrink_to_band(long, short, low, high)
         for i in range(book.size):
             if book[i] > 0.0 and new_long < long:
-                book[i] = book[i] * (new_long / long)
+                book[i] = book[i] * (new_long / long) + 0.0
             elif book[i] < 0.0 and new_short < short:
-                book[i] = book[i] * (new_short / short)
-    for i in range(book.size):
-        book[i] = book[i] + 0.0
+                book[i] = book[i] * (new_short / short) + 0.0
 
 
 @numba.njit(nogil=True, cache=True)
@@ -511,19 +536,23 @@ def _raw(
     cooldown = par[_COOL]
     long_only = par[_LONLY] == 1.0
     sizing = par[_SIZING]
-    for i in range(n):
+    if sizing != _SPEC and sizing != _RANK:
+        _raw_topk(score, held, age, since_close, par, raw, block_long, block_short, order,
+                  reverse, work)  # fmt: skip
+        return
+    if sizing == _RANK:
+        _quantiles(score, quantile, order, work, values)
+    enter, exit_ = par[_ENTER], par[_EXIT]
+    for i in range(n):  # one pass: memory, the book's rule, the blocks
         side = np.sign(held[i])
         cooling = side == 0.0 and since_close[i] < cooldown
-        block_long[i] = cooling or (cooldown > 0.0 and side < 0.0)
-        block_short[i] = cooling or (cooldown > 0.0 and side > 0.0)
-
-    if sizing == _SPEC:
-        for i in range(n):
-            raw[i] = max(size[i], 0.0) if long_only else size[i]
-    elif sizing == _RANK:
-        _quantiles(score, quantile, order, work, values)
-        enter, exit_ = par[_ENTER], par[_EXIT]
-        for i in range(n):
+        blocked_long = cooling or (cooldown > 0.0 and side < 0.0)
+        blocked_short = cooling or (cooldown > 0.0 and side > 0.0)
+        if sizing == _SPEC:
+            value = max(size[i], 0.0) if long_only else size[i]
+        elif score[i] == 0.0:  # no view: no rank book holds it
+            value = 0.0
+        else:
             centred = quantile[i] - 0.5
             if np.isnan(enter):
                 long_in, short_in = centred > 0.0, centred < 0.0
@@ -532,24 +561,43 @@ def _raw(
                 short_in = quantile[i] <= 1.0 - (exit_ if held[i] < 0.0 else enter)
                 long_in = long_in and centred > 0.0
                 short_in = short_in and centred < 0.0
-            raw[i] = centred if long_in or (short_in and not long_only) else 0.0
-    else:
-        topk, n_drop = int(par[_TOPK]), int(par[_NDROP])
-        has_view = score != 0.0
-        can_sell = age >= par[_MINHOLD]
-        _order_into(score, -1.0, order, work)
-        new_long = _dropout(order, held > 0.0, can_sell, ~block_long & has_view, topk, n_drop)
-        for i in range(n):
-            raw[i] = 1.0 if new_long[i] else 0.0
-        if not long_only:
-            _order_into(score, 1.0, reverse, work)
-            held_short = (held < 0.0) & ~new_long
-            can_short = ~block_short & has_view & ~new_long
-            new_short = _dropout(reverse, held_short, can_sell, can_short, topk, n_drop)
-            for i in range(n):
-                raw[i] -= 1.0 if new_short[i] else 0.0
+            value = centred if long_in or (short_in and not long_only) else 0.0
+        if (value > 0.0 and blocked_long) or (value < 0.0 and blocked_short):
+            value = 0.0
+        raw[i] = value
+
+
+@numba.njit(nogil=True, cache=True)
+def _raw_topk(
+    score: np.ndarray, held: np.ndarray, age: np.ndarray, since_close: np.ndarray,
+    par: np.ndarray, raw: np.ndarray, block_long: np.ndarray, block_short: np.ndarray,
+    order: np.ndarray, reverse: np.ndarray, work: np.ndarray,
+) -> None:  # fmt: skip
+    """The top-k book of `_raw`: the blocks first, as the dropout step reads them."""
+    n = score.size
+    cooldown = par[_COOL]
+    long_only = par[_LONLY] == 1.0
     for i in range(n):
-        no_view = sizing != _SPEC and score[i] == 0.0
+        side = np.sign(held[i])
+        cooling = side == 0.0 and since_close[i] < cooldown
+        block_long[i] = cooling or (cooldown > 0.0 and side < 0.0)
+        block_short[i] = cooling or (cooldown > 0.0 and side > 0.0)
+    topk, n_drop = int(par[_TOPK]), int(par[_NDROP])
+    has_view = score != 0.0
+    can_sell = age >= par[_MINHOLD]
+    _order_into(score, -1.0, order, work)
+    new_long = _dropout(order, held > 0.0, can_sell, ~block_long & has_view, topk, n_drop)
+    for i in range(n):
+        raw[i] = 1.0 if new_long[i] else 0.0
+    if not long_only:
+        _order_into(score, 1.0, reverse, work)
+        held_short = (held < 0.0) & ~new_long
+        can_short = ~block_short & has_view & ~new_long
+        new_short = _dropout(reverse, held_short, can_sell, can_short, topk, n_drop)
+        for i in range(n):
+            raw[i] -= 1.0 if new_short[i] else 0.0
+    for i in range(n):
+        no_view = score[i] == 0.0
         if no_view or (raw[i] > 0.0 and block_long[i]) or (raw[i] < 0.0 and block_short[i]):
             raw[i] = 0.0
 
