@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from m002.evaluation import BacktestConfig, run_backtest
-from m002.exceptions import ConfigError
+from m002.exceptions import ConfigError, SchemaError
 from m002.policy import POLICY_COLUMNS, PolicyConfig, apply_policy
 from m002.portfolio import PortfolioConfig, build_portfolio
 from m002.tuning import Evaluator, check_supported, encode
@@ -174,3 +174,22 @@ def test_a_pass_that_stops_early_agrees_on_its_dates(predictions: pl.DataFrame) 
     np.testing.assert_array_equal(early[:83], full[:83])
     assert not early[83:].any()
     assert full[83:].any()
+
+
+def test_runs_that_cannot_be_tuned_say_why(predictions: pl.DataFrame) -> None:
+    def evaluator(rows: pl.DataFrame) -> Evaluator:
+        return Evaluator(rows, PolicyConfig(), PortfolioConfig(), BacktestConfig())
+
+    with pytest.raises(SchemaError, match="predictions have no rows"):
+        evaluator(predictions.head(0))
+    bad_close = predictions.with_columns(
+        pl.when(pl.int_range(pl.len()) == 17).then(float("nan")).otherwise(pl.col("close"))
+        .alias("close")
+    )  # fmt: skip
+    with pytest.raises(SchemaError, match=r"m002 tune: 1 price row\(s\) .* non-finite .* close"):
+        evaluator(bad_close)
+    no_head = predictions.with_columns(pl.lit(float("nan")).alias("pred_expected_ret_pct"))
+    with pytest.raises(SchemaError, match=r"no row .* has a finite head prediction"):
+        evaluator(no_head)
+    with pytest.raises(SchemaError, match=r"lacks: \['atr_smooth'\]"):
+        evaluator(predictions.drop("atr_smooth"))

@@ -314,3 +314,10 @@ def test_an_interrupted_tuning_resumes_where_it_stopped(
         trials = optuna.load_study(study_name=name, storage=store).trials
         complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
         assert len(complete) == 4, name
+
+
+def test_a_storage_that_cannot_be_opened_is_named(fake_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--storage 'foo://bar' is not a storage"):
+        tune_run(fake_run, out=tmp_path / "t.toml", config=FEW, storage="foo://bar")
+    assert not (tmp_path / "t.toml").exists()
+    assert not (fake_run / "tuning").exists()

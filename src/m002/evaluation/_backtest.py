@@ -313,7 +313,7 @@ def run_backtest(
         .join(signals.lazy().select(TICKER, DATE, *names), on=[TICKER, DATE], how="left")
         .sort(TICKER, DATE)
     )
-    _check_prices(panel, price_columns)
+    check_prices(panel, price_columns)
     unpriced = signals.join(panel.select(TICKER, DATE), on=[TICKER, DATE], how="anti").height
     if unpriced:
         msg = f"run_backtest: {unpriced} signal row(s) have no price row in `prices`"
@@ -328,7 +328,9 @@ def run_backtest(
     )
 
 
-def _check_prices(panel: pl.DataFrame, columns: Sequence[str]) -> None:
+def check_prices(
+    panel: pl.DataFrame, columns: Sequence[str], *, needed_by: str = "run_backtest"
+) -> None:
     """No return can be computed from a missing, NaN, infinite or non-positive price: refuse
     the frame instead of letting one bad price turn the whole equity curve into NaN."""
     for name in columns:
@@ -337,7 +339,7 @@ def _check_prices(panel: pl.DataFrame, columns: Sequence[str]) -> None:
         if bad.height:
             first = bad.row(0, named=True)
             msg = (
-                f"run_backtest: {bad.height} price row(s) have a missing, non-finite or "
+                f"{needed_by}: {bad.height} price row(s) have a missing, non-finite or "
                 f"non-positive {name} (first: {first[TICKER]} {first[DATE]}: {first[name]}); "
                 "validate the prices (m002.data.check_silver) first"
             )

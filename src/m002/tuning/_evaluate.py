@@ -22,7 +22,8 @@ import polars as pl
 from m002._polars import finite_or_null
 from m002._schema import DATE, TICKER, require_columns
 from m002.evaluation import BacktestConfig
-from m002.exceptions import ConfigError
+from m002.evaluation._backtest import check_prices
+from m002.exceptions import ConfigError, SchemaError
 from m002.policy import EX_ANTE_VOL, POLICY_SCORE, PolicyConfig, apply_policy, required_columns
 from m002.portfolio import PortfolioConfig, Sizing
 from m002.portfolio._panel import Panel, read_panel
@@ -153,6 +154,10 @@ class Evaluator:
             needed_by="m002 tune",
             hint="a run folder written by an older m002 lacks some: re-run `m002 walkforward`",
         )
+        if predictions.height == 0:
+            msg = "m002 tune: the run's predictions have no rows: re-run `m002 walkforward`"
+            raise SchemaError(msg)
+        check_prices(predictions, price_columns, needed_by="m002 tune")
         rows = predictions.sort(TICKER, DATE)
         self._rows = rows.select(TICKER, DATE)
         self.panel: Panel = read_panel(rows)
@@ -189,6 +194,14 @@ class Evaluator:
             fixed_score=pl.col(score).cast(pl.Float64) if score != POLICY_SCORE else pl.lit(0.0),
             returns=ret.cast(pl.Float64).fill_null(0.0),
         )
+        inputs = ["prob", "ret_pct", "dd_pct"] if score == POLICY_SCORE else ["fixed_score"]
+        if not values.select(pl.all_horizontal(pl.col(inputs).is_finite())).to_series().any():
+            msg = (
+                f"m002 tune: no row of the run's predictions has a finite "
+                f"{'head prediction (pred_*)' if score == POLICY_SCORE else score}, so no "
+                "parameter can decide anything: check the run (`m002 report`) or re-run it"
+            )
+            raise SchemaError(msg)
         grids = {
             name: self.panel.grid(values[name].fill_null(np.nan).to_numpy().astype(np.float64))
             for name in values.columns

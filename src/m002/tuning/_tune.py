@@ -188,21 +188,27 @@ def _storage(url: str | None) -> Any:
 
         path = url.removeprefix("journal://")
         return optuna.storages.JournalStorage(JournalFileBackend(path))
-    if url.startswith("sqlite:"):
-        # two processes that open a new database at once both create its schema, and the
-        # second fails on a unique key (a known Optuna race): it waits and opens it again
-        import sqlalchemy.exc
+    import sqlalchemy.exc
 
-        for attempt in range(10):
-            try:
-                return optuna.storages.RDBStorage(
-                    url, engine_kwargs={"connect_args": {"timeout": 300}}
-                )
-            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
-                if attempt == 9:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-    return optuna.storages.RDBStorage(url)
+    engine_kwargs = {"connect_args": {"timeout": 300}} if url.startswith("sqlite:") else {}
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except sqlalchemy.exc.ArgumentError as exc:
+            msg = (
+                f"--storage {url!r} is not a storage m002 can open ({exc}): give "
+                "sqlite:///FILE.db, journal:///FILE.log or a database URL"
+            )
+            raise ConfigError(msg) from None
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as exc:
+            # two processes that open a new database at once both create its schema, and
+            # the second fails on a unique key (a known Optuna race): it waits and retries
+            if attempt == 10:
+                msg = f"--storage {url!r} cannot be opened: {exc.orig}"
+                raise ConfigError(msg) from None
+            time.sleep(0.2 * attempt)
 
 
 def _study(search: _Search, name: str, seed: int) -> Any:
