@@ -52,6 +52,7 @@ __all__ = [
     "json_safe",
     "output_kind",
     "read_json",
+    "toml_text",
     "verify_checksums",
     "write_frame",
     "write_json",
@@ -262,8 +263,16 @@ def _toml_value(value: Any, where: str) -> str:
 
 
 def write_toml(path: str | Path, data: dict[str, Any], *, comment: str = "") -> Path:
-    """Write a config as TOML atomically: top-level scalars, then one ``[table]`` per dict
-    (one level, as m002's config files are). ``comment`` goes first, each line as ``# ...``.
+    """Write `toml_text` atomically."""
+    text = toml_text(data, comment=comment)
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def toml_text(data: dict[str, Any], *, comment: str = "") -> str:
+    """A config as TOML: top-level scalars, then one ``[table]`` per dict (one level, as
+    m002's config files are). ``comment`` goes first, each line as ``# ...``.
 
     Raises
     ------
@@ -285,9 +294,7 @@ def write_toml(path: str | Path, data: dict[str, Any], *, comment: str = "") -> 
                 msg = f"[{name}] {key}: nested tables are not written"
                 raise ValueError(msg)
             lines.append(f"{key} = {_toml_value(value, f'[{name}] {key}')}")
-    with atomic_file(path) as tmp:
-        tmp.write_text("\n".join(lines).lstrip("\n") + "\n", encoding="utf-8")
-    return Path(path)
+    return "\n".join(lines).lstrip("\n") + "\n"
 
 
 def read_json(path: str | Path, *, what: str = "file") -> Any:

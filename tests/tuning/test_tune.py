@@ -321,3 +321,17 @@ def test_a_storage_that_cannot_be_opened_is_named(fake_run: Path, tmp_path: Path
         tune_run(fake_run, out=tmp_path / "t.toml", config=FEW, storage="foo://bar")
     assert not (tmp_path / "t.toml").exists()
     assert not (fake_run / "tuning").exists()
+
+
+def test_a_run_whose_config_toml_cannot_hold_is_refused_first(
+    fake_run: Path, tmp_path: Path
+) -> None:
+    run = json.loads((fake_run / "run.json").read_text())
+    run["config"]["portfolio"]["max_weight"] = None  # off, where the default is on
+    (fake_run / "run.json").write_text(json.dumps(run))
+    with pytest.raises(
+        ConfigError, match=r"cannot be written to tuned.toml: \[portfolio\] max_weight"
+    ):
+        tune_run(fake_run, out=tmp_path / "t.toml", config=FEW)
+    assert not (tmp_path / "t.toml").exists()
+    assert not (fake_run / "tuning").exists()

@@ -33,12 +33,11 @@ import numpy.typing as npt
 import polars as pl
 
 from m002._checks import check_field_types, check_int
-from m002._io import atomic_dir, check_replaceable, write_json, write_toml
+from m002._io import atomic_dir, check_replaceable, toml_text, write_json, write_toml
 from m002._schema import DATE, TICKER
 from m002.evaluation import read_run_json, run_backtest, run_config_from_dict
 from m002.evaluation._run import RUN_FILES
 from m002.exceptions import ConfigError
-from m002.pipeline import config_to_dict
 from m002.policy import PolicyConfig
 from m002.portfolio import PortfolioConfig, Sizing
 from m002.tuning._evaluate import Evaluator, encode, fold_days
@@ -639,29 +638,20 @@ def tune_run(
     tuned = dataclasses.replace(
         run_config, pipeline=dataclasses.replace(pipeline, policy=policy, portfolio=portfolio)
     )
-    write_toml(out, _toml_dict(tuned), comment=_header(summary))
+    write_toml(out, tuned.to_dict(), comment=_header(summary))
     with atomic_dir(target, kind="tuning", option="the run's tuning folder") as tmp:
         write_json(tmp / "tuning.json", summary)
     return TuneResult(policy=policy, portfolio=portfolio, summary=summary)
 
 
 def _check_writable(run_config: Any) -> None:
-    """`ConfigError` before any trial where the run's config has a value a TOML file cannot
-    hold (a rule turned off whose default is on), so the search never ends unwritable."""
-    for section, values in _toml_dict(run_config).items():
-        for key, value in values.items() if isinstance(values, dict) else [(section, values)]:
-            if value is None:
-                msg = (
-                    f"the run's [{section}] {key} is off (None) where its default is on: a "
-                    "TOML config cannot say so, so tuned.toml could not reproduce the run"
-                )
-                raise ConfigError(msg)
-
-
-def _toml_dict(run_config: Any) -> dict[str, Any]:
-    data: dict[str, Any] = run_config.to_dict()
-    data.update(config_to_dict(run_config.pipeline))
-    return data
+    """`ConfigError` before any trial where the run's config cannot be written as TOML (a
+    rule turned off whose default is on), so the search never ends unwritable."""
+    try:
+        toml_text(run_config.to_dict())
+    except ValueError as exc:
+        msg = f"the run's config cannot be written to tuned.toml: {exc}"
+        raise ConfigError(msg) from None
 
 
 def _tuning_days(evaluator: Evaluator, folds: Sequence[int]) -> npt.NDArray[np.bool_]:
