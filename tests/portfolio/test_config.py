@@ -160,3 +160,12 @@ def test_docstring_examples_run(module: ModuleType) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_replace_drops_the_hysteresis_only_where_the_book_stops_ranking() -> None:
+    ranked = PortfolioConfig(enter_quantile=0.8, exit_quantile=0.6)
+    assert ranked.replace(trade_rate=0.5).enter_quantile == 0.8
+    topk = ranked.replace(sizing="topk", topk=5)
+    assert (topk.enter_quantile, topk.exit_quantile, topk.topk) == (None, None, 5)
+    with pytest.raises(ConfigError, match="apply to `sizing='rank'` only"):
+        ranked.replace(sizing="topk", enter_quantile=0.9, exit_quantile=0.7)

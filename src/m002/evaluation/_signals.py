@@ -7,7 +7,6 @@ compare like for like: same folds, same dates, same costs.
 
 from __future__ import annotations
 
-import dataclasses
 from types import MappingProxyType
 from typing import Final
 
@@ -198,9 +197,9 @@ def strategy_signals(
     books = {
         "m002": _book(rows, config),
         "m002_spec": _spec_sizes(rows),
-        "m002_rank": _book(rows, _variant(config, sizing=Sizing.RANK, long_only=False)),
-        "m002_topk": _book(rows, _variant(config, sizing=Sizing.TOPK, long_only=False)),
-        "m002_rank_long_only": _book(rows, _variant(config, sizing=Sizing.RANK, long_only=True)),
+        "m002_rank": _book(rows, config.replace(sizing=Sizing.RANK, long_only=False)),
+        "m002_topk": _book(rows, config.replace(sizing=Sizing.TOPK, long_only=False)),
+        "m002_rank_long_only": _book(rows, config.replace(sizing=Sizing.RANK, long_only=True)),
         "m002_no_state_probs": _book(ablation, config),
     }
     keys = [c for c in (TICKER, DATE, "fold") if c in rows.columns]
@@ -229,11 +228,3 @@ def _spec_sizes(rows: pl.DataFrame) -> pl.Series:
     """``position_size`` of the spec's own policy on ``rows`` (sorted by ticker and date)."""
     spec = apply_policy(rows.select(required_columns()), PolicyConfig.spec())
     return spec[POSITION_SIZE].fill_null(0.0)
-
-
-def _variant(config: PortfolioConfig, **changes: object) -> PortfolioConfig:
-    """``config`` with other sizing; hysteresis only applies to rank sizing, so it is dropped
-    where the variant does not rank."""
-    if changes.get("sizing", config.sizing) != Sizing.RANK:
-        changes = {"enter_quantile": None, "exit_quantile": None, **changes}
-    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]

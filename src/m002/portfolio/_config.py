@@ -5,6 +5,7 @@ The rules themselves, and the order they run in, are stated in `m002.portfolio._
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from enum import StrEnum
@@ -266,6 +267,18 @@ class PortfolioConfig:
             gross_target=None,
             max_leverage=None,
         )
+
+    def replace(self, **changes: object) -> PortfolioConfig:
+        """``dataclasses.replace`` with ``changes``, validated; the hysteresis, which only a
+        rank book has, is dropped where the result does not rank (unless ``changes`` set it).
+
+        >>> ranked = PortfolioConfig(enter_quantile=0.8, exit_quantile=0.6)
+        >>> ranked.replace(sizing="topk").enter_quantile is None
+        True
+        """
+        if changes.get("sizing", self.sizing) != Sizing.RANK:
+            changes = {"enter_quantile": None, "exit_quantile": None, **changes}
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     @property
     def two_sided_neutral(self) -> bool:

@@ -39,7 +39,7 @@ from m002.evaluation import read_run_json, run_backtest, run_config_from_dict
 from m002.evaluation._run import RUN_FILES
 from m002.exceptions import ConfigError
 from m002.policy import PolicyConfig
-from m002.portfolio import PortfolioConfig, Sizing
+from m002.portfolio import PortfolioConfig
 from m002.tuning._evaluate import Evaluator, encode, fold_days
 from m002.tuning._overfit import deflated_sharpe_ratio, probability_of_backtest_overfitting
 from m002.tuning._space import DEFAULT_SPACE, Param, Value, changes_of, suggest
@@ -159,15 +159,10 @@ class _Search:
         """The run's configurations with a trial's changes, validated."""
         policy_fields = {f.name for f in dataclasses.fields(PolicyConfig)}
         on_policy = {k: v for k, v in changes.items() if k in policy_fields}
-        on_portfolio: dict[str, Value | None] = {
-            k: v for k, v in changes.items() if k not in policy_fields
-        }
-        sizing = on_portfolio.get("sizing", self.portfolio.sizing)
-        if sizing != Sizing.RANK and "enter_quantile" not in on_portfolio:
-            on_portfolio |= {"enter_quantile": None, "exit_quantile": None}
+        on_portfolio = {k: v for k, v in changes.items() if k not in policy_fields}
         return (
             dataclasses.replace(self.policy, **on_policy),  # type: ignore[arg-type]
-            dataclasses.replace(self.portfolio, **on_portfolio),  # type: ignore[arg-type]
+            self.portfolio.replace(**on_portfolio),
         )
 
     def params(self, changes: dict[str, Value]) -> npt.NDArray[np.float64]:
