@@ -365,9 +365,8 @@ def performance_metrics(
     total = float(daily["equity"][-1]) - 1.0
     years = n / periods_per_year
     cagr = (1.0 + total) ** (1.0 / years) - 1.0 if total > -1.0 else -1.0
+    sharpe, sortino = return_ratios(r, periods_per_year=periods_per_year)
     sd = float(r.std(ddof=1)) if n > 1 else math.nan
-    downside = math.sqrt(float((r.clip(max=0.0) ** 2).mean()))
-    mean = float(r.mean())
     drawdown = daily["drawdown"].to_numpy()
     mdd = float(drawdown.min())
     underwater = _longest_run(drawdown < 0.0)
@@ -375,8 +374,8 @@ def performance_metrics(
         total_return=total,
         cagr=cagr,
         ann_vol=sd * math.sqrt(periods_per_year),
-        sharpe=_ratio(mean, sd, periods_per_year),
-        sortino=_ratio(mean, downside, periods_per_year),
+        sharpe=sharpe,
+        sortino=sortino,
         max_drawdown=mdd,
         max_drawdown_days=underwater,
         calmar=cagr / -mdd if mdd < 0 else None,
@@ -388,6 +387,18 @@ def performance_metrics(
         cost_drag=float(daily["cost"].sum()) / years,
     )
     return out
+
+
+def return_ratios(
+    r: Any, *, periods_per_year: int = TRADING_DAYS
+) -> tuple[float | None, float | None]:
+    """Annualised Sharpe and Sortino ratios of period returns ``r`` (a numpy array; zero
+    risk-free rate): the mean over the standard deviation (``ddof=1``), and over the root
+    mean square of the losses. None where the scale is 0 or undefined."""
+    sd = float(r.std(ddof=1)) if r.size > 1 else math.nan
+    downside = math.sqrt(float((r.clip(max=0.0) ** 2).mean())) if r.size else math.nan
+    mean = float(r.mean()) if r.size else math.nan
+    return _ratio(mean, sd, periods_per_year), _ratio(mean, downside, periods_per_year)
 
 
 def _ratio(mean: float, scale: float, periods: int) -> float | None:

@@ -36,6 +36,7 @@ from m002._checks import check_field_types, check_int
 from m002._io import atomic_dir, check_replaceable, toml_text, write_json, write_toml
 from m002._schema import DATE, TICKER
 from m002.evaluation import read_run_json, run_backtest, run_config_from_dict
+from m002.evaluation._backtest import TRADING_DAYS, return_ratios
 from m002.evaluation._run import RUN_FILES
 from m002.exceptions import ConfigError
 from m002.policy import PolicyConfig
@@ -49,7 +50,6 @@ __all__ = ["OBJECTIVES", "TuneConfig", "TuneResult", "objective_value", "tune_ru
 logger = logging.getLogger("m002.tuning")
 
 OBJECTIVES: Final = ("sharpe", "sortino", "calmar", "return_with_dd_limit")
-TRADING_DAYS: Final = 252
 TUNING_DIR: Final = "tuning"
 DEFAULT_STUDY: Final = "m002-tune"
 _MAX_FAILED: Final = 50
@@ -122,12 +122,9 @@ def objective_value(net: npt.NDArray[np.float64], objective: str, *, dd_limit: f
     if net.size < 2:
         return 0.0
     if objective in ("sharpe", "sortino"):
-        mean = float(net.mean())
-        if objective == "sharpe":
-            scale = float(net.std(ddof=1))
-        else:
-            scale = math.sqrt(float((np.minimum(net, 0.0) ** 2).mean()))
-        return mean / scale * math.sqrt(TRADING_DAYS) if scale > 0.0 else 0.0
+        sharpe, sortino = return_ratios(net)
+        value = sharpe if objective == "sharpe" else sortino
+        return 0.0 if value is None else value
     equity = np.cumprod(1.0 + net)
     drawdown = float((equity / np.maximum(np.maximum.accumulate(equity), 1.0) - 1.0).min())
     total = float(equity[-1])
