@@ -162,7 +162,8 @@ def test_costs_can_change_without_reading_the_rows_again(predictions: pl.DataFra
 )
 def test_the_compiled_order_is_numpys_stable_argsort(values: list[float]) -> None:
     x = np.array(values, dtype=np.float64)
-    np.testing.assert_array_equal(_stable_order(x), np.argsort(x, kind="stable"))
+    np.testing.assert_array_equal(_stable_order(x, 1.0), np.argsort(x, kind="stable"))
+    np.testing.assert_array_equal(_stable_order(x, -1.0), np.argsort(-x, kind="stable"))
 
 
 def test_a_pass_that_stops_early_agrees_on_its_dates(predictions: pl.DataFrame) -> None:

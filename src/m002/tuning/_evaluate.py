@@ -167,10 +167,7 @@ class Evaluator:
         fold = self.panel.grid(rows["fold"].cast(pl.Float64).to_numpy(), fill=-1.0)
         self.fold_of_date = fold.max(axis=1).astype(np.int64)
         self.dates = rows[DATE].unique().sort().to_list()
-        self._costs = np.array(
-            [backtest.cost_rate, backtest.borrow_rate, backtest.gross_cap,
-             float(backtest.allow_short)]
-        )  # fmt: skip
+        self._costs = _cost_row(backtest)
 
     def _read(self, rows: pl.DataFrame, policy: PolicyConfig, score: str, execution: str) -> _Grids:
         vol = apply_policy(rows.select(required_columns()), policy)[EX_ANTE_VOL]
@@ -220,10 +217,7 @@ class Evaluator:
         other = object.__new__(Evaluator)
         other.__dict__.update(self.__dict__)
         other.backtest = backtest
-        other._costs = np.array(
-            [backtest.cost_rate, backtest.borrow_rate, backtest.gross_cap,
-             float(backtest.allow_short)]
-        )  # fmt: skip
+        other._costs = _cost_row(backtest)
         return other
 
     def daily(
@@ -265,6 +259,13 @@ class Evaluator:
     def signals(self, weights: Floats, name: str) -> pl.DataFrame:
         """A weight grid as a signals frame (ticker, date, ``name``) of the run's rows."""
         return self._rows.with_columns(pl.Series(name, self.panel.rows(weights)))
+
+
+def _cost_row(backtest: BacktestConfig) -> Floats:
+    """The kernel's ``costs``: cost rate, daily borrow rate, gross cap, shorts allowed."""
+    return np.array(
+        [backtest.cost_rate, backtest.borrow_rate, backtest.gross_cap, float(backtest.allow_short)]
+    )
 
 
 def fold_days(fold_of_date: npt.NDArray[np.int64], folds: Sequence[int]) -> npt.NDArray[np.bool_]:

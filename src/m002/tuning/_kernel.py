@@ -168,10 +168,10 @@ def _quantiles(
 
 
 @numba.njit(nogil=True, cache=True)
-def _stable_order(values: np.ndarray) -> np.ndarray:
-    """``np.argsort(values, kind="stable")``: equal values in index (ticker) order."""
+def _stable_order(values: np.ndarray, sign: float) -> np.ndarray:
+    """``np.argsort(sign * values, kind="stable")``: equal values in index (ticker) order."""
     order = np.empty(values.size, dtype=np.int64)
-    _order_into(values, 1.0, order, np.empty(values.size, dtype=np.int64))
+    _order_into(values, sign, order, np.empty(values.size, dtype=np.int64))
     return order
 
 
@@ -302,8 +302,7 @@ def _water_fill(values: np.ndarray, total: float, cap: float) -> np.ndarray:
         return out
     if total >= cap * values.size:
         return np.full(values.size, cap)
-    order = np.empty(values.size, dtype=np.int64)
-    _order_into(values, -1.0, order, np.empty(values.size, dtype=np.int64))
+    order = _stable_order(values, -1.0)
     ranked = values[order]
     rest = np.cumsum(ranked[::-1])[::-1]
     first = 0
