@@ -9,6 +9,7 @@ Layout of ``RUN_DIR``::
     evaluation.json      prediction metrics per fold, confusion matrix, calibration, feature
                          distributions by regime
     backtest/            daily.parquet, trades.parquet, metrics.json (`backtest_run`)
+    tuning/              tuning.json (`m002 tune`: `m002.tuning.tune_run`)
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ RUN_FILES: Final = {
     "signals": "signals.parquet",
     "evaluation": "evaluation.json",
     "backtest": "backtest",
+    "tuning": "tuning",
 }
 CONVENTIONS: Final = (
     "Returns are compounded daily and annualised with 252 trading days a year; Sharpe and "

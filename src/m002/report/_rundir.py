@@ -40,7 +40,7 @@ EVALUATION_JSON: Final = RUN_FILES["evaluation"]
 BACKTEST_DIR: Final = RUN_FILES["backtest"]
 DAILY: Final = f"{BACKTEST_DIR}/daily.parquet"
 METRICS_JSON: Final = f"{BACKTEST_DIR}/metrics.json"
-TUNING_DIR: Final = "tuning"
+TUNING_DIR: Final = RUN_FILES["tuning"]
 TUNING_JSON: Final = f"{TUNING_DIR}/tuning.json"
 
 WALKFORWARD_HINT: Final = "`m002 walkforward SOURCE --out RUN_DIR` writes it; run that first"

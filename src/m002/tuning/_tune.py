@@ -50,7 +50,6 @@ __all__ = ["OBJECTIVES", "TuneConfig", "TuneResult", "objective_value", "tune_ru
 logger = logging.getLogger("m002.tuning")
 
 OBJECTIVES: Final = ("sharpe", "sortino", "calmar", "return_with_dd_limit")
-TUNING_DIR: Final = "tuning"
 DEFAULT_STUDY: Final = "m002-tune"
 _MAX_FAILED: Final = 50
 """Invalid trials in a row after which a search stops: its space cannot give valid ones."""
@@ -145,7 +144,6 @@ class _Search:
     fixed: dict[str, Value]
     config: TuneConfig
     storage: Any
-    study_name: str
     resume: bool
     sampler_seconds: float = 0.0
     evaluation_seconds: float = 0.0
@@ -528,7 +526,7 @@ def tune_run(
     run_config = run_config_from_dict(run["config"])
     pipeline, backtest = run_config.pipeline, run_config.backtest
     predictions = pl.read_parquet(folder / RUN_FILES["predictions"])
-    target = folder / TUNING_DIR
+    target = folder / RUN_FILES["tuning"]
     check_replaceable(target, kind="tuning", option="the run's tuning folder")
     _check_writable(run_config)
     started = time.perf_counter()
@@ -548,7 +546,6 @@ def tune_run(
         fixed=dict(fixed or {}),
         config=config,
         storage=_storage(storage),
-        study_name=study,
         resume=resume,
     )
     say = progress or logger.info
