@@ -43,6 +43,7 @@ from m002.pipeline import (
 __all__ = [
     "CONVENTIONS",
     "RUN_FILES",
+    "TUNING_DIR",
     "RunConfig",
     "backtest_run",
     "read_run_json",
@@ -55,8 +56,9 @@ RUN_FILES: Final = {
     "signals": "signals.parquet",
     "evaluation": "evaluation.json",
     "backtest": "backtest",
-    "tuning": "tuning",
 }
+TUNING_DIR: Final = "tuning"
+"""The folder `m002 tune` adds to a run directory (not one of the walk-forward's files)."""
 CONVENTIONS: Final = (
     "Returns are compounded daily and annualised with 252 trading days a year; Sharpe and "
     "Sortino use a zero risk-free rate. A position decided on day t is held from day t+1; "

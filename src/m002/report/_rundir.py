@@ -19,6 +19,7 @@ import polars as pl
 from m002._io import read_json
 from m002._schema import DATE, PRICE_COLUMNS, TICKER, require_columns
 from m002.evaluation import EVENT_FLAGS, RUN_FILES
+from m002.evaluation._run import TUNING_DIR
 from m002.exceptions import DamagedFileError, SchemaError
 from m002.policy import ACTION, POSITION_SIZE
 from m002.regime import STATE_PROB_PREFIX, state_prob_columns
@@ -40,7 +41,6 @@ EVALUATION_JSON: Final = RUN_FILES["evaluation"]
 BACKTEST_DIR: Final = RUN_FILES["backtest"]
 DAILY: Final = f"{BACKTEST_DIR}/daily.parquet"
 METRICS_JSON: Final = f"{BACKTEST_DIR}/metrics.json"
-TUNING_DIR: Final = RUN_FILES["tuning"]
 TUNING_JSON: Final = f"{TUNING_DIR}/tuning.json"
 
 WALKFORWARD_HINT: Final = "`m002 walkforward SOURCE --out RUN_DIR` writes it; run that first"

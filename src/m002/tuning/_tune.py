@@ -37,7 +37,7 @@ from m002._io import atomic_dir, check_replaceable, toml_text, write_json, write
 from m002._schema import DATE, TICKER
 from m002.evaluation import read_run_json, run_backtest, run_config_from_dict
 from m002.evaluation._backtest import TRADING_DAYS, return_ratios
-from m002.evaluation._run import RUN_FILES
+from m002.evaluation._run import RUN_FILES, TUNING_DIR
 from m002.exceptions import ConfigError
 from m002.policy import PolicyConfig
 from m002.portfolio import PortfolioConfig
@@ -526,7 +526,7 @@ def tune_run(
     run_config = run_config_from_dict(run["config"])
     pipeline, backtest = run_config.pipeline, run_config.backtest
     predictions = pl.read_parquet(folder / RUN_FILES["predictions"])
-    target = folder / RUN_FILES["tuning"]
+    target = folder / TUNING_DIR
     check_replaceable(target, kind="tuning", option="the run's tuning folder")
     _check_writable(run_config)
     started = time.perf_counter()
