@@ -2,19 +2,25 @@
 
 Yearly re-training, test years 2008 to 2021 (the sample ends 2021-04-21), expanding window,
 default config (10 bps per side). Measured: wall time of the walk-forward (cold cache unless
-``--cache-dir`` points at a warm one), peak RSS, the time of a backtest re-run at another cost
-(the cost-sensitivity path: no re-training), and the strategy / baseline / ablation table.
+``--cache-dir`` points at a warm one), peak RSS, the layer-1 models fitted and read back from
+the stage cache, the time of a backtest re-run at another cost (the cost-sensitivity path: no
+re-training), and the strategy / baseline / ablation table. ``--compare RUN_DIR`` prints the
+out-of-sample prediction metrics and the strategy's Sharpe next to an earlier run's (same
+test years), for a change that must not make them worse; ``--warm-start-epochs N`` runs with
+layer 1's warm start.
 Each table is printed for every test year, and for the years up to ``--split`` and after it
 (the default configuration was chosen on the first, `benchmarks/bench_portfolio.py`); then one
 JSON line. The run directory is kept for `m002 report`.
 
     python benchmarks/bench_walkforward.py [--source ../shared/data/sp500_sample]
         [--out /tmp/m002_walkforward_run] [--cache-dir DIR] [--split 2013-12-31]
+        [--compare RUN_DIR] [--warm-start-epochs N]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import tempfile
@@ -47,6 +53,8 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--first-test-date", default="2008-01-01")
     parser.add_argument("--split", default="2013-12-31")
+    parser.add_argument("--compare", type=Path, default=None)
+    parser.add_argument("--warm-start-epochs", type=int, default=None)
     args = parser.parse_args()
     if not args.source.exists():
         print(json.dumps({"benchmark": "walkforward", "skipped": f"{args.source} is absent"}))
@@ -64,6 +72,12 @@ def main() -> None:
     config = RunConfig(
         walkforward=WalkForwardConfig(retrain_every="1y", first_test_date=args.first_test_date)
     )
+    if args.warm_start_epochs is not None:
+        pipeline = config.pipeline
+        crossfit = dataclasses.replace(pipeline.crossfit, warm_start_epochs=args.warm_start_epochs)
+        config = dataclasses.replace(
+            config, pipeline=dataclasses.replace(pipeline, crossfit=crossfit)
+        )
     with tempfile.TemporaryDirectory(prefix="m002_bench_wf_") as tmp:
         cache = args.cache_dir or Path(tmp) / "cache"
         t0 = time.perf_counter()
@@ -76,6 +90,9 @@ def main() -> None:
         )
         rerun_s = time.perf_counter() - t0
         at_10, _ = backtest_run(args.out, out_dir=Path(tmp) / "backtest_10bps")
+        before = None
+        if args.compare is not None:
+            before = _compare(args.compare, run, at_10, Path(tmp) / "compare_10bps")
 
     split = date.fromisoformat(args.split)
     periods = {"": {}, f" up to {split}": {"until": split}, f" after {split}": {"after": split}}
@@ -109,6 +126,12 @@ def main() -> None:
         "test_range": [run["folds"][0]["test_start"], run["folds"][-1]["test_end"]],
         "walkforward_s": round(walkforward_s, 1),
         "fold_train_s": [f["timings"]["train_s"] for f in run["folds"]],
+        "lstm_fits": sum(f["train"]["cache"].get("regime_models_fitted", 0) for f in run["folds"]),
+        "lstm_models_read_back": sum(
+            f["train"]["cache"].get("regime_models_read_back", 0) for f in run["folds"]
+        ),
+        "crossfit": dataclasses.asdict(config.pipeline.crossfit),
+        "compared_with": before,
         "peak_rss_mb": round(peak, 1),
         "backtest_rerun_s": round(rerun_s, 2),
         "overall_predictions": run["evaluation"]["overall"],
@@ -116,6 +139,37 @@ def main() -> None:
         "run_dir": str(args.out),
     }
     print(json.dumps(summary))
+
+
+_COMPARED = ("ap", "base_rate", "rank_ic_mean", "rank_ic_ir", "regime_macro_f1",
+             "regime_all_rows_macro_f1")  # fmt: skip
+
+
+def _compare(earlier: Path, run: dict[str, Any], at_10: Any, out: Path) -> dict[str, Any]:
+    """Print this run's out-of-sample metrics beside ``earlier``'s; return the earlier ones."""
+    from m002.evaluation import backtest_run
+
+    evaluation = json.loads((earlier / "evaluation.json").read_text())
+    result, _ = backtest_run(earlier, out_dir=out)
+    rows = {
+        "earlier": {**evaluation["overall"], "sharpe_10bps": result.metrics()["m002"]["sharpe"]},
+        "this run": {
+            **run["evaluation"]["overall"],
+            "sharpe_10bps": at_10.metrics()["m002"]["sharpe"],
+        },
+    }
+    keys = (*_COMPARED, "sharpe_10bps")
+    print(
+        f"\nagainst {earlier}:\n| run | "
+        + " | ".join(keys)
+        + " |\n"
+        + "|---" * (len(keys) + 1)
+        + "|"
+    )
+    for name, row in rows.items():
+        cells = " | ".join(f"{row[k]:.4f}" if row.get(k) is not None else "-" for k in keys)
+        print(f"| {name} | {cells} |")
+    return {k: rows["earlier"].get(k) for k in keys}
 
 
 if __name__ == "__main__":

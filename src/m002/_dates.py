@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
+from typing import Final
 
 from m002.exceptions import ConfigError
 
-__all__ = ["calendar_days", "parse_date"]
+__all__ = ["calendar_days", "parse_date", "parse_period"]
+
+_PERIOD: Final = re.compile(r"^\s*(\d+)\s*([ymd])\s*$")
 
 
 def parse_date(value: object, name: str) -> dt.date | None:
@@ -43,6 +47,26 @@ def parse_date(value: object, name: str) -> dt.date | None:
 def _no_date(value: object, name: str) -> dt.date:
     msg = f"`{name}` must be a date YYYY-MM-DD, got `{name}={value!r}`"
     raise ConfigError(msg)
+
+
+def parse_period(value: object, name: str) -> tuple[int, str]:
+    """``(n, unit)`` of a period such as ``'1y'``, ``'6m'`` or ``'126d'`` (years, months,
+    trading dates; n >= 1): the one spelling of "how long a block is" (walk-forward test
+    blocks, layer-1 cross-fit blocks). Anything else is a `ConfigError` naming the option.
+
+    Examples
+    --------
+    >>> parse_period("6m", "retrain_every")
+    (6, 'm')
+    """
+    match = _PERIOD.match(value) if isinstance(value, str) else None
+    if match is None or int(match.group(1)) < 1:
+        msg = (
+            f"`{name}` must look like '1y', '6m' or '126d' (years, months, trading dates; "
+            f"n >= 1), got `{name}={value!r}`"
+        )
+        raise ConfigError(msg)
+    return int(match.group(1)), match.group(2)
 
 
 def calendar_days(trading_rows: int) -> int:

@@ -20,7 +20,8 @@ hidden_size = 16
 n_estimators = 30
 
 [crossfit]
-n_folds = 2
+block = "200d"
+min_fit_dates = 150
 
 [walkforward]
 retrain_every = "200d"

@@ -48,7 +48,7 @@ def small_config() -> RunConfig:
         pipeline=M002Config(
             regime=RegimeParams(max_epochs=2, hidden_size=16, batch_size=256),
             head=HeadParams(n_estimators=30),
-            crossfit=CrossFitConfig(n_folds=2),
+            crossfit=CrossFitConfig(block="200d", min_fit_dates=150),
         ),
         walkforward=WalkForwardConfig(retrain_every="200d", min_train_dates=400),
     )
@@ -241,7 +241,9 @@ def test_run_config_from_dict_with_evaluation_sections() -> None:
 def test_a_fold_too_short_to_train_says_which_fold(prices: pl.DataFrame, tmp_path: Path) -> None:
     config = small_config()
     short = RunConfig(
-        pipeline=dataclasses.replace(config.pipeline, crossfit=CrossFitConfig(n_folds=4)),
+        pipeline=dataclasses.replace(
+            config.pipeline, crossfit=CrossFitConfig(block="200d", min_fit_dates=150)
+        ),
         walkforward=WalkForwardConfig(retrain_every="200d", min_train_dates=120),
     )
     with pytest.raises(SchemaError, match=r"walk-forward fold 1/\d+ \(train .* 120 dates\)"):

@@ -15,13 +15,14 @@ from m002.exceptions import ConfigError, NotFittedError, SchemaError
 from m002.labels import TargetConfig
 from m002.pipeline import (
     OUTPUT_COLUMNS,
+    CrossFitConfig,
     HeadParams,
     M002Config,
     M002FullArchitecture,
     RegimeParams,
+    block_plan,
     config_from_dict,
     config_to_dict,
-    fold_plan,
 )
 from m002.policy import PolicyConfig
 
@@ -45,23 +46,46 @@ def trained(prices: pl.DataFrame, cache_dir: Path) -> M002FullArchitecture:
     return M002FullArchitecture(SMALL, cache_dir=cache_dir, verbose=False).train(prices)
 
 
-def test_fold_plan_exact_bounds_and_purge_gap() -> None:
+def test_block_plan_exact_bounds_and_purge_gap() -> None:
     calendar = pl.Series(pl.date_range(date(2020, 1, 1), date(2020, 1, 20), eager=True))
-    plan = fold_plan(calendar, n_folds=4, gap=2, history=3)
+    plan = block_plan(calendar, block="5d", gap=2, history=3, min_fit_dates=1)
     # blocks of 5 dates: [0-4], [5-9], [10-14], [15-19]; fits end 1 + gap dates before a block
     assert [p["fold"] for p in plan] == [1, 2, 3]
     assert [p["fit_end"].day for p in plan] == [3, 8, 13]
     assert [p["predict_start"].day for p in plan] == [6, 11, 16]
     assert [p["predict_end"].day for p in plan] == [10, 15, 20]
     assert [p["history_start"].day for p in plan] == [3, 8, 13]
+    # a block is predicted only when its fit sees at least min_fit_dates dates
+    later = block_plan(calendar, block="5d", gap=2, history=3, min_fit_dates=4)
+    assert [p["fold"] for p in later] == [2, 3]
+
+
+def test_calendar_blocks_start_on_the_first_trading_date_of_each_period() -> None:
+    calendar = pl.Series(pl.date_range(date(2019, 11, 1), date(2021, 3, 31), eager=True))
+    calendar = calendar.filter(calendar.dt.weekday() <= 5)
+    years = block_plan(calendar, block="1y", gap=5, history=10, min_fit_dates=20)
+    assert [str(p["predict_start"]) for p in years] == ["2020-01-01", "2021-01-01"]
+    assert [str(p["predict_end"]) for p in years] == ["2020-12-31", "2021-03-31"]
+    half = block_plan(calendar, block="6m", gap=5, history=10, min_fit_dates=20)
+    assert [str(p["predict_start"]) for p in half] == ["2020-01-01", "2020-07-01", "2021-01-01"]
+    with pytest.raises(ConfigError, match="`block` must look like"):
+        block_plan(calendar, block="1w", gap=5, history=10, min_fit_dates=20)
 
 
 def test_crossfit_probabilities_come_from_models_that_never_saw_the_row(
-    trained: M002FullArchitecture,
+    trained: M002FullArchitecture, prices: pl.DataFrame
 ) -> None:
     gap = SMALL.regime.seq_len + SMALL.labels.lookahead
     folds = trained.trained_state["regime"]["folds"]
-    assert len(folds) == SMALL.crossfit.n_folds - 1
+    plan = block_plan(
+        prices["date"].unique().sort(),
+        block=SMALL.crossfit.block,
+        gap=gap,
+        history=2 * SMALL.regime.seq_len,
+        min_fit_dates=SMALL.crossfit.min_fit_dates,
+    )
+    assert [fold["fold"] for fold in folds] == [str(p["fold"]) for p in plan]
+    assert len(folds) >= 1
     calendar = trained.trained_state["dates"]
     assert calendar[0] < folds[0]["fit_end"]
     for fold in folds:
@@ -71,7 +95,33 @@ def test_crossfit_probabilities_come_from_models_that_never_saw_the_row(
         )
         # a fitted label looks `lookahead` dates past fit_end; all of that is before the block
         assert (start - fit_end).days > gap
-    assert trained.trained_state["regime"]["crossfit"]["folds"] == [1, 2, 3]
+    assert trained.trained_state["regime"]["crossfit"]["folds"] == [p["fold"] for p in plan]
+
+
+def test_each_block_model_is_fitted_once_across_trainings(
+    prices: pl.DataFrame, tmp_path: Path
+) -> None:
+    config = dataclasses.replace(
+        SMALL, crossfit=CrossFitConfig(block="100d", min_fit_dates=300, warm_start_epochs=1)
+    )
+    calendar = prices["date"].unique().sort()
+    gap = config.regime.seq_len + config.labels.lookahead
+    first = M002FullArchitecture(config, cache_dir=tmp_path, verbose=False).train(
+        prices.filter(pl.col("date") < calendar[700]), regime_fit_end=calendar[700 - 1 - gap]
+    )
+    # blocks from 400, 500, 600 (the one from 300 would fit on fewer than 300 dates), and a
+    # final model that stops where the block from 700 would
+    assert first.trained_state["regime"]["crossfit"]["folds"] == [4, 5, 6]
+    cache = first.trained_state["cache"]
+    assert (cache["regime_models_fitted"], cache["regime_models_read_back"]) == (4, 0)
+    second = M002FullArchitecture(config, cache_dir=tmp_path, verbose=False).train(
+        prices.filter(pl.col("date") < calendar[800])
+    )
+    assert second.trained_state["regime"]["crossfit"]["folds"] == [4, 5, 6, 7]
+    cache = second.trained_state["cache"]
+    # the four block models come back (the block from 700 is the first training's final
+    # model); only the second training's final model is new
+    assert (cache["regime_models_fitted"], cache["regime_models_read_back"]) == (1, 4)
 
 
 def test_head_split_has_a_purge_gap_of_the_horizon(trained: M002FullArchitecture) -> None:
@@ -180,6 +230,7 @@ def test_policy_only_change_reuses_layers_1_and_2(
     again = M002FullArchitecture(config, cache_dir=cache_dir, verbose=False).train(prices)
     assert again.trained_state["cache"] == {
         "features_hit": True, "regime_hit": True, "head_hit": True,
+        "regime_models_fitted": 0, "regime_models_read_back": 0,
     }  # fmt: skip
     # the same held-out metrics (compared as JSON: a NaN IC ratio is not equal to itself)
     assert json.dumps(again.trained_state["head"]) == json.dumps(trained.trained_state["head"])

@@ -203,3 +203,31 @@ def test_unlabelled_frame_is_labelled_with_the_config(fitted: RegimeClassifier) 
     prices = generate_synthetic(n_tickers=6, n_days=500, seed=3).prices
     model = RegimeClassifier(**{**PARAMS, "max_epochs": 1}).fit(add_features(prices, "m002"))
     assert model.label_lookahead_ == 5
+
+
+def test_a_warm_start_begins_at_the_given_weights_and_is_deterministic(
+    frame: pl.DataFrame, fitted: RegimeClassifier
+) -> None:
+    later = frame.filter(pl.col("date") >= frame["date"].unique().sort()[200])
+    warm = {**PARAMS, "max_epochs": 1}
+    one = RegimeClassifier(**warm).fit(later, init=fitted)
+    two = RegimeClassifier(**warm).fit(later, init=fitted)
+    assert one.predict_probabilities(later).equals(two.predict_probabilities(later))
+    cold = RegimeClassifier(**warm).fit(later)
+    # one epoch from the fitted weights stays near them; one from random weights does not
+    start = dict(fitted.model_.named_parameters())
+
+    def moved(model: RegimeClassifier) -> float:
+        weights = model.model_.named_parameters()
+        return sum(float((p - start[n]).detach().abs().sum()) for n, p in weights)
+
+    assert moved(one) < 0.5 * moved(cold)
+    # the scaler is the warm fit's own training rows', not the initial model's
+    assert not torch.equal(one.model_.feature_mean, fitted.model_.feature_mean)
+
+
+def test_a_warm_start_needs_a_model_of_the_same_shape(
+    frame: pl.DataFrame, fitted: RegimeClassifier
+) -> None:
+    with pytest.raises(ConfigError, match=r"same shape.*hidden_size=32.*hidden_size=8"):
+        RegimeClassifier(**{**PARAMS, "hidden_size": 8}).fit(frame, init=fitted)

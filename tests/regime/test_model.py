@@ -8,7 +8,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from m002.regime import RegimeLSTM, RegimeSequenceDataset, balanced_collate_fn, build_sequences
+from m002.regime import (
+    RegimeLSTM,
+    RegimeSequenceDataset,
+    balanced_batches,
+    balanced_collate_fn,
+    build_sequences,
+)
 
 
 def _batch(labels: list[int]) -> list[tuple[torch.Tensor, int]]:
@@ -52,6 +58,42 @@ def test_dataset_items_are_views_with_their_labels() -> None:
     window, label = dataset[1]
     assert window.flatten().tolist() == [1.0, 2.0, 3.0]
     assert label == 3
+
+
+def test_index_batches_are_the_collated_batches_of_the_same_draws() -> None:
+    rng = np.random.default_rng(0)
+    n = 40
+    frame = pl.DataFrame(
+        {
+            "ticker": ["A"] * n,
+            "date": pl.date_range(pl.date(2020, 1, 1), pl.date(2020, 2, 9), eager=True),
+            "f": np.arange(n, dtype=float),
+            "label": rng.choice([0, 0, 0, 1, 2], size=n),
+        }
+    )
+    sequences = build_sequences(frame, ["f"], seq_len=3, label_column="label")
+    batches = list(
+        balanced_batches(
+            sequences,
+            8,
+            shuffle=torch.Generator().manual_seed(3),
+            balance=torch.Generator().manual_seed(4),
+        )
+    )
+    dataset = RegimeSequenceDataset(sequences)
+    permutation = torch.randperm(len(sequences), generator=torch.Generator().manual_seed(3))
+    balance = torch.Generator().manual_seed(4)
+    assert len(batches) == -(-len(sequences) // 8)
+    seen: set[int] = set()
+    for (x, y), start in zip(batches, range(0, len(sequences), 8), strict=True):
+        items = [dataset[int(i)] for i in permutation[start : start + 8]]
+        expected_x, expected_y = balanced_collate_fn(items, generator=balance)
+        assert torch.equal(x, expected_x)
+        assert torch.equal(y, expected_y)
+        counts = Counter(y.tolist())
+        assert len(set(counts.values())) == 1  # balanced
+        seen.update(int(v) for v in x[:, -1, 0])
+    assert seen == {int(e) for e in sequences.ends}  # every window in the epoch
 
 
 def test_lstm_standardises_inside_and_outputs_logits() -> None:

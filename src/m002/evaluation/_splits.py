@@ -14,7 +14,6 @@ without overlap, so their out-of-sample predictions concatenate into one history
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date
@@ -24,11 +23,11 @@ import numpy as np
 import polars as pl
 
 from m002._checks import check_field_types
+from m002._dates import parse_date, parse_period
 from m002.exceptions import ConfigError
 
 __all__ = ["Fold", "WalkForwardConfig", "walk_forward_splits"]
 
-_STEP: Final = re.compile(r"^\s*(\d+)\s*([ymd])\s*$")
 _WINDOWS: Final = ("expanding", "rolling")
 
 
@@ -48,8 +47,8 @@ class WalkForwardConfig:
         Training dates per fold for ``window="rolling"``; 0 with ``"expanding"``.
     min_train_dates : int
         A fold needs at least this many training dates (default three years: layer 1's
-        cross-fitting splits them again into ``n_folds`` blocks, each of which needs whole
-        windows after the features' warm-up); the first test block starts at the first
+        cross-fitting predicts only the blocks after its first ``min_fit_dates``, and the
+        head trains on those); the first test block starts at the first
         boundary of the schedule that leaves them (unless ``first_test_date`` is set).
     embargo_dates : int
         Trading dates left out between each fit and its test block; 0 picks the least the
@@ -90,28 +89,11 @@ class WalkForwardConfig:
                 msg = f"`{name}` must be >= 0, got `{name}={getattr(self, name)}`"
                 raise ConfigError(msg)
         for name in ("first_test_date", "last_test_date"):
-            _parse_date(getattr(self, name), name)
+            parse_date(getattr(self, name), name)
 
     def step(self) -> tuple[int, str]:
         """``(n, unit)`` of ``retrain_every``, unit ``"y"``, ``"m"`` or ``"d"``."""
-        match = _STEP.match(self.retrain_every)
-        if match is None or int(match.group(1)) < 1:
-            msg = (
-                "`retrain_every` must look like '1y', '6m' or '126d' (years, months, trading "
-                f"dates; n >= 1), got `retrain_every={self.retrain_every!r}`"
-            )
-            raise ConfigError(msg)
-        return int(match.group(1)), match.group(2)
-
-
-def _parse_date(value: str, name: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        msg = f"`{name}` must be an ISO date (YYYY-MM-DD) or empty, got `{name}={value!r}`"
-        raise ConfigError(msg) from None
+        return parse_period(self.retrain_every, "retrain_every")
 
 
 @dataclass(frozen=True)
@@ -239,8 +221,8 @@ def walk_forward_splits(
     series = calendar if isinstance(calendar, pl.Series) else pl.Series(calendar, dtype=pl.Date)
     days: list[date] = series.unique().sort().to_list()
     n, unit = cfg.step()
-    first_day = _parse_date(cfg.first_test_date, "first_test_date")
-    last_day = _parse_date(cfg.last_test_date, "last_test_date")
+    first_day = parse_date(cfg.first_test_date, "first_test_date")
+    last_day = parse_date(cfg.last_test_date, "last_test_date")
     need = max(cfg.min_train_dates, 1) + embargo
     if first_day is None:
         first = _period_start(days, need, unit) if need < len(days) else len(days)

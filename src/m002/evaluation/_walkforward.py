@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -134,22 +134,32 @@ def _stat_features() -> list[str]:
     return [c for c in DEFAULT_SEQUENCE_FEATURES if c not in CANONICAL_COLUMNS + EVENT_FLAGS]
 
 
+def _regime_fit_end(calendar: pl.Series, fold: Fold, config: RunConfig) -> date | None:
+    """The last date layer 1's final model of ``fold`` fits on: the purge a cross-fit block
+    starting on the fold's first test date has, so that this model is the next fold's model
+    of that block (fitted once). None where the fold's dates do not reach that far back."""
+    cfg = config.pipeline
+    position = fold.test_start_pos - 1 - (cfg.regime.seq_len + cfg.labels.lookahead)
+    return calendar[position] if position >= fold.train_start_pos else None
+
+
 def _fold_predictions(
     prices: pl.DataFrame,
     fold: Fold,
     config: RunConfig,
     cache_dir: str | Path | None,
     verbose: bool,
+    regime_fit_end: date | None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     started = time.perf_counter()
     fit_prices = prices.filter(pl.col(DATE).is_between(fold.train_start, fold.train_end))
     model = M002FullArchitecture(config.pipeline, cache_dir=cache_dir, verbose=verbose)
-    model.train(fit_prices)
+    model.train(fit_prices, regime_fit_end=regime_fit_end)
     ablation_config = dataclasses.replace(
         config.pipeline, head=dataclasses.replace(config.pipeline.head, use_state_probs=False)
     )
     ablation = M002FullArchitecture(ablation_config, cache_dir=cache_dir, verbose=verbose)
-    ablation.train(fit_prices)
+    ablation.train(fit_prices, regime_fit_end=regime_fit_end)
     trained_s = time.perf_counter() - started
 
     history_start = fold.test_start - timedelta(days=model.history_days())
@@ -181,6 +191,8 @@ def _fold_predictions(
         "timings": {
             "train_s": round(trained_s, 2),
             "predict_s": round(time.perf_counter() - started - trained_s, 2),
+            "stages_s": state["timings"],
+            "ablation_stages_s": ablation.trained_state["timings"],
         },
     }
     return out, info
@@ -233,9 +245,8 @@ def run_walkforward(
     started = time.perf_counter()
     warmup = longest_warmup(cfg.pipeline.feature_set)
     prices = read_prices(source, validate=cfg.pipeline.validate, min_rows=warmup + 1)
-    folds = walk_forward_splits(
-        prices[DATE], cfg.walkforward, min_embargo=cfg.pipeline.label_reach + 1
-    )
+    calendar = prices[DATE].unique().sort()
+    folds = walk_forward_splits(calendar, cfg.walkforward, min_embargo=cfg.pipeline.label_reach + 1)
     _say(
         verbose,
         f"{len(folds)} folds, test {folds[0].test_start} to {folds[-1].test_end}, "
@@ -251,7 +262,9 @@ def run_walkforward(
                 f"{fold.train_end}, test {fold.test_start} to {fold.test_end}",
             )
             try:
-                part, info = _fold_predictions(prices, fold, cfg, cache, verbose)
+                part, info = _fold_predictions(
+                    prices, fold, cfg, cache, verbose, _regime_fit_end(calendar, fold, cfg)
+                )
             except M002Error as exc:
                 msg = (
                     f"walk-forward fold {fold.index + 1}/{len(folds)} (train {fold.train_start} "
@@ -261,10 +274,8 @@ def run_walkforward(
                 # same type, so a caller catching ConfigError or SchemaError still does
                 exc.args = (msg, *exc.args[1:])
                 raise
-            _say(
-                verbose,
-                f"fold {fold.index + 1}/{len(folds)} done in {sum(info['timings'].values()):.1f} s",
-            )
+            seconds = info["timings"]["train_s"] + info["timings"]["predict_s"]
+            _say(verbose, f"fold {fold.index + 1}/{len(folds)} done in {seconds:.1f} s")
             parts.append(part)
             infos.append(info)
 

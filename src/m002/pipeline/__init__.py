@@ -30,7 +30,7 @@ from m002.pipeline._config import (
     config_to_dict,
     section_from_dict,
 )
-from m002.pipeline._crossfit import crossfit_regime_probabilities, fold_plan
+from m002.pipeline._crossfit import RegimeFits, block_plan
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -43,18 +43,18 @@ __all__ = [
     "M002Config",
     "M002FullArchitecture",
     "PruneResult",
+    "RegimeFits",
     "RegimeParams",
     "StageCache",
     "StageKey",
+    "block_plan",
     "check_known_keys",
     "code_fingerprint",
     "config_fingerprint",
     "config_from_dict",
     "config_to_dict",
-    "crossfit_regime_probabilities",
     "default_cache_dir",
     "files_fingerprint",
-    "fold_plan",
     "format_size",
     "frame_fingerprint",
     "parse_duration",

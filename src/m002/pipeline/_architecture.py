@@ -5,9 +5,10 @@ Training (``train``):
 1. canonical prices (`m002.data.load_silver`) -> the features of ``config.feature_set`` (the
    m002 set, or one holding it, such as ``m002+alpha158``);
 2. regime labels and the head's targets (both look ahead; used as targets only);
-3. layer 1, cross-fitted (`crossfit_regime_probabilities`): out-of-sample ``state_prob_*`` for
-   the head's training rows, plus a final regime model fitted on every labelled row for
-   prediction;
+3. layer 1, cross-fitted on calendar blocks (`RegimeFits`): out-of-sample ``state_prob_*``
+   for the head's training rows, plus a final regime model for prediction (fitted on every
+   labelled row, or on those up to ``regime_fit_end``); each model is cached under the
+   content of its rows, so that it is fitted once however many trainings hold those rows;
 4. layer 2 on the rows with out-of-sample probabilities, split 80/20 by date with a purge gap
    of ``horizon + 1`` dates; metrics on the last 20% only;
 5. layer 3 (the policy) on those held-out predictions, for the policy metrics.
@@ -19,7 +20,6 @@ and 2 back instead of fitting them.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -48,7 +48,7 @@ from m002.pipeline._cache import (
     frame_fingerprint,
 )
 from m002.pipeline._config import M002Config, config_from_dict, config_to_dict
-from m002.pipeline._crossfit import CROSSFIT_FOLD, crossfit_regime_probabilities
+from m002.pipeline._crossfit import CROSSFIT_FOLD, RegimeFits
 from m002.policy import apply_policy
 from m002.portfolio import TARGET_WEIGHT, build_portfolio
 from m002.regime import RegimeClassifier, regime_quality, state_prob_columns
@@ -225,9 +225,15 @@ class M002FullArchitecture:
 
     # --- train ------------------------------------------------------------------------------
 
-    def train(self, source: Source) -> M002FullArchitecture:
+    def train(self, source: Source, *, regime_fit_end: date | None = None) -> M002FullArchitecture:
         """Fit layers 1 and 2 on ``source`` (a path or canonical frame) and fill
-        ``trained_state``. Returns self."""
+        ``trained_state``. Returns self.
+
+        ``regime_fit_end``: layer 1's final model fits on the labelled rows up to this date
+        only (default: every row). The walk-forward passes the date ``seq_len + lookahead``
+        dates before its test block: the purge a cross-fit block has, which makes a fold's
+        final model the next fold's model of that block, fitted once.
+        """
         started = time.perf_counter()
         timings: dict[str, float] = {}
         cfg = self.config
@@ -250,10 +256,11 @@ class M002FullArchitecture:
                 "regime": cfg.regime,
                 "crossfit": cfg.crossfit,
                 "max_gap_days": cfg.max_gap_days,
+                "regime_fit_end": None if regime_fit_end is None else str(regime_fit_end),
             },
             features_key.digest,
         )
-        regime_dir, regime_hit = self._regime_stage(regime_key, labelled)
+        regime_dir, regime_hit, fits = self._regime_stage(regime_key, labelled, regime_fit_end)
         self.regime_ = RegimeClassifier.load(regime_dir / "model")
         oof = pl.read_parquet(regime_dir / "oof.parquet")
         folds = json.loads((regime_dir / "folds.json").read_text())
@@ -307,6 +314,8 @@ class M002FullArchitecture:
                 "features_hit": features_hit,
                 "regime_hit": regime_hit,
                 "head_hit": head_hit,
+                "regime_models_fitted": fits.fitted if fits else 0,
+                "regime_models_read_back": fits.read_back if fits else 0,
             },
             "timings": {k: round(v, 2) for k, v in timings.items()},
         }
@@ -317,31 +326,32 @@ class M002FullArchitecture:
         )
         return self
 
-    def _regime_stage(self, key: StageKey, labelled: pl.DataFrame) -> tuple[Path, bool]:
+    def _regime_stage(
+        self, key: StageKey, labelled: pl.DataFrame, final_fit_end: date | None
+    ) -> tuple[Path, bool, RegimeFits | None]:
         cfg = self.config
+        fits = RegimeFits(
+            self.cache,
+            labelled,
+            cfg.regime,
+            cfg.labels,
+            cfg.crossfit,
+            max_gap_days=cfg.max_gap_days,
+            verbose=self.verbose,
+        )
 
         def fit(folder: Path) -> None:
-            self._say(f"layer 1: cross-fitting {cfg.crossfit.n_folds} folds")
-            oof, folds = crossfit_regime_probabilities(
-                labelled,
-                cfg.regime,
-                cfg.labels,
-                n_folds=cfg.crossfit.n_folds,
-                max_gap_days=cfg.max_gap_days,
-                verbose=self.verbose,
+            self._say(f"layer 1: cross-fitting on blocks of {cfg.crossfit.block}")
+            oof, folds, final = fits.crossfit_and_final(final_fit_end)
+            self._say(
+                f"layer 1: {fits.fitted} model(s) fitted, {fits.read_back} read back from the cache"
             )
-            self._say("layer 1: final model on every labelled row")
-            final = RegimeClassifier(
-                **dataclasses.asdict(cfg.regime),
-                max_gap_days=cfg.max_gap_days,
-                label_config=cfg.labels,
-                verbose=self.verbose,
-            ).fit(labelled)
             final.save(folder / "model")
             oof.write_parquet(folder / "oof.parquet")
             (folder / "folds.json").write_text(json.dumps(folds, indent=2))
 
-        return self.cache.get_or_build_dir(key, fit)
+        folder, hit = self.cache.get_or_build_dir(key, fit)
+        return folder, hit, None if hit else fits
 
     def _head_stage(
         self, key: StageKey, labelled: pl.DataFrame, oof: pl.DataFrame

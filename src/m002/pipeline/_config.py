@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from m002._checks import check_int, check_mode
+from m002._dates import parse_period
 from m002._schema import MAX_GAP_DAYS
 from m002.exceptions import ConfigError
 from m002.features import FEATURE_SETS, feature_names
@@ -170,23 +171,34 @@ class CrossFitConfig:
 
     Parameters
     ----------
-    n_folds : int
-        The calendar is cut into ``n_folds`` equal blocks of dates. Block k (k >= 1) gets its
-        ``state_prob_*`` from a regime model fitted only on dates before block k, less a purge
-        gap of ``seq_len + lookahead`` dates; block 0 has no out-of-sample probabilities and is
-        left out of the head's training.
+    block : str
+        The calendar is cut into blocks: ``"<n>y"`` (calendar years), ``"<n>m"`` (months
+        from January) or ``"<n>d"`` (trading dates from the data's first). Each block gets
+        its ``state_prob_*`` from a regime model fitted only on the dates before it, less a
+        purge gap of ``seq_len + lookahead`` dates. Each model is cached under the content of
+        the rows it fits on, so a walk-forward fits each block's model once (align ``block``
+        with the walk-forward's ``retrain_every`` for that).
+    min_fit_dates : int
+        A block is predicted only when its model has at least this many dates to fit on;
+        the earlier blocks have no out-of-sample probabilities and are left out of the head's
+        training.
+    warm_start_epochs : int
+        0: every model starts from random weights. n > 0: each block's model (and the final
+        one) starts from the previous block's weights and trains at most n epochs.
     head_valid_fraction : float
         The last share of the (cross-fitted) dates on which the head is evaluated (spec:
         80/20), after a purge gap of ``horizon + 1`` dates.
     """
 
-    n_folds: int = 4
+    block: str = "1y"
+    min_fit_dates: int = 200
+    warm_start_epochs: int = 0
     head_valid_fraction: float = 0.2
 
     def __post_init__(self) -> None:
-        if self.n_folds < 2:
-            msg = f"`n_folds` must be >= 2, got `n_folds={self.n_folds}`"
-            raise ConfigError(msg)
+        parse_period(self.block, "block")
+        check_int("min_fit_dates", self.min_fit_dates, 1)
+        check_int("warm_start_epochs", self.warm_start_epochs, 0)
         if not 0.0 < self.head_valid_fraction < 1.0:
             msg = (
                 "`head_valid_fraction` must be in (0, 1), got "

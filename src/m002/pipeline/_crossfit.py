@@ -1,60 +1,109 @@
-"""Time-ordered cross-fitting of layer-1 probabilities for layer-2 training (DESIGN rule 4).
+"""Time-ordered cross-fitting of layer 1 for layer-2 training (DESIGN rule 4), on calendar
+blocks whose models are fitted once.
 
-The calendar is cut into ``n_folds`` equal blocks of dates. For every block k >= 1 a regime
-model is fitted on the rows dated before block k less a purge gap of ``seq_len + lookahead``
-dates (so neither a training label's hindsight nor a training window reaches into block k),
-and predicts the probabilities of block k. Every ``state_prob_*`` the head trains on therefore
-comes from a model that never saw that row; block 0 only ever trains.
+The calendar is cut into blocks (``block``: ``"1y"`` calendar years, ``"6m"`` half-years from
+January, ``"126d"`` runs of trading dates from the data's first date). Block b gets its
+``state_prob_*`` from a regime model fitted on the labelled rows dated at least ``gap =
+seq_len + lookahead`` dates before the block's first date, so that neither a training label's
+hindsight nor a predicted window reaches the other side. A block whose model would see fewer
+than ``min_fit_dates`` dates is not predicted: its rows only train.
+
+A model depends only on the rows it is fitted on, and those rows are the same whatever data
+comes after them (features are causal; a label needs ``lookahead`` dates, which the gap
+holds). `RegimeFits` keys each model by the content of its rows, the config and the code, in
+the stage cache: the next fold of a walk-forward, whose data holds the same earlier blocks,
+reads their models and probabilities back instead of fitting them again. The final model is
+one more such fit, on the rows up to ``final_fit_end``; the walk-forward sets it to ``gap``
+dates before its test block, which makes one fold's final model the next fold's model of its
+last block.
+
+With ``warm_start_epochs`` > 0 each model after the first starts from the weights of the
+model before it (the previous block's) and trains for at most that many epochs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Final
 
+import numpy as np
 import polars as pl
 
-from m002._schema import DATE, MAX_GAP_DAYS
+from m002._dates import parse_period
+from m002._schema import DATE, MAX_GAP_DAYS, TICKER
 from m002.exceptions import SchemaError
-from m002.labels import RegimeLabelConfig
-from m002.pipeline._config import RegimeParams
+from m002.labels import (
+    REGIME_LABEL_KNOWN,
+    REGIME_LABEL_LOOKAHEAD,
+    REGIME_STATE_ID,
+    RegimeLabelConfig,
+)
+from m002.pipeline._cache import StageCache, StageKey, config_fingerprint, frame_fingerprint
+from m002.pipeline._config import CrossFitConfig, RegimeParams
 from m002.regime import DEFAULT_SEQUENCE_FEATURES, RegimeClassifier, longest_usable_run
 
-__all__ = ["CROSSFIT_FOLD", "crossfit_regime_probabilities", "fold_plan"]
+__all__ = ["CROSSFIT_FOLD", "RegimeFits", "block_plan"]
 
 CROSSFIT_FOLD = "crossfit_fold"
+"""Output column: the block whose model predicted the row."""
+
+MODEL_COLUMNS: Final = (
+    TICKER,
+    DATE,
+    *DEFAULT_SEQUENCE_FEATURES,
+    REGIME_STATE_ID,
+    REGIME_LABEL_KNOWN,
+    REGIME_LABEL_LOOKAHEAD,
+)
+"""What a regime model is fitted on: its key hashes exactly these columns."""
 
 
-def fold_plan(calendar: pl.Series, *, n_folds: int, gap: int, history: int) -> list[dict[str, Any]]:
-    """Date bounds of each fold: what its model fits on and what it predicts.
+def block_plan(
+    calendar: pl.Series, *, block: str, gap: int, history: int, min_fit_dates: int
+) -> list[dict[str, Any]]:
+    """Date bounds of each predicted block: what its model fits on and what it predicts.
 
     Parameters
     ----------
     calendar : pl.Series
         Sorted unique dates.
-    n_folds : int
+    block : str
+        Block length: ``"<n>y"``, ``"<n>m"`` (calendar periods from January) or ``"<n>d"``
+        (trading dates from the calendar's first).
     gap : int
         Dates left out between the last fitted date and the first predicted one.
     history : int
         Dates before a block read as window history when predicting it (inputs only).
+    min_fit_dates : int
+        A block is predicted only when at least this many dates lie before its fit end.
 
     Returns
     -------
     list of dict
-        One per predicted block (k = 1 .. n_folds-1): ``fold``, ``fit_end``,
-        ``predict_start``, ``predict_end``, ``history_start`` (dates).
+        One per predicted block, in date order: ``fold`` (the block's number, counted from
+        the calendar's first block), ``fit_end``, ``predict_start``, ``predict_end``,
+        ``history_start`` (dates).
     """
-    n = calendar.len()
-    bounds = [round(i * n / n_folds) for i in range(n_folds + 1)]
+    n, unit = parse_period(block, "block")
+    if unit == "d":
+        period = np.arange(calendar.len()) // n
+    else:
+        months = n * 12 if unit == "y" else n
+        month_index = calendar.dt.year().to_numpy() * 12 + calendar.dt.month().to_numpy() - 1
+        period = month_index // months
+    starts = [0, *(np.flatnonzero(np.diff(period)) + 1).tolist()]
+    ends = [*(s - 1 for s in starts[1:]), calendar.len() - 1]
     plan = []
-    for k in range(1, n_folds):
-        start, end = bounds[k], bounds[k + 1] - 1
+    for number, (start, end) in enumerate(zip(starts, ends, strict=True)):
         fit_end = start - 1 - gap
-        if fit_end < 0 or end < start:
+        if fit_end + 1 < max(min_fit_dates, 1):
             continue
         plan.append(
             {
-                "fold": k,
+                "fold": number,
                 "fit_end": calendar[fit_end],
                 "predict_start": calendar[start],
                 "predict_end": calendar[end],
@@ -64,65 +113,154 @@ def fold_plan(calendar: pl.Series, *, n_folds: int, gap: int, history: int) -> l
     return plan
 
 
-def crossfit_regime_probabilities(
-    labelled: pl.DataFrame,
-    params: RegimeParams,
-    labels: RegimeLabelConfig,
-    *,
-    n_folds: int,
-    max_gap_days: int = MAX_GAP_DAYS,
-    verbose: bool = True,
-) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
-    """Out-of-sample ``state_prob_*`` for blocks 1 .. n_folds-1 of ``labelled``.
+@dataclass
+class RegimeFits:
+    """Layer-1 models of one labelled frame, each fitted once and kept in the stage cache.
 
     Parameters
     ----------
+    cache : StageCache
     labelled : pl.DataFrame
         m002 features with regime labels (`m002.labels.assign_regime_labels`).
+    params, labels, max_gap_days
+        The regime model's and the labels' config.
+    crossfit : CrossFitConfig
+        Blocks, the least fit length and the warm start.
+    verbose : bool
 
-    Returns
-    -------
-    (probabilities, folds)
-        ticker, date, ``state_prob_*`` and ``crossfit_fold`` for every row of the predicted
-        blocks; and per fold its date bounds plus the fitted model's validation metrics.
+    Attributes
+    ----------
+    fitted, read_back : int
+        Models this object fitted, and models it read back from the cache.
     """
-    calendar = labelled[DATE].unique().sort()
-    plan = fold_plan(
-        calendar,
-        n_folds=n_folds,
-        gap=params.seq_len + labels.lookahead,
-        history=2 * params.seq_len,
-    )
-    if not plan:
-        longest = longest_usable_run(labelled, DEFAULT_SEQUENCE_FEATURES, max_gap_days=max_gap_days)
-        msg = (
-            f"too little history to cross-fit layer 1 with `seq_len={params.seq_len}`: "
-            f"{calendar.len()} dates make {n_folds} blocks of about "
-            f"{calendar.len() // n_folds} dates, and the model of a block must stop seq_len + "
-            f"lookahead = {params.seq_len + labels.lookahead} dates before it; the longest "
-            f"usable run of one ticker's rows is {longest}; lower `seq_len` or `n_folds`, or "
-            "give more history"
+
+    cache: StageCache
+    labelled: pl.DataFrame
+    params: RegimeParams
+    labels: RegimeLabelConfig
+    crossfit: CrossFitConfig
+    max_gap_days: int = MAX_GAP_DAYS
+    verbose: bool = True
+    fitted: int = 0
+    read_back: int = 0
+
+    def __post_init__(self) -> None:
+        self.labelled = self.labelled.select(MODEL_COLUMNS)
+
+    @property
+    def gap(self) -> int:
+        """Dates between a model's last fitted row and the first row it predicts."""
+        return self.params.seq_len + self.labels.lookahead
+
+    def model(
+        self, fit_end: date | None, init: tuple[RegimeClassifier, StageKey] | None = None
+    ) -> tuple[RegimeClassifier, StageKey]:
+        """The model fitted on the labelled rows dated up to ``fit_end`` (None: every row),
+        warm-started from ``init`` (a model and its key) when given."""
+        rows = self.labelled if fit_end is None else self.labelled.filter(pl.col(DATE) <= fit_end)
+        section: dict[str, Any] = {
+            "regime": self.params,
+            "labels": self.labels,
+            "max_gap_days": self.max_gap_days,
+        }
+        if init is not None:
+            section["warm_start_epochs"] = self.crossfit.warm_start_epochs
+        key = StageKey(
+            stage="regime_model",
+            input_hash=frame_fingerprint(rows),
+            config_hash=config_fingerprint(section),
+            upstream=None if init is None else init[1].digest,
         )
-        raise SchemaError(msg)
-    parts, folds = [], []
-    for fold in plan:
-        model = RegimeClassifier(
-            **dataclasses.asdict(params),
-            max_gap_days=max_gap_days,
-            label_config=labels,
-            verbose=verbose,
-        ).fit(labelled.filter(pl.col(DATE) <= fold["fit_end"]))
-        window = labelled.filter(
-            pl.col(DATE).is_between(fold["history_start"], fold["predict_end"])
+
+        def fit(folder: Path) -> None:
+            params = dataclasses.asdict(self.params)
+            if init is not None:
+                params["max_epochs"] = self.crossfit.warm_start_epochs
+            model = RegimeClassifier(
+                **params,
+                max_gap_days=self.max_gap_days,
+                label_config=self.labels,
+                verbose=self.verbose,
+            ).fit(rows, init=None if init is None else init[0])
+            model.save(folder / "model")
+
+        folder, hit = self.cache.get_or_build_dir(key, fit)
+        if hit:
+            self.read_back += 1
+        else:
+            self.fitted += 1
+        return RegimeClassifier.load(folder / "model"), key
+
+    def probabilities(
+        self, model: RegimeClassifier, key: StageKey, plan: dict[str, Any]
+    ) -> pl.DataFrame:
+        """``state_prob_*`` of the block ``plan`` from ``model`` (whose key is ``key``),
+        cached under the content of the rows its windows read."""
+        window = self.labelled.filter(
+            pl.col(DATE).is_between(plan["history_start"], plan["predict_end"])
+        ).select(TICKER, DATE, *model.feature_names_)
+        start = plan["predict_start"]
+        probability_key = StageKey(
+            stage="regime_block_probabilities",
+            input_hash=frame_fingerprint(window),
+            config_hash=config_fingerprint({"predict_start": str(start)}),
+            upstream=key.digest,
         )
-        probs = model.predict_probabilities(window).filter(pl.col(DATE) >= fold["predict_start"])
-        parts.append(probs.with_columns(pl.lit(fold["fold"], dtype=pl.Int8).alias(CROSSFIT_FOLD)))
-        folds.append(
-            {
-                **{k: str(v) for k, v in fold.items()},
-                "regime_valid_macro_f1": model.metrics_["macro_f1"],
-                "regime_valid_all_rows_macro_f1": model.metrics_["all_rows"]["macro_f1"],
-                "epochs": len(model.history_),
-            }
+        frame, _ = self.cache.get_or_compute(
+            probability_key,
+            lambda: model.predict_probabilities(window).filter(pl.col(DATE) >= start),
         )
-    return pl.concat(parts), folds
+        return frame.with_columns(pl.lit(plan["fold"], dtype=pl.Int32).alias(CROSSFIT_FOLD))
+
+    def crossfit_and_final(
+        self, final_fit_end: date | None = None
+    ) -> tuple[pl.DataFrame, list[dict[str, Any]], RegimeClassifier]:
+        """Out-of-sample ``state_prob_*`` of every predicted block, per block its bounds and
+        its model's validation metrics, and the final model (fitted on the rows up to
+        ``final_fit_end``, or every row).
+
+        Raises
+        ------
+        SchemaError
+            If no block can be predicted (too little history for ``min_fit_dates``).
+        """
+        calendar = self.labelled[DATE].unique().sort()
+        plan = block_plan(
+            calendar,
+            block=self.crossfit.block,
+            gap=self.gap,
+            history=2 * self.params.seq_len,
+            min_fit_dates=self.crossfit.min_fit_dates,
+        )
+        if not plan:
+            longest = longest_usable_run(
+                self.labelled, DEFAULT_SEQUENCE_FEATURES, max_gap_days=self.max_gap_days
+            )
+            msg = (
+                f"too little history to cross-fit layer 1: {calendar.len()} dates hold no "
+                f"block of `block={self.crossfit.block!r}` with `min_fit_dates="
+                f"{self.crossfit.min_fit_dates}` dates before it, less `seq_len="
+                f"{self.params.seq_len}` + lookahead = {self.gap} dates; the longest usable run "
+                f"of one ticker's rows is {longest}; lower "
+                "`min_fit_dates`, shorten `block` or `seq_len`, or give more history"
+            )
+            raise SchemaError(msg)
+        warm = self.crossfit.warm_start_epochs > 0
+        parts: list[pl.DataFrame] = []
+        folds: list[dict[str, Any]] = []
+        previous: tuple[RegimeClassifier, StageKey] | None = None
+        for block in plan:
+            model, key = self.model(block["fit_end"], previous if warm else None)
+            previous = model, key
+            parts.append(self.probabilities(model, key, block))
+            folds.append(
+                {
+                    **{k: str(v) for k, v in block.items()},
+                    "regime_valid_macro_f1": model.metrics_["macro_f1"],
+                    "regime_valid_all_rows_macro_f1": model.metrics_["all_rows"]["macro_f1"],
+                    "epochs": len(model.history_),
+                    "warm_start": warm and len(folds) > 0,
+                }
+            )
+        final, _ = self.model(final_fit_end, previous if warm else None)
+        return pl.concat(parts), folds, final

@@ -17,7 +17,13 @@ from m002.regime._metrics import (
     outcome_probabilities,
     reliability_table,
 )
-from m002.regime._model import RegimeLSTM, RegimeSequenceDataset, balanced_collate_fn
+from m002.regime._model import (
+    RegimeLSTM,
+    RegimeSequenceDataset,
+    balanced_batches,
+    balanced_collate_fn,
+    balanced_order,
+)
 from m002.regime._outcomes import (
     CLASS_NAMES,
     NO_STATE,
@@ -47,7 +53,9 @@ __all__ = [
     "RegimeLSTM",
     "RegimeSequenceDataset",
     "SequenceSet",
+    "balanced_batches",
     "balanced_collate_fn",
+    "balanced_order",
     "build_sequences",
     "classification_metrics",
     "last_day_logistic_baseline",

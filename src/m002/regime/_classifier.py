@@ -16,7 +16,6 @@ import copy
 import math
 from collections.abc import Sequence
 from dataclasses import asdict
-from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -26,7 +25,6 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn
 from sklearn.base import BaseEstimator
 from torch import nn
-from torch.utils.data import DataLoader
 
 from m002 import __version__
 from m002._io import atomic_file, read_json, write_json
@@ -42,7 +40,7 @@ from m002.labels import (
 from m002.labels._regime import REGIME_LABEL_KNOWN
 from m002.regime._calibration import OutcomeCalibration
 from m002.regime._metrics import classification_metrics, outcome_metrics, reliability_table
-from m002.regime._model import RegimeLSTM, RegimeSequenceDataset, balanced_collate_fn
+from m002.regime._model import RegimeLSTM, balanced_batches
 from m002.regime._outcomes import (
     CLASS_NAMES,
     NO_STATE_ID,
@@ -272,7 +270,9 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         config = self.label_config or RegimeLabelConfig()
         return assign_regime_labels(frame, config), config.lookahead
 
-    def fit(self, frame: pl.DataFrame | pl.LazyFrame) -> RegimeClassifier:
+    def fit(
+        self, frame: pl.DataFrame | pl.LazyFrame, *, init: RegimeClassifier | None = None
+    ) -> RegimeClassifier:
         """Label (if needed), split by time with a purge gap, train with early stopping.
 
         Parameters
@@ -281,6 +281,11 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
             m002 features per (ticker, date); ``regime_state_id``, ``regime_label_known``
             and ``regime_label_lookahead`` when already labelled, else labels are assigned
             with ``label_config``.
+        init : RegimeClassifier, optional
+            A fitted model of the same shape (features, ``hidden_size``, ``num_layers``) whose
+            weights training starts from (a warm start) instead of random ones; the feature
+            scaler is still this fit's own. Deterministic like a cold fit: the same ``init``,
+            rows and seed give the same model.
 
         Returns
         -------
@@ -298,6 +303,8 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         lazy = frame.lazy()
         columns = list(self.feature_columns or DEFAULT_SEQUENCE_FEATURES)
         self._check_features(lazy, columns)
+        if init is not None:
+            self._check_init(init, columns)
         labelled, lookahead = self._labelled(lazy)
         sequences = build_sequences(
             labelled.with_columns(regime_outcome().alias(_OUTCOME)),
@@ -339,11 +346,23 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         prior = OutcomeCalibration.from_counts(counts, label_smoothing=self.label_smoothing)
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
-            self._train(train, valid, prior)
+            self._train(train, valid, prior, init)
         valid_logits = self._logits(self.model_, valid).numpy()
         self.calibration_ = prior.fit_temperature(valid_logits, valid.require_labels())
         self.metrics_ = self._evaluate(train, valid, valid_logits, prior)
         return self
+
+    def _check_init(self, init: RegimeClassifier, columns: list[str]) -> None:
+        init._check_fitted()
+        mine = (columns, self.hidden_size, self.num_layers)
+        theirs = (list(init.feature_names_), init.hidden_size, init.num_layers)
+        if mine != theirs:
+            msg = (
+                "a warm start needs a model of the same shape: `init` has "
+                f"{len(theirs[0])} features, hidden_size={theirs[1]}, num_layers={theirs[2]}; "
+                f"this one {len(mine[0])}, hidden_size={mine[1]}, num_layers={mine[2]}"
+            )
+            raise ConfigError(msg)
 
     def _scaler(self, train: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std of the feature rows that training windows cover (and no other)."""
@@ -364,7 +383,13 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         drawn = none[torch.randperm(none.size, generator=generator)[:take].numpy()]
         return np.sort(np.concatenate([states, drawn]))
 
-    def _train(self, train: SequenceSet, valid: SequenceSet, prior: OutcomeCalibration) -> None:
+    def _train(
+        self,
+        train: SequenceSet,
+        valid: SequenceSet,
+        prior: OutcomeCalibration,
+        init: RegimeClassifier | None,
+    ) -> None:
         model = RegimeLSTM(
             self.n_features_in_,
             len(self.outputs_),
@@ -372,6 +397,8 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
             num_layers=self.num_layers,
             dropout=self.dropout,
         )
+        if init is not None:
+            model.load_state_dict(init.model_.state_dict())
         model.set_scaler(*self._scaler(train))
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=self.lr, weight_decay=self.weight_decay
@@ -393,19 +420,21 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         )
         with progress:
             for epoch in range(1, self.max_epochs + 1):
-                loader = DataLoader(
-                    RegimeSequenceDataset(train.subset(self._epoch_windows(labels, draw_gen))),
-                    batch_size=self.batch_size,
-                    shuffle=True,
-                    generator=shuffle_gen,
-                    collate_fn=partial(balanced_collate_fn, generator=collate_gen),
+                epoch_set = train.subset(self._epoch_windows(labels, draw_gen))
+                batches = balanced_batches(
+                    epoch_set, self.batch_size, shuffle=shuffle_gen, balance=collate_gen
                 )
                 task = progress.add_task(
-                    "", total=len(loader), epoch=epoch, loss=0.0, acc=0.0, valid=""
+                    "",
+                    total=math.ceil(len(epoch_set) / self.batch_size),
+                    epoch=epoch,
+                    loss=0.0,
+                    acc=0.0,
+                    valid="",
                 )
                 model.train()
                 loss_sum, correct, seen = 0.0, 0, 0
-                for x, y in loader:
+                for x, y in batches:
                     optimizer.zero_grad()
                     logits = model(x)
                     loss = loss_fn(logits, y)
@@ -435,7 +464,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
                         break
         model.load_state_dict(best_state)
         model.eval()
-        self.model_ = model
+        self.model_: RegimeLSTM = model
         self.best_epoch_ = int(np.argmin([h["valid_loss"] for h in self.history_]) + 1)
 
     def _logits(self, model: RegimeLSTM, sequences: SequenceSet) -> torch.Tensor:

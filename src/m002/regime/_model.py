@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from m002.regime._sequences import SequenceSet
+from m002.regime._sequences import SequenceSet, window_indices
 
-__all__ = ["RegimeLSTM", "RegimeSequenceDataset", "balanced_collate_fn"]
+__all__ = [
+    "RegimeLSTM",
+    "RegimeSequenceDataset",
+    "balanced_batches",
+    "balanced_collate_fn",
+    "balanced_order",
+]
 
 # a standardised feature beyond this many standard deviations carries no more information and
 # would only destabilise the LSTM's gates (fat-tailed returns, 100x volume days)
@@ -90,32 +96,65 @@ class RegimeSequenceDataset(Dataset[tuple[torch.Tensor, int]]):
         return self._matrix[end - self.sequences.seq_len + 1 : end + 1], int(self._labels[i])
 
 
-def balanced_collate_fn(
-    batch: Sequence[tuple[torch.Tensor, int]], *, generator: torch.Generator | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack a batch, repeating the windows of minority classes until every class present in
-    the batch has as many windows as the largest one.
+def balanced_order(labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Positions into one batch's ``labels`` that repeat the windows of minority classes
+    until every class present has as many as the largest one (spec 2.3: every gradient step
+    sees all classes in equal measure).
 
-    Oversampling inside each batch, rather than with a ``WeightedRandomSampler`` over the
-    epoch, gives every gradient step all classes in equal measure (spec 2.3). Which windows of
-    a minority class are repeated is drawn with ``generator``; a class with ``n`` windows and
-    target ``m`` gets every window ``m // n`` times plus ``m % n`` distinct extra ones.
-
-    Returns
-    -------
-    (x, y) : ``(n, seq_len, n_features)`` float32 and ``(n,)`` int64 tensors.
+    A class with ``n`` windows and target ``m`` gets every window ``m // n`` times plus
+    ``m % n`` distinct extra ones, drawn with ``generator``. Index arithmetic only: the
+    windows themselves are gathered once, by the caller.
     """
-    labels = torch.tensor([label for _, label in batch], dtype=torch.int64)
     classes, counts = torch.unique(labels, return_counts=True)
     target = int(counts.max())
     picks: list[torch.Tensor] = []
     for cls, count in zip(classes.tolist(), counts.tolist(), strict=True):
         members = torch.nonzero(labels == cls).flatten()
         full, extra = divmod(target, count)
-        chosen = [members.repeat(full)]
+        picks.append(members.repeat(full))
         if extra:
-            chosen.append(members[torch.randperm(count, generator=generator)[:extra]])
-        picks.extend(chosen)
-    order = torch.cat(picks)
+            picks.append(members[torch.randperm(count, generator=generator)[:extra]])
+    return torch.cat(picks)
+
+
+def balanced_collate_fn(
+    batch: Sequence[tuple[torch.Tensor, int]], *, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack a batch of ``(window, label)`` pairs, balanced by `balanced_order`.
+
+    For a ``DataLoader`` over `RegimeSequenceDataset`; `RegimeClassifier` itself draws its
+    batches as index arrays (`balanced_batches`), which gives the same batches without a
+    Python call per window.
+
+    Returns
+    -------
+    (x, y) : ``(n, seq_len, n_features)`` float32 and ``(n,)`` int64 tensors.
+    """
+    labels = torch.tensor([label for _, label in batch], dtype=torch.int64)
+    order = balanced_order(labels, generator)
     x = torch.stack([batch[i][0] for i in order.tolist()])
     return x, labels[order]
+
+
+def balanced_batches(
+    sequences: SequenceSet,
+    batch_size: int,
+    *,
+    shuffle: torch.Generator,
+    balance: torch.Generator,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of shuffled, balanced ``(x, y)`` batches over ``sequences``' windows.
+
+    The windows are shuffled with ``shuffle``, cut into batches of ``batch_size`` and each
+    batch is balanced by `balanced_order` (drawing with ``balance``); each batch's windows
+    are then read from the feature matrix with one index array.
+    """
+    labels = torch.from_numpy(sequences.require_labels().astype(np.int64))
+    matrix = torch.from_numpy(sequences.features)
+    permutation = torch.randperm(len(sequences), generator=shuffle)
+    for start in range(0, len(sequences), batch_size):
+        chosen = permutation[start : start + batch_size]
+        chosen = chosen[balanced_order(labels[chosen], balance)]
+        ends = sequences.ends[chosen.numpy()]
+        x = matrix[torch.from_numpy(window_indices(ends, sequences.seq_len))]
+        yield x, labels[chosen]
