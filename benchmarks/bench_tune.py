@@ -17,6 +17,10 @@ Run it alone: two cores shared with other work halve every figure.
 
     python benchmarks/bench_tune.py RUN_DIR [--trials 200] [--jobs 1]
         [--storages memory journal sqlite] [--repeat 20] [--work /tmp/m002_bench_tune]
+        [--executor local|processes|ray] [--workers N]
+
+With ``--executor processes`` the studies run in worker processes (``--workers``, default
+one per core), each with ``--jobs`` evaluation threads.
 """
 
 from __future__ import annotations
@@ -90,8 +94,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--storages", nargs="+", default=["memory", "journal", "sqlite"])
     parser.add_argument("--work", type=Path, default=Path("/tmp/m002_bench_tune"))
+    parser.add_argument("--executor", default="local")
+    parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
 
+    from m002.evaluation import ExecutorConfig
     from m002.tuning import TuneConfig, tune_run
 
     single = _one_evaluation(args.run_dir, args.repeat)
@@ -119,6 +126,7 @@ def main() -> None:
             config=TuneConfig(trials=args.trials, jobs=args.jobs),
             storage=url,
             progress=lambda line, s=storage: print(f"[bench_tune] {s}: {line}", flush=True),
+            executor=ExecutorConfig(args.executor, args.workers),
         ).summary
         results[storage] = summary
         timing = summary["timing"]

@@ -14,7 +14,8 @@ JSON line. The run directory is kept for `m002 report`.
 
     python benchmarks/bench_walkforward.py [--source ../shared/data/sp500_sample]
         [--out /tmp/m002_walkforward_run] [--cache-dir DIR] [--split 2013-12-31]
-        [--compare RUN_DIR] [--warm-start-epochs N]
+        [--compare RUN_DIR] [--warm-start-epochs N] [--executor local|processes|ray]
+        [--workers N]
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def main() -> None:
     parser.add_argument("--split", default="2013-12-31")
     parser.add_argument("--compare", type=Path, default=None)
     parser.add_argument("--warm-start-epochs", type=int, default=None)
+    parser.add_argument("--executor", default="local")
+    parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
     if not args.source.exists():
         print(json.dumps({"benchmark": "walkforward", "skipped": f"{args.source} is absent"}))
@@ -63,6 +66,7 @@ def main() -> None:
     from m002 import __version__
     from m002.evaluation import (
         BacktestConfig,
+        ExecutorConfig,
         RunConfig,
         WalkForwardConfig,
         backtest_run,
@@ -81,7 +85,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="m002_bench_wf_") as tmp:
         cache = args.cache_dir or Path(tmp) / "cache"
         t0 = time.perf_counter()
-        run = run_walkforward(args.source, args.out, config, cache_dir=cache, verbose=True)
+        run = run_walkforward(
+            args.source,
+            args.out,
+            config,
+            cache_dir=cache,
+            verbose=True,
+            executor=ExecutorConfig(args.executor, args.workers),
+        )
         walkforward_s = time.perf_counter() - t0
         peak = peak_rss_mb()
         t0 = time.perf_counter()
@@ -131,6 +142,9 @@ def main() -> None:
             f["train"]["cache"].get("regime_models_read_back", 0) for f in run["folds"]
         ),
         "crossfit": dataclasses.asdict(config.pipeline.crossfit),
+        "executor": run.get("executor"),
+        "layer1_models": run.get("layer1_models"),
+        "fold_stages_s": [f["timings"].get("stages_s") for f in run["folds"]],
         "compared_with": before,
         "peak_rss_mb": round(peak, 1),
         "backtest_rerun_s": round(rerun_s, 2),

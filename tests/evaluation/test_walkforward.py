@@ -351,3 +351,13 @@ def test_backtest_refuses_decisions_whose_other_sections_differ(
     with pytest.raises(ConfigError, match=r"\[head\] of the config differ"):
         backtest_run(run_dir, out_dir=tmp_path / "x", decisions=other_head)
     assert not (tmp_path / "x").exists()
+
+
+def test_layer1_models_are_fitted_once_before_the_folds(run_dir: Path) -> None:
+    run = read_run_json(run_dir)
+    models = run["layer1_models"]
+    assert models["fitted_before_folds"] >= 2
+    # every fold reads its blocks' models and its final one back: none is fitted in a fold
+    assert models["fitted_in_folds"] == 0
+    assert models["read_back_in_folds"] >= len(run["folds"])
+    assert all(f["train"]["cache"]["regime_models_fitted"] == 0 for f in run["folds"])

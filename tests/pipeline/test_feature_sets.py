@@ -94,7 +94,7 @@ def prices() -> pl.DataFrame:
 
 @pytest.mark.slow
 def test_a_pipeline_on_m002_plus_alpha158_trains_its_head_on_both(
-    prices: pl.DataFrame, tmp_path: Path
+    prices: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = small("m002+alpha158", normalize="cs_rank")
     model = M002FullArchitecture(config, cache_dir=tmp_path, verbose=False).train(prices)
@@ -105,6 +105,13 @@ def test_a_pipeline_on_m002_plus_alpha158_trains_its_head_on_both(
     assert set(model.feature_schema_) == set(feature_names("m002+alpha158"))
     out = model.predict(prices)
     assert out["pred_rebound_prob"].drop_nulls().len() > 0
+    # a cross-sectional head sees every ticker of a date even when the layers before it run
+    # in chunks of tickers
+    from m002.pipeline import _architecture
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_architecture, "PREDICT_CHUNK_TICKERS", 4)
+        assert model.predict(prices).equals(out)
     loaded = M002FullArchitecture.load(model.save(tmp_path / "model"), cache_dir=tmp_path)
     assert loaded.head_.normalize == "cs_rank"
     assert loaded.predict(prices).equals(out)

@@ -329,3 +329,15 @@ def test_columns_beyond_the_prices_are_recomputed_not_trusted(
         on=["ticker", "date"],
     )
     assert trained.predict(stale).equals(clean)
+
+
+def test_predicting_in_chunks_of_tickers_changes_nothing(
+    trained: M002FullArchitecture, prices: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from m002.pipeline import _architecture
+
+    whole = trained.predict(prices)
+    latest = trained.predict(prices, asof="latest")
+    monkeypatch.setattr(_architecture, "PREDICT_CHUNK_TICKERS", 3)  # 20 tickers: 7 chunks
+    assert trained.predict(prices).equals(whole)
+    assert trained.predict(prices, asof="latest").equals(latest)

@@ -335,3 +335,24 @@ def test_a_run_whose_config_toml_cannot_hold_is_refused_first(
         tune_run(fake_run, out=tmp_path / "t.toml", config=FEW)
     assert not (tmp_path / "t.toml").exists()
     assert not (fake_run / "tuning").exists()
+
+
+def test_studies_in_worker_processes_choose_what_they_choose_here(
+    fake_run: Path, tmp_path: Path
+) -> None:
+    from m002.evaluation import ExecutorConfig
+
+    here = tune_run(fake_run, out=tmp_path / "a.toml", config=FEW).summary
+    there = tune_run(
+        fake_run,
+        out=tmp_path / "b.toml",
+        config=FEW,
+        executor=ExecutorConfig("processes", workers=2),
+    ).summary
+    for key in ("blocks", "chosen", "history", "comparison", "overfitting"):
+        # as JSON text: a NaN metric (no trade) is equal to itself there
+        assert json.dumps(there[key]) == json.dumps(here[key]), key
+    assert there["timing"]["evaluations"] == here["timing"]["evaluations"] == 4 * 4
+    assert (tmp_path / "a.toml").read_text().split("\n", 1)[1] == (
+        (tmp_path / "b.toml").read_text().split("\n", 1)[1]
+    )

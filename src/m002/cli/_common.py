@@ -256,6 +256,35 @@ def _with_cache_options(func: Callable[P, R]) -> Callable[P, R]:
     return func
 
 
+_executor_options = [
+    click.option(
+        "--executor",
+        type=click.Choice(["local", "processes", "ray"]),
+        default="local",
+        show_default=True,
+        help="Where independent tasks run: here, in worker processes, or on Ray.",
+    ),
+    click.option(
+        "--workers",
+        type=click.IntRange(min=0),
+        default=0,
+        help="Worker processes, or CPUs of a local Ray instance (0: every core).",
+    ),
+    click.option(
+        "--ray-address",
+        default="",
+        help="A running Ray cluster's address (`ray start --head` prints it); empty: start a "
+        "local instance.",
+    ),
+]
+
+
+def _with_executor_options(func: Callable[P, R]) -> Callable[P, R]:
+    for option in reversed(_executor_options):
+        func = option(func)
+    return func
+
+
 def _fmt(value: float | None, spec: str) -> str:
     return "" if value is None else format(value, spec)
 

@@ -20,6 +20,7 @@ from m002.cli._common import (
     _tickers,
     _tickers_option,
     _with_cache_options,
+    _with_executor_options,
     out,
 )
 
@@ -120,6 +121,7 @@ def _folds_table(evaluation: dict[str, Any]) -> Table:
 @click.option("--first-test-date", default=None, help="First out-of-sample date (ISO).")
 @click.option("--last-test-date", default=None, help="Last out-of-sample date (ISO).")
 @_with_cache_options
+@_with_executor_options
 @_friendly_errors
 def walkforward_cmd(
     source: Path,
@@ -132,12 +134,19 @@ def walkforward_cmd(
     last_test_date: str | None,
     no_cache: bool,
     cache_dir: Path | None,
+    executor: str,
+    workers: int,
+    ray_address: str,
 ) -> None:
     """Re-train the whole system fold by fold on SOURCE, predict each test block out of
-    sample, backtest the strategy against its ablation and baselines, and write --out."""
+    sample, backtest the strategy against its ablation and baselines, and write --out.
+
+    Layer 1's models are fitted first (each once, shared by every fold that holds its
+    dates), then the folds run: here, in worker processes or as Ray tasks (--executor),
+    with the same results wherever they run."""
     import dataclasses
 
-    from m002.evaluation import run_walkforward
+    from m002.evaluation import ExecutorConfig, run_walkforward
 
     config = _read_run_config(config_file)
     overrides = {
@@ -152,7 +161,13 @@ def walkforward_cmd(
         walkforward = dataclasses.replace(config.walkforward, **given)
         config = dataclasses.replace(config, walkforward=walkforward)
     run = run_walkforward(
-        source, run_dir, config, cache_dir=cache_dir, use_cache=not no_cache, verbose=True
+        source,
+        run_dir,
+        config,
+        cache_dir=cache_dir,
+        use_cache=not no_cache,
+        verbose=True,
+        executor=ExecutorConfig(executor, workers, ray_address),
     )
     _print_wide(_folds_table(run["evaluation"]))
     _print_wide(_strategy_table(run["backtest"]))

@@ -9,7 +9,14 @@ import click
 from rich.table import Table
 
 from m002.cli._app import main
-from m002.cli._common import _fmt, _friendly_errors, _print_wide, _read_toml, out
+from m002.cli._common import (
+    _fmt,
+    _friendly_errors,
+    _print_wide,
+    _read_toml,
+    _with_executor_options,
+    out,
+)
 
 _COLUMNS = (
     ("sharpe", "Sharpe", "+.2f"),
@@ -134,6 +141,7 @@ def _overfitting_lines(summary: dict[str, Any]) -> list[str]:
     help="First test fold (0-based) decided by nested-tuned parameters; the folds before it "
     "only tune.",
 )
+@_with_executor_options
 @_friendly_errors
 def tune_cmd(
     run_dir: Path,
@@ -150,14 +158,20 @@ def tune_cmd(
     jobs: int,
     seed: int,
     first_block: int,
+    executor: str,
+    workers: int,
+    ray_address: str,
 ) -> None:
     """Tune the [policy] and [portfolio] of a walk-forward run on its cached predictions.
 
     Each test fold from the third on is decided by parameters tuned on the folds before it
     only: that curve, next to the untuned run and its baselines, is what tuning is worth.
     The config written is tuned on every fold; its in-sample figure comes with the deflated
-    Sharpe ratio and the probability of backtest overfitting. Nothing is re-trained.
+    Sharpe ratio and the probability of backtest overfitting. Nothing is re-trained. The
+    studies (one per nested fold, and the final one) run here, in worker processes or as
+    Ray tasks (--executor), each drawing the same trials wherever it runs.
     """
+    from m002.evaluation import ExecutorConfig
     from m002.exceptions import ConfigError
 
     try:
@@ -193,6 +207,7 @@ def tune_cmd(
         study=study,
         resume=resume,
         progress=lambda line: out.print(line, highlight=False),
+        executor=ExecutorConfig(executor, workers, ray_address),
     )
     _print_wide(_comparison_table(result.summary))
     for line in _overfitting_lines(result.summary):

@@ -10,6 +10,7 @@ from m002.evaluation._backtest import (
     performance_metrics,
     run_backtest,
 )
+from m002.evaluation._executors import EXECUTORS, ExecutorConfig, run_tasks
 from m002.evaluation._predictive import (
     calibration_bins,
     feature_stats_by_regime,
@@ -39,11 +40,13 @@ __all__ = [
     "CONVENTIONS",
     "DAILY_COLUMNS",
     "EVENT_FLAGS",
+    "EXECUTORS",
     "RUN_FILES",
     "STRATEGIES",
     "TRADE_COLUMNS",
     "BacktestConfig",
     "BacktestResult",
+    "ExecutorConfig",
     "Fold",
     "RunConfig",
     "WalkForwardConfig",
@@ -60,6 +63,7 @@ __all__ = [
     "reversal_position",
     "run_backtest",
     "run_config_from_dict",
+    "run_tasks",
     "run_walkforward",
     "strategy_signals",
     "walk_forward_splits",

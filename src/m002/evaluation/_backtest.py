@@ -205,8 +205,11 @@ def _rows(panel: pl.DataFrame, strategy: str, config: BacktestConfig) -> pl.Data
 
 
 def _daily(rows: pl.DataFrame, strategy: str, config: BacktestConfig) -> pl.DataFrame:
+    # one date's rows summed in ticker order: a hash group-by adds each thread's partial sums
+    # in the order the threads finish, which changes the last bits from run to run
     daily = (
-        rows.group_by(DATE)
+        rows.sort(DATE, TICKER)
+        .group_by(DATE, maintain_order=True)
         .agg(
             pl.col("contribution").sum().alias("gross_return"),
             pl.col("traded").sum().alias("turnover"),

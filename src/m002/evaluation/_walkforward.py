@@ -33,6 +33,7 @@ from m002._io import atomic_dir, check_replaceable, write_json
 from m002._polars import collect
 from m002._schema import CANONICAL_COLUMNS, DATE, TICKER
 from m002.data import REGIMES_FILE
+from m002.evaluation._executors import ExecutorConfig, run_tasks
 from m002.evaluation._predictive import (
     calibration_bins,
     feature_stats_by_regime,
@@ -63,8 +64,10 @@ from m002.labels import (
     assign_regime_labels,
     compute_future_returns,
 )
-from m002.pipeline import M002FullArchitecture, read_prices
+from m002.pipeline import M002FullArchitecture, RegimeFits, StageCache, block_plan, read_prices
 from m002.pipeline._architecture import Source
+from m002.pipeline._cache import default_cache_dir
+from m002.pipeline._crossfit import MODEL_COLUMNS
 from m002.policy import required_columns as policy_inputs
 from m002.portfolio import TARGET_WEIGHT
 from m002.regime import DEFAULT_SEQUENCE_FEATURES
@@ -198,6 +201,127 @@ def _fold_predictions(
     return out, info
 
 
+def _fold_text(fold: Fold) -> str:
+    return (
+        f"train {fold.train_start} to {fold.train_end}, test {fold.test_start} to {fold.test_end}"
+    )
+
+
+def _fold_task(
+    prices: pl.DataFrame,
+    fold: Fold,
+    n_folds: int,
+    config: RunConfig,
+    cache_dir: str | Path | None,
+    verbose: bool,
+    regime_fit_end: date | None,
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """One fold, as an executor runs it: its errors name the fold."""
+    name = f"fold {fold.index + 1}/{n_folds}"
+    _say(verbose, f"{name}: {_fold_text(fold)}")
+    try:
+        return _fold_predictions(prices, fold, config, cache_dir, verbose, regime_fit_end)
+    except M002Error as exc:
+        msg = (
+            f"walk-forward {name} (train {fold.train_start} to {fold.train_end}, "
+            f"{fold.n_train_dates} dates): {exc}; give the first fold more history "
+            "(`min_train_dates`, `first_test_date`)"
+        )
+        # same type, so a caller catching ConfigError or SchemaError still does
+        exc.args = (msg, *exc.args[1:])
+        raise
+
+
+def _fit_regime_models(
+    prices: pl.DataFrame,
+    calendar: pl.Series,
+    folds: list[Fold],
+    config: RunConfig,
+    cache_dir: str | Path | None,
+    executor: ExecutorConfig,
+    verbose: bool,
+) -> int:
+    """Fit, before the folds, every layer-1 model the folds will ask for, from the m002
+    features and regime labels of the whole history computed once; returns how many.
+
+    A block's model fits on the rows up to its fit end, and those rows' features and labels
+    are the same in the whole history as in any fold that holds them (features are causal; a
+    label needs ``lookahead`` dates, which the purge holds): the folds then read every model
+    back from the stage cache, by content, and run independently of each other. Without a
+    warm start the models are independent tasks; with one they form a chain, fitted in order.
+    With a rolling window a fold's first features see less history than the whole's, so
+    nothing is fitted here and each fold fits its own.
+    """
+    cfg = config.pipeline
+    if config.walkforward.window != "expanding":
+        return 0
+    warm = cfg.crossfit.warm_start_epochs > 0
+    gap = cfg.regime.seq_len + cfg.labels.lookahead
+    starts: dict[date, date | None] = {}  # each model's fit end -> its warm start's
+    for fold in folds:
+        plan = block_plan(
+            calendar[fold.train_start_pos : fold.train_stop_pos],
+            block=cfg.crossfit.block,
+            gap=gap,
+            history=2 * cfg.regime.seq_len,
+            min_fit_dates=cfg.crossfit.min_fit_dates,
+        )
+        if not plan:
+            continue  # the fold cannot cross-fit: it says so itself, naming the fold
+        previous = None
+        final = _regime_fit_end(calendar, fold, config)
+        for fit_end in [*(block["fit_end"] for block in plan), final]:
+            if fit_end is not None:
+                starts.setdefault(fit_end, previous if warm else None)
+                previous = fit_end
+    if not starts:
+        return 0
+    last = calendar.search_sorted(max(starts))
+    features = add_features(
+        prices.filter(pl.col(DATE) <= calendar[min(last + gap, calendar.len() - 1)]),
+        "m002",
+        assume_sorted=True,
+        max_gap_days=cfg.max_gap_days,
+    )
+    panel = collect(assign_regime_labels(features, cfg.labels).select(MODEL_COLUMNS))
+    steps = sorted(starts.items())
+    _say(verbose, f"layer 1: {len(steps)} models for {len(folds)} folds ({executor.kind})")
+    # with a warm start each model needs the one before: one chain, in date order
+    chains = [steps] if warm else [[step] for step in steps]
+    items = [(chain, config, cache_dir) for chain in chains]
+    return sum(run_tasks(_fit_regime_chain, panel, items, executor))
+
+
+def _fit_regime_chain(
+    panel: pl.DataFrame,
+    steps: list[tuple[date, date | None]],
+    config: RunConfig,
+    cache_dir: str | Path | None,
+) -> int:
+    """Fit (or read back) the model on ``panel``'s rows up to each fit end of ``steps``, in
+    order, each warm-started from the model of the fit end paired with it (None: cold);
+    how many were fitted."""
+    cfg = config.pipeline
+    fits = RegimeFits(
+        StageCache(cache_dir or default_cache_dir()),
+        panel,
+        cfg.regime,
+        cfg.labels,
+        cfg.crossfit,
+        max_gap_days=cfg.max_gap_days,
+        verbose=False,
+    )
+    models: dict[date, Any] = {}
+    for fit_end, start in steps:
+        try:
+            models[fit_end] = fits.model(fit_end, None if start is None else models[start])
+        except M002Error as exc:
+            msg = f"layer 1's model of the dates up to {fit_end}: {exc}"
+            exc.args = (msg, *exc.args[1:])  # same type, for a caller catching it
+            raise
+    return fits.fitted
+
+
 def _head_summary(metrics: dict[str, Any]) -> dict[str, Any]:
     ic = metrics.get("ic", {})
     return {
@@ -215,6 +339,7 @@ def run_walkforward(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     verbose: bool = True,
+    executor: ExecutorConfig | None = None,
 ) -> dict[str, Any]:
     """Walk the pipeline forward over ``source`` and write the run to ``run_dir``.
 
@@ -232,7 +357,13 @@ def run_walkforward(
         reads every fold back from it; with ``use_cache=False`` a temporary cache serves this
         run only.
     verbose : bool
-        Progress per fold (and the pipeline's own progress).
+        Progress per fold (and the pipeline's own progress, with the local executor).
+    executor : ExecutorConfig, optional
+        Where the layer-1 models and the folds run (`ExecutorConfig`: ``local`` by default,
+        ``processes`` or ``ray``). The outputs are the same files wherever they ran. With
+        worker processes or a Ray cluster, the stage cache must be a folder every worker
+        reads and writes (a shared file system on a cluster), or each worker fits the
+        layer-1 models its folds need again.
 
     Returns
     -------
@@ -240,6 +371,7 @@ def run_walkforward(
         The content of ``run.json``, with the backtest's metrics under ``"backtest"``.
     """
     cfg = config or RunConfig()
+    executor = executor or ExecutorConfig()
     folder = Path(run_dir)
     check_replaceable(folder, kind="run", option="`run_dir`")
     started = time.perf_counter()
@@ -253,31 +385,33 @@ def run_walkforward(
         f"{cfg.walkforward.window} training window, embargo "
         f"{folds[0].test_start_pos - folds[0].train_stop_pos} dates",
     )
-    parts, infos = [], []
+    layer1: dict[str, Any] = {}
     with _cache_dir(cache_dir, use_cache) as cache:
-        for fold in folds:
-            _say(
-                verbose,
-                f"fold {fold.index + 1}/{len(folds)}: train {fold.train_start} to "
-                f"{fold.train_end}, test {fold.test_start} to {fold.test_end}",
-            )
-            try:
-                part, info = _fold_predictions(
-                    prices, fold, cfg, cache, verbose, _regime_fit_end(calendar, fold, cfg)
-                )
-            except M002Error as exc:
-                msg = (
-                    f"walk-forward fold {fold.index + 1}/{len(folds)} (train {fold.train_start} "
-                    f"to {fold.train_end}, {fold.n_train_dates} dates): {exc}; give the first "
-                    "fold more history (`min_train_dates`, `first_test_date`)"
-                )
-                # same type, so a caller catching ConfigError or SchemaError still does
-                exc.args = (msg, *exc.args[1:])
-                raise
-            seconds = info["timings"]["train_s"] + info["timings"]["predict_s"]
-            _say(verbose, f"fold {fold.index + 1}/{len(folds)} done in {seconds:.1f} s")
-            parts.append(part)
-            infos.append(info)
+        started_layer1 = time.perf_counter()
+        layer1["fitted_before_folds"] = _fit_regime_models(
+            prices, calendar, folds, cfg, cache, executor, verbose
+        )
+        layer1["seconds_before_folds"] = round(time.perf_counter() - started_layer1, 2)
+        in_driver = executor.kind == "local"
+        tasks = [
+            (f, len(folds), cfg, cache, verbose and in_driver, _regime_fit_end(calendar, f, cfg))
+            for f in folds
+        ]
+
+        def done(index: int, result: tuple[pl.DataFrame, dict[str, Any]]) -> None:
+            timings = result[1]["timings"]
+            seconds = timings["train_s"] + timings["predict_s"]
+            _say(verbose, f"fold {index + 1}/{len(folds)} done in {seconds:.1f} s")
+
+        if not in_driver:
+            _say(verbose, f"{len(folds)} folds as {executor.kind} tasks")
+        results = run_tasks(_fold_task, prices, tasks, executor, on_done=done)
+    parts = [part for part, _ in results]
+    infos = [info for _, info in results]
+    layer1["fitted_in_folds"] = sum(i["train"]["cache"]["regime_models_fitted"] for i in infos)
+    layer1["read_back_in_folds"] = sum(
+        i["train"]["cache"]["regime_models_read_back"] for i in infos
+    )
 
     context = _context(prices, cfg)
     predictions = pl.concat(parts).join(context, on=[TICKER, DATE], how="left").sort(TICKER, DATE)
@@ -306,6 +440,8 @@ def run_walkforward(
         "config": cfg.to_dict(),
         "folds": infos,
         "strategies": strategies,
+        "executor": dataclasses.asdict(executor),
+        "layer1_models": layer1,
         "timings": {"total_s": round(time.perf_counter() - started, 2)},
     }
     # the whole run appears at once, replacing an earlier run only when it is complete

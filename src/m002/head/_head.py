@@ -290,6 +290,12 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
     def _per_date(self) -> bool:
         return Normalize(self.normalize) is not Normalize.NONE
 
+    @property
+    def cross_sectional(self) -> bool:
+        """True where `predict` needs every ticker of a date at once (a normalisation across
+        tickers); otherwise each row is predicted on its own."""
+        return self._per_date()
+
     def _transforms(self) -> bool:
         return (Normalize(self.normalize), FillMissing(self.fill)) != (
             Normalize.NONE,

@@ -50,6 +50,7 @@ from m002.pipeline._cache import (
 from m002.pipeline._config import M002Config, config_from_dict, config_to_dict
 from m002.pipeline._crossfit import CROSSFIT_FOLD, RegimeFits
 from m002.policy import apply_policy
+from m002.policy import required_columns as policy_inputs
 from m002.portfolio import TARGET_WEIGHT, build_portfolio
 from m002.regime import RegimeClassifier, regime_quality, state_prob_columns
 from m002.regime._quality import LABELLED_KEYS
@@ -103,6 +104,18 @@ _ALL_ROW_KEYS: Final = (
 EWM_SETTLE_ROWS: Final = 250
 
 Source = str | Path | pl.DataFrame | pl.LazyFrame
+
+
+PREDICT_CHUNK_TICKERS: Final = 100
+"""Tickers `M002FullArchitecture.predict` computes features and layer-1 probabilities for at
+once: one ticker's features never need another's, so its memory is that of a chunk whatever
+the size of the universe."""
+
+
+def _first_of_last(prices: pl.DataFrame, dates: int) -> date:
+    """The first of the last ``dates + 1`` trading dates of ``prices``."""
+    calendar = prices[DATE].unique().sort()
+    return calendar[max(calendar.len() - dates - 1, 0)]  # type: ignore[no-any-return]
 
 
 def read_prices(
@@ -493,20 +506,25 @@ class M002FullArchitecture:
             where = "" if day is None else f" between {start} and asof={day}"
             msg = f"no price rows to predict from{where}"
             raise SchemaError(msg)
-        features, features_key, _ = self._features(prices)
-        self._check_schema(features)
-        probs_key = self._key("regime_probs", features_key.input_hash, {}, self._regime_content)
-        probs, _ = self.cache.get_or_compute(
-            probs_key, lambda: self.regime_.predict_probabilities(features)
+        # for one day, the layers score only the dates the portfolio's memory reaches back
+        # to; the dates before them are the features' and windows' history
+        since = (
+            None if day is None else _first_of_last(prices, self.config.portfolio.memory_dates())
         )
-        frame = features.join(probs, on=[TICKER, DATE], how="left")
-        no_state = pl.any_horizontal(pl.col(c).is_null() for c in state_prob_columns())
-        # the head sees the rows it was trained on, those with layer 1's probabilities: a
-        # cross-sectional normalisation then ranks a date among the same kind of rows
-        predictions = self.head_.predict(frame.filter(~no_state))
-        frame = frame.join(predictions, on=[TICKER, DATE], how="left").with_columns(
-            pl.when(~no_state).then(pl.col(c)).alias(c) for c in PRED_COLUMNS
-        )
+        per_row = not self.head_.cross_sectional
+        tickers = prices[TICKER].unique().sort()
+        parts = [
+            self._scored(
+                prices.filter(pl.col(TICKER).is_in(chunk.to_list())), since, with_head=per_row
+            )
+            for chunk in (
+                tickers[i : i + PREDICT_CHUNK_TICKERS]
+                for i in range(0, tickers.len(), PREDICT_CHUNK_TICKERS)
+            )
+        ]
+        frame = pl.concat(parts)
+        if not per_row:  # the head normalises each date across every ticker
+            frame = self._with_head(frame)
         first, last = (date.fromisoformat(d) for d in self.trained_state["dates"])
         decided = build_portfolio(
             apply_policy(frame, self.config.policy), self.config.portfolio
@@ -516,6 +534,42 @@ class M002FullArchitecture:
             self.last_predict_: dict[str, Any] = {"asof": None, "rows": out.height}
             return out
         return self._one_day(out, prices, day)
+
+    def _scored(self, prices: pl.DataFrame, since: date | None, *, with_head: bool) -> pl.DataFrame:
+        """Features, layer-1 probabilities (on or after ``since``) and, ``with_head``, layer
+        2's predictions of one chunk of tickers: only the columns the later steps read."""
+        features, features_key, _ = self._features(prices)
+        self._check_schema(features)
+        section = {} if since is None else {"since": str(since)}
+        probs_key = self._key(
+            "regime_probs", features_key.input_hash, section, self._regime_content
+        )
+        probs, _ = self.cache.get_or_compute(
+            probs_key, lambda: self.regime_.predict_probabilities(features, since=since)
+        )
+        frame = features.join(probs, on=[TICKER, DATE], how="left")
+        if with_head:
+            frame = self._with_head(frame)
+        keep = [
+            TICKER,
+            DATE,
+            *state_prob_columns(),
+            *(PRED_COLUMNS if with_head else self.head_.feature_columns or ()),
+            *policy_inputs(),
+            *self.config.portfolio.required_columns(),
+        ]
+        return frame.select(c for c in dict.fromkeys(keep) if c in frame.columns)
+
+    def _with_head(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` with layer 2's predictions where layer 1 has probabilities (null where
+        it has none)."""
+        no_state = pl.any_horizontal(pl.col(c).is_null() for c in state_prob_columns())
+        # the head sees the rows it was trained on, those with layer 1's probabilities: a
+        # cross-sectional normalisation then ranks a date among the same kind of rows
+        predictions = self.head_.predict(frame.filter(~no_state))
+        return frame.join(predictions, on=[TICKER, DATE], how="left").with_columns(
+            pl.when(~no_state).then(pl.col(c)).alias(c) for c in PRED_COLUMNS
+        )
 
     def _one_day(self, out: pl.DataFrame, prices: pl.DataFrame, asked: date) -> pl.DataFrame:
         """The decisions of the last trading day on or before ``asked``, and the tickers that

@@ -74,6 +74,7 @@ class RegimeParams:
     label_smoothing: float = 0.15
     valid_fraction: float = 0.2
     seed: int = 0
+    threads: int = 1
 
     def __post_init__(self) -> None:
         from m002.regime import RegimeClassifier

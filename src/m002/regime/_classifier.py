@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
@@ -90,6 +92,17 @@ def time_split(
     return train, valid, valid_start
 
 
+@contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """Torch's intra-op thread count set to ``threads`` for the block, then restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
     """Layer 1: an LSTM over ``seq_len``-day windows of features -> regime state probabilities.
 
@@ -126,6 +139,12 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
     epoch costs about a fifth more than one over the state windows alone, and over the epochs
     the model sees many different no-state windows.
     seed : int
+    threads : int
+        Torch threads while fitting (restored after). The backward pass sums in an order
+        that depends on the thread count, so the fitted weights do too, in their last bits:
+        a fixed number makes a fit the same wherever it runs (any executor, any machine),
+        and it is part of the config, hence of the stage cache's key. Prediction does not
+        depend on it.
     verbose : bool
         Show a progress bar per epoch.
 
@@ -180,6 +199,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         feature_columns: Sequence[str] | None = None,
         label_config: RegimeLabelConfig | None = None,
         seed: int = 0,
+        threads: int = 1,
         verbose: bool = True,
     ) -> None:
         self.seq_len = seq_len
@@ -197,6 +217,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         self.feature_columns = feature_columns
         self.label_config = label_config
         self.seed = seed
+        self.threads = threads
         self.verbose = verbose
 
     # --- checks ---------------------------------------------------------------------------
@@ -210,6 +231,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
             ("batch_size", self.batch_size >= 2),
             ("max_epochs", self.max_epochs >= 1),
             ("patience", self.patience >= 1),
+            ("threads", self.threads >= 1),
             ("lr", self.lr > 0),
             ("weight_decay", self.weight_decay >= 0),
             ("label_smoothing", 0.0 <= self.label_smoothing < 1.0),
@@ -344,7 +366,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         }
         counts = np.bincount(train.require_labels(), minlength=len(self.outputs_))
         prior = OutcomeCalibration.from_counts(counts, label_smoothing=self.label_smoothing)
-        with torch.random.fork_rng():
+        with torch.random.fork_rng(), _torch_threads(self.threads):
             torch.manual_seed(self.seed)
             self._train(train, valid, prior, init)
         valid_logits = self._logits(self.model_, valid).numpy()
@@ -539,8 +561,13 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
 
     # --- predict --------------------------------------------------------------------------
 
-    def predict_probabilities(self, frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    def predict_probabilities(
+        self, frame: pl.DataFrame | pl.LazyFrame, *, since: date | None = None
+    ) -> pl.DataFrame:
         """State probabilities per (ticker, date), at the states' real frequencies.
+
+        ``since``: only the windows ending on or after this date are scored (the rest of the
+        frame is their history); the earlier rows get null.
 
         Returns
         -------
@@ -558,6 +585,8 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         sequences = build_sequences(
             lazy, self.feature_names_, seq_len=self.seq_len, max_gap_days=self.max_gap_days
         )
+        if since is not None:
+            sequences = sequences.subset((sequences.end_dates() >= since).to_numpy())
         logits = self._logits(self.model_, sequences).numpy()
         probs = self.calibration_.probabilities(logits)[:, : len(self.classes_)]
         full = np.full((sequences.features.shape[0], len(self.classes_)), np.nan)

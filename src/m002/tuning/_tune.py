@@ -35,7 +35,13 @@ import polars as pl
 from m002._checks import check_field_types, check_int
 from m002._io import atomic_dir, check_replaceable, toml_text, write_json, write_toml
 from m002._schema import DATE, TICKER
-from m002.evaluation import read_run_json, run_backtest, run_config_from_dict
+from m002.evaluation import (
+    ExecutorConfig,
+    read_run_json,
+    run_backtest,
+    run_config_from_dict,
+    run_tasks,
+)
 from m002.evaluation._backtest import TRADING_DAYS, return_ratios
 from m002.evaluation._run import RUN_FILES, TUNING_DIR
 from m002.exceptions import ConfigError
@@ -143,7 +149,8 @@ class _Search:
     space: tuple[Param, ...]
     fixed: dict[str, Value]
     config: TuneConfig
-    storage: Any
+    storage_url: str | None
+    """Where the studies live; each process opens it for itself (`_storage`)."""
     resume: bool
     sampler_seconds: float = 0.0
     evaluation_seconds: float = 0.0
@@ -203,6 +210,7 @@ def _storage(url: str | None) -> Any:
 def _study(search: _Search, name: str, seed: int) -> Any:
     import optuna
 
+    storage = _storage(search.storage_url)
     directions: list[Any] = ["maximize", "minimize"] if search.config.pareto else ["maximize"]
     with warnings.catch_warnings():  # `group` is marked experimental; it is what the
         # conditional space needs (one group of parameters per sizing)
@@ -210,8 +218,8 @@ def _study(search: _Search, name: str, seed: int) -> Any:
         sampler = optuna.samplers.TPESampler(
             multivariate=True, group=True, seed=seed, constant_liar=True
         )
-    if search.storage is not None and not search.resume:
-        names = {s.study_name: s for s in optuna.get_all_study_summaries(search.storage)}
+    if storage is not None and not search.resume:
+        names = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
         if name in names and names[name].n_trials:
             msg = (
                 f"the study `{name}` already has {names[name].n_trials} trial(s) in the "
@@ -219,7 +227,7 @@ def _study(search: _Search, name: str, seed: int) -> Any:
             )
             raise ConfigError(msg)
     study = optuna.create_study(
-        storage=search.storage,
+        storage=storage,
         study_name=name,
         directions=directions,
         sampler=sampler,
@@ -476,6 +484,7 @@ def tune_run(
     ),
     costs: Sequence[float] = (10.0, 20.0),
     progress: Callable[[str], None] | None = None,
+    executor: ExecutorConfig | None = None,
 ) -> TuneResult:
     """Tune the policy and portfolio of a walk-forward run and write what was found.
 
@@ -505,6 +514,10 @@ def tune_run(
         Cost levels (bps per side) of the comparison table.
     progress : callable, optional
         Receives a line per finished study.
+    executor : ExecutorConfig, optional
+        Where the studies run (`m002.evaluation.ExecutorConfig`): one after another here
+        (default), in worker processes or as Ray tasks. Each study is seeded and draws the
+        same trials wherever it runs; with a storage, every worker opens it for itself.
 
     Returns
     -------
@@ -545,7 +558,7 @@ def tune_run(
         space=space,
         fixed=dict(fixed or {}),
         config=config,
-        storage=_storage(storage),
+        storage_url=storage,
         resume=resume,
     )
     say = progress or logger.info
@@ -553,33 +566,47 @@ def tune_run(
     evaluator.daily(search.params({}))  # compiles the pass on a machine's first tuning
     if (seconds := time.perf_counter() - compiling) > 1.0:
         say(f"compiled the evaluation pass in {seconds:.0f} s (cached for later runs)")
-    blocks: list[dict[str, Any]] = []
-    for i in range(config.first_block, len(folds)):
-        days = _tuning_days(evaluator, folds[:i])
-        block_study = _study(search, f"{study}.fold{folds[i]}", config.seed + i)
-        _optimise(search, block_study, days)
-        best = _choose(block_study, config)
-        blocks.append(
-            {
-                "fold": folds[i],
-                "tuned_on": folds[:i],
-                "trial": best.number,
-                "in_sample": best.values[0],
-                "turnover_in_sample": best.user_attrs.get("turnover"),
-                "changes": _trial_changes(search, best),
-            }
-        )
-        say(f"fold {folds[i]}: tuned on folds {folds[0]}-{folds[i - 1]}, {best.values[0]:.3f}")
+    _storage(storage)  # a URL that cannot be opened fails here, before any trial
+    all_days = fold_days(evaluator.fold_of_date, folds)
+    nested = range(config.first_block, len(folds))
+    tasks: list[tuple[str, int, npt.NDArray[np.bool_], bool]] = [
+        *(
+            (f"{study}.fold{folds[i]}", config.seed + i, _tuning_days(evaluator, folds[:i]), False)
+            for i in nested
+        ),
+        (study, config.seed, all_days, True),
+    ]
+
+    def done(index: int, outcome: _StudyOutcome) -> None:
+        if index < len(nested):
+            i = nested[index]
+            say(
+                f"fold {folds[i]}: tuned on folds {folds[0]}-{folds[i - 1]}, "
+                f"{outcome.best.values[0]:.3f}"
+            )
+
+    outcomes = run_tasks(_study_task, search, tasks, executor, on_done=done)
+    for outcome in outcomes:
+        outcome.add_timing_to(search)
+    blocks: list[dict[str, Any]] = [
+        {
+            "fold": folds[i],
+            "tuned_on": folds[:i],
+            "trial": outcome.best.number,
+            "in_sample": outcome.best.values[0],
+            "turnover_in_sample": outcome.best.user_attrs.get("turnover"),
+            "changes": _trial_changes(search, outcome.best),
+        }
+        for i, outcome in zip(nested, outcomes, strict=False)
+    ]
     table = np.vstack([search.params({}), *(search.params(b["changes"]) for b in blocks)])
     schedule = _schedule(evaluator, blocks)
-    all_days = fold_days(evaluator.fold_of_date, folds)
-    final_study = _study(search, study, config.seed)
-    kept: dict[int, npt.NDArray[np.float64]] = {}
-    _optimise(search, final_study, all_days, kept)
-    best = _choose(final_study, config)
+    final = outcomes[-1]
+    kept = final.kept or {}
+    best = final.best
     policy, portfolio = search.configs(_trial_changes(search, best))
     say(f"all folds: trial {best.number}, {best.values[0]:.3f} in sample")
-    statistics = _overfitting(search, final_study, best, all_days, kept)
+    statistics = _overfitting(search, final.trials, best, all_days, kept)
     after = _last_date(evaluator, folds[config.first_block - 1])
     signals = pl.read_parquet(folder / RUN_FILES["signals"])
     have = [b for b in baselines if b in signals.columns]
@@ -612,9 +639,9 @@ def tune_run(
             "changes": _trial_changes(search, best),
         },
         "overfitting": statistics,
-        "history": _history(final_study),
-        "pareto_front": _pareto(final_study) if config.pareto else None,
-        "importances": _importances(final_study),
+        "history": _history(final.trials),
+        "pareto_front": _pareto(final.trials) if config.pareto else None,
+        "importances": _importances(final.study(config)),
         "timing": {
             "seconds": elapsed,
             "evaluations": search.evaluations,
@@ -631,6 +658,52 @@ def tune_run(
     with atomic_dir(target, kind="tuning", option="the run's tuning folder") as tmp:
         write_json(tmp / "tuning.json", summary)
     return TuneResult(policy=policy, portfolio=portfolio, summary=summary)
+
+
+@dataclass
+class _StudyOutcome:
+    """What one study's task hands back to the driver (plain data: it may cross processes)."""
+
+    trials: list[Any]
+    """The study's complete trials (``FrozenTrial``)."""
+    best: Any
+    kept: dict[int, npt.NDArray[np.float64]] | None
+    timing: dict[str, float]
+
+    def study(self, config: TuneConfig) -> Any:
+        """An in-memory study holding the trials, for the summaries that read one."""
+        import optuna
+
+        directions: list[Any] = ["maximize", "minimize"] if config.pareto else ["maximize"]
+        study = optuna.create_study(directions=directions)
+        study.add_trials(self.trials)
+        return study
+
+    def add_timing_to(self, search: _Search) -> None:
+        search.sampler_seconds += self.timing["sampler_seconds"]
+        search.evaluation_seconds += self.timing["evaluation_seconds"]
+        search.waiting_seconds += self.timing["waiting_seconds"]
+        search.evaluations += int(self.timing["evaluations"])
+
+
+def _study_task(
+    search: _Search, name: str, seed: int, days: npt.NDArray[np.bool_], keep: bool
+) -> _StudyOutcome:
+    """Run the study ``name`` to its trial count on ``days`` and choose its trial: one task
+    of an executor (`m002.evaluation.run_tasks`). ``keep``: hand back each trial's daily
+    net returns too (the final study's, for the overfitting statistics)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    before, search = search, dataclasses.replace(search)  # this task's own time counters
+    study = _study(search, name, seed)
+    kept: dict[int, npt.NDArray[np.float64]] | None = {} if keep else None
+    _optimise(search, study, days, kept)
+    timing = {
+        field: float(getattr(search, field) - getattr(before, field))
+        for field in ("sampler_seconds", "evaluation_seconds", "waiting_seconds", "evaluations")
+    }
+    return _StudyOutcome(_complete(study), _choose(study, search.config), kept, timing)
 
 
 def _check_writable(run_config: Any) -> None:
@@ -660,13 +733,13 @@ def _last_date(evaluator: Evaluator, fold: int) -> Any:
 
 def _overfitting(
     search: _Search,
-    study: Any,
+    trials: list[Any],
     best: Any,
     days: npt.NDArray[np.bool_],
     kept: dict[int, npt.NDArray[np.float64]],
 ) -> dict[str, Any]:
-    """DSR of the chosen trial and PBO of the final study, on the same days."""
-    trials = _complete(study)
+    """DSR of the chosen trial and PBO of the final study (its complete ``trials``), on the
+    same days."""
     columns = []
     for trial in trials:
         if trial.number not in kept:  # a trial of another process or an earlier run
@@ -688,7 +761,7 @@ def _overfitting(
     return {"dsr": dsr, "pbo": pbo}
 
 
-def _history(study: Any) -> list[dict[str, Any]]:
+def _history(trials: list[Any]) -> list[dict[str, Any]]:
     return [
         {
             "trial": t.number,
@@ -696,14 +769,25 @@ def _history(study: Any) -> list[dict[str, Any]]:
             "turnover": t.user_attrs.get("turnover"),
             "params": dict(t.params),
         }
-        for t in _complete(study)
+        for t in trials
     ]
 
 
-def _pareto(study: Any) -> list[dict[str, Any]]:
+def _pareto(trials: list[Any]) -> list[dict[str, Any]]:
+    """The trials no other beats on both objectives (a higher value, a lower turnover)."""
+    front = [
+        t
+        for t in trials
+        if not any(
+            o.values[0] >= t.values[0]
+            and o.values[1] <= t.values[1]
+            and (o.values[0] > t.values[0] or o.values[1] < t.values[1])
+            for o in trials
+        )
+    ]
     return [
         {"trial": t.number, "value": t.values[0], "turnover": t.values[1]}
-        for t in study.best_trials
+        for t in sorted(front, key=lambda t: t.number)
     ]
 
 

@@ -1,0 +1,111 @@
+"""Executors: the same results in order wherever the tasks run, and a walk-forward whose
+outputs do not depend on its executor."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from m002.evaluation import ExecutorConfig, run_tasks, run_walkforward
+from m002.exceptions import ConfigError
+from tests.evaluation.test_walkforward import small_config
+
+HAS_RAY = importlib.util.find_spec("ray") is not None
+
+
+def _power(base: int, exponent: int) -> tuple[int, int]:
+    return base**exponent, os.getpid()
+
+
+def _fail(_: object, value: int) -> int:
+    if value == 2:
+        raise ValueError("task 2 failed")
+    return value
+
+
+@pytest.mark.parametrize("kind", ["local", "processes"])
+def test_results_come_back_in_the_order_of_the_items(kind: str) -> None:
+    finished: list[int] = []
+    results = run_tasks(
+        _power,
+        2,
+        [(e,) for e in range(6)],
+        ExecutorConfig(kind, workers=2),
+        on_done=lambda i, _: finished.append(i),
+    )
+    assert [r[0] for r in results] == [1, 2, 4, 8, 16, 32]
+    assert sorted(finished) == list(range(6))
+    pids = {r[1] for r in results}
+    assert (pids == {os.getpid()}) if kind == "local" else (os.getpid() not in pids)
+
+
+@pytest.mark.parametrize("kind", ["local", "processes"])
+def test_a_failing_task_stops_the_run_with_its_error(kind: str) -> None:
+    with pytest.raises(ValueError, match="task 2 failed"):
+        run_tasks(_fail, None, [(v,) for v in range(4)], ExecutorConfig(kind, workers=2))
+
+
+def test_executor_options_are_checked() -> None:
+    with pytest.raises(ConfigError, match="`executor` must be one of"):
+        ExecutorConfig("threads")
+    with pytest.raises(ConfigError, match="`workers` must be an int >= 0"):
+        ExecutorConfig("processes", workers=-1)
+    with pytest.raises(ConfigError, match="`ray_address` needs `executor='ray'`"):
+        ExecutorConfig("local", address="auto")
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    from m002.data import generate_synthetic
+
+    prices = generate_synthetic(n_tickers=10, n_days=800, seed=11).prices
+    root = tmp_path_factory.mktemp("local")
+    run = run_walkforward(prices, root / "run", small_config(), cache_dir=root / "c", verbose=False)
+    return root / "run", run
+
+
+def _counts(run: dict[str, object]) -> dict[str, object]:
+    models = run["layer1_models"]
+    assert isinstance(models, dict)
+    return {k: v for k, v in models.items() if not k.startswith("seconds")}
+
+
+def _same_outputs(first: Path, second: Path) -> None:
+    for name in ("predictions.parquet", "signals.parquet"):
+        assert pl.read_parquet(first / name).equals(pl.read_parquet(second / name)), name
+
+
+def _executor_run(kind: str, folder: Path) -> dict[str, object]:
+    from m002.data import generate_synthetic
+
+    prices = generate_synthetic(n_tickers=10, n_days=800, seed=11).prices
+    return run_walkforward(
+        prices,
+        folder / "run",
+        small_config(),
+        cache_dir=folder / "c",  # a fresh cache: the workers fit every model themselves
+        verbose=False,
+        executor=ExecutorConfig(kind, workers=2),
+    )
+
+
+def test_worker_processes_give_the_local_run_bit_for_bit(
+    local_run: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    run = _executor_run("processes", tmp_path)
+    _same_outputs(local_run[0], tmp_path / "run")
+    assert _counts(run) == _counts(local_run[1])
+
+
+@pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed (pip install 'm002[ray]')")
+def test_a_local_two_worker_ray_instance_gives_the_local_run_bit_for_bit(
+    local_run: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    run = _executor_run("ray", tmp_path)
+    _same_outputs(local_run[0], tmp_path / "run")
+    assert run["executor"] == {"kind": "ray", "workers": 2, "address": ""}
+    assert _counts(run) == _counts(local_run[1])
