@@ -88,6 +88,14 @@ def _call_shared(threads: int, fn: Callable[..., T], shared: Any, args: tuple[An
     return _call(threads, fn, (shared, *args))
 
 
+def _worker_environment(threads: int) -> dict[str, str]:
+    """What a worker process starts with: polars' thread count, and OpenMP threads that
+    sleep when idle instead of spinning (LightGBM's and torch's thread pools spin by
+    default; several workers spinning on shared cores take a third of the CPU from the work
+    itself)."""
+    return {"POLARS_MAX_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
+
+
 @contextmanager
 def _environment(**values: str) -> Iterator[None]:
     """Environment variables set while worker processes start (they inherit them)."""
@@ -153,7 +161,7 @@ def _run_processes(job: _Job, cfg: ExecutorConfig) -> None:
     threads = _threads_per_worker(workers)
     context = multiprocessing.get_context("spawn")
     with (
-        _environment(POLARS_MAX_THREADS=str(threads)),
+        _environment(**_worker_environment(threads)),
         concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool,
     ):
         futures = {
@@ -186,7 +194,7 @@ def _run_ray(job: _Job, cfg: ExecutorConfig) -> None:
                 num_cpus=cfg.worker_count(),
                 include_dashboard=False,
                 log_to_driver=False,
-                runtime_env={"env_vars": {"POLARS_MAX_THREADS": str(polars_threads)}},
+                runtime_env={"env_vars": _worker_environment(polars_threads)},
             )
     try:
         cpus = int(ray.cluster_resources().get("CPU", 1))

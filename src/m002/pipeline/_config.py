@@ -185,7 +185,10 @@ class CrossFitConfig:
         training.
     warm_start_epochs : int
         0: every model starts from random weights. n > 0: each block's model (and the final
-        one) starts from the previous block's weights and trains at most n epochs.
+        one) starts from the previous block's weights and trains at most n epochs: much
+        cheaper, but the models then form one chain that cannot be fitted in parallel, and on
+        the sample's walk-forward (n = 3) layer 1's out-of-sample macro F1 was lower in 13 of
+        14 folds (0.828 against 0.840), so it is off by default.
     head_valid_fraction : float
         The last share of the (cross-fitted) dates on which the head is evaluated (spec:
         80/20), after a purge gap of ``horizon + 1`` dates.
