@@ -2,17 +2,21 @@
 
 Measured, each in a fresh process so that its peak RSS is its own:
 
-- daily use: a model trained on the sample (default config; read back from the stage cache
-  when trained before) is loaded, then `predict(..., asof="latest")` runs on a synthetic
-  universe of ``--daily-tickers`` tickers (500) read from parquet files: the load time and
-  the predict time after it, in-process;
+- daily use: a model trained on the sample (default config, layer 1 fitted for one epoch
+  only: predict computes the same things whatever the training length) is loaded, then
+  `predict(..., asof="latest")` runs on a synthetic universe of ``--daily-tickers``
+  tickers (500) read from parquet files: the load time and the predict time after it,
+  in-process;
 - research use: `predict` over every date of ``--research-tickers`` x ``--research-days``
   (403 x 4,800: 1.93M rows), in chunks of `PREDICT_CHUNK_TICKERS` tickers, and once more
   with one chunk for every ticker (how `predict` worked before it chunked): wall time, peak
   RSS, and whether the two outputs are equal.
 
     python benchmarks/bench_predict.py [--source ../shared/data/sp500_sample]
-        [--daily-tickers 500] [--research-tickers 403] [--research-days 4800]
+        [--daily-tickers 500] [--research-tickers 403] [--research-days 4800] [--work DIR]
+
+Peak RSS is each child's VmHWM (its own high-water mark; ``ru_maxrss`` would carry the
+parent's over). ``--work DIR`` keeps the trained model and the synthetic data for a rerun.
 """
 
 from __future__ import annotations
@@ -30,13 +34,24 @@ SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sp500_sample
 
 
 def _peak_mb() -> float:
+    """This process's peak RSS (VmHWM): unlike ``ru_maxrss``, which Linux carries over from
+    the parent across fork and exec, it starts afresh with the new program."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**10
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
 
 
 def _train(source: Path, model_dir: Path) -> None:
-    from m002.pipeline import M002FullArchitecture
+    """The default model, its layer 1 fitted for one epoch only: what `predict` computes,
+    and so its time and memory, does not depend on how long the LSTM trained."""
+    import dataclasses
 
-    M002FullArchitecture(verbose=False).train(source).save(model_dir)
+    from m002.pipeline import M002Config, M002FullArchitecture
+
+    config = M002Config()
+    config = dataclasses.replace(config, regime=dataclasses.replace(config.regime, max_epochs=1))
+    M002FullArchitecture(config, verbose=False).train(source).save(model_dir)
 
 
 def _daily(model_dir: Path, data: Path) -> dict[str, float]:
@@ -93,6 +108,7 @@ def main() -> None:
     parser.add_argument("--daily-tickers", type=int, default=500)
     parser.add_argument("--research-tickers", type=int, default=403)
     parser.add_argument("--research-days", type=int, default=4800)
+    parser.add_argument("--work", type=Path, default=None, help="keep the model and data here")
     parser.add_argument("--child", nargs="+", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -112,16 +128,19 @@ def main() -> None:
     from m002.data import write_synthetic
 
     with tempfile.TemporaryDirectory(prefix="m002_bench_predict_") as tmp:
-        root = Path(tmp)
+        root = args.work or Path(tmp)
         model_dir = root / "model"
         t0 = time.perf_counter()
-        _train(args.source, model_dir)
+        if not model_dir.exists():
+            _train(args.source, model_dir)
         train_s = time.perf_counter() - t0
         daily_data, research_data = root / "daily", root / "research"
-        write_synthetic(daily_data, n_tickers=args.daily_tickers, n_days=1500, seed=1)
-        write_synthetic(
-            research_data, n_tickers=args.research_tickers, n_days=args.research_days, seed=2
-        )
+        if not daily_data.exists():
+            write_synthetic(daily_data, n_tickers=args.daily_tickers, n_days=1500, seed=1)
+        if not research_data.exists():
+            write_synthetic(
+                research_data, n_tickers=args.research_tickers, n_days=args.research_days, seed=2
+            )
         daily = _child("daily", str(model_dir), str(daily_data))
         chunked = _child("research", str(model_dir), str(research_data), str(root / "a.pq"), "0")
         whole = _child(

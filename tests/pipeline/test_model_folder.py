@@ -4,6 +4,7 @@ decisions never silently miss a ticker or a day (the reliability rules of DESIGN
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from datetime import date, timedelta
 from pathlib import Path
@@ -237,6 +238,8 @@ def test_cli_predict_bad_asof_keeps_the_old_output(model_dir: Path, tmp_path: Pa
     assert early.exit_code == 2, early.output
     assert "no price rows" in early.output
     assert target.read_text() == "yesterday's decisions\n"
+    # the model's load time is reported beside the prediction's
+    assert re.search(r"done loading the model .*?\(\d+\.\d s\)", early.output, re.S), early.output
 
 
 def test_a_window_longer_than_the_history_names_seq_len(prices: pl.DataFrame) -> None:

@@ -51,6 +51,15 @@ def test_pairs_are_put_in_order_and_a_lone_quantile_is_dropped() -> None:
     assert changes_of({"enter_quantile": 0.7}, {}) == {}
 
 
+def test_n_drop_is_capped_at_topk_so_no_trial_is_invalid_by_it() -> None:
+    from m002.portfolio import PortfolioConfig
+
+    changes = changes_of({"sizing": "topk", "topk": 4, "n_drop": 5}, {})
+    assert (changes["topk"], changes["n_drop"]) == (4, 4)
+    PortfolioConfig().replace(**changes)  # valid: it would raise for n_drop=5
+    assert changes_of({"topk": 10, "n_drop": 3}, {})["n_drop"] == 3
+
+
 def test_a_parameter_of_another_sizing_is_not_drawn() -> None:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
     drawn = []

@@ -223,11 +223,9 @@ def test_a_space_file_narrows_the_search(fake_run: Path, tmp_path: Path) -> None
 def test_a_space_without_valid_configurations_stops_with_the_reason(
     fake_run: Path, tmp_path: Path
 ) -> None:
-    # a top-k book with more names to drop than it holds: every trial is invalid
-    space, fixed = space_from_dict(
-        {"sizing": "topk", "topk": 2, "n_drop": {"low": 3, "high": 5, "integer": True}}
-    )
-    with pytest.raises(ConfigError, match="`n_drop` must be <= `topk`"):
+    # a gross target above the leverage cap: every trial is invalid
+    space, fixed = space_from_dict({"max_leverage": 1.0, "gross_target": {"low": 1.5, "high": 2.0}})
+    with pytest.raises(ConfigError, match="`gross_target` must be <= `max_leverage`"):
         tune_run(fake_run, out=tmp_path / "t.toml", config=FEW, space=space, fixed=fixed)
 
 

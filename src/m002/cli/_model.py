@@ -126,7 +126,8 @@ def predict_cmd(
     from m002.pipeline import M002FullArchitecture
 
     _check_out_suffix(out_file)
-    model = M002FullArchitecture.load(model_dir, cache_dir=cache_dir, use_cache=not no_cache)
+    with _step(f"loading the model {model_dir}"):
+        model = M002FullArchitecture.load(model_dir, cache_dir=cache_dir, use_cache=not no_cache)
     model.config = _with_validate(model.config, validate)
     with _step(f"predicting {source}" + (f" as of {asof}" if asof else "")):
         decisions = model.predict(source, asof=asof)

@@ -9,7 +9,8 @@ A parameter can apply to one sizing only (``when``): the policy's thresholds and
 only move the spec sizing's positions, hysteresis only the rank book, ``topk`` and ``n_drop``
 only top-k. Such a parameter is drawn only in trials of its sizing, so the search does not
 spend trials on values that change nothing. Two pairs are ordered after drawing (the lower
-value goes to the first field): ``exit_quantile <= enter_quantile`` and ``net_min <= net_max``.
+value goes to the first field): ``exit_quantile <= enter_quantile`` and ``net_min <= net_max``;
+and ``n_drop`` is capped at ``topk``.
 """
 
 from __future__ import annotations
@@ -177,4 +178,9 @@ def changes_of(values: Mapping[str, Value], fixed: Mapping[str, Value]) -> dict[
     if ("enter_quantile" in changes) != ("exit_quantile" in changes):
         changes.pop("enter_quantile", None)
         changes.pop("exit_quantile", None)
+    # a book cannot drop more names a day than it holds: without the cap, a search that
+    # settles on small books draws invalid trials only, which the sampler cannot learn from
+    drop, topk = changes.get("n_drop"), changes.get("topk")
+    if isinstance(drop, int) and isinstance(topk, int) and drop > topk:
+        changes["n_drop"] = topk
     return changes
