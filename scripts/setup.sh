@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv (if missing) and install m002 with its test tools and the tune and ray extras.
+# Create .venv (if missing) and install m002 with its test tools and the tune, ray and experiments extras.
 # Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,4 +8,4 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev,tune,ray]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev,tune,ray,experiments]"
