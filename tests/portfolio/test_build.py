@@ -60,9 +60,18 @@ def test_rank_book_median_is_flat_and_ties_share_a_rank() -> None:
     assert weights_of(three, PLAIN)["B"] == [0.0]
 
 
-def test_long_only_rank_book_is_the_upper_half_at_gross_one() -> None:
+def test_long_only_rank_book_is_a_tilt_at_gross_one() -> None:
+    # q = 1, 2/3, 1/3, 0, summing to 2: weights q / 2
     frame = frame_of({"A": [4.0], "B": [3.0], "C": [2.0], "D": [1.0]})
     out = weights_of(frame, with_rules(PLAIN, long_only=True))
+    assert out == {"A": approx([0.5]), "B": approx([1 / 3]), "C": approx([1 / 6]), "D": [0.0]}
+
+
+def test_long_only_rank_book_with_hysteresis_holds_the_upper_half() -> None:
+    # q - 1/2 = 1/2, 1/6 above the median (both enter at q >= 0.6); scaled to gross 1
+    frame = frame_of({"A": [4.0], "B": [3.0], "C": [2.0], "D": [1.0]})
+    config = with_rules(PLAIN, long_only=True, enter_quantile=0.6, exit_quantile=0.5)
+    out = weights_of(frame, config)
     assert out == {"A": approx([0.75]), "B": approx([0.25]), "C": [0.0], "D": [0.0]}
 
 
@@ -139,11 +148,14 @@ def test_topk_never_fills_its_book_with_names_that_have_no_view() -> None:
 
 
 def test_rank_book_leaves_a_score_of_zero_flat() -> None:
-    # the three names tied at 0 share the middle quantile; with a long-only book they would
-    # share nothing anyway, but one more negative name would lift them above the median
+    # ranks F 1, C 2, A and B 3.5, D 5 -> q = 0, 1/4, 5/8, 5/8, 1: the two names tied at 0
+    # sit above the median, yet neither the tilt nor the upper half holds them
     frame = frame_of({"A": [0.0], "B": [0.0], "C": [-1.0], "D": [1.0], "F": [-2.0]})
-    out = weights_of(frame, with_rules(PLAIN, long_only=True))
-    assert out == {"A": [0.0], "B": [0.0], "C": [0.0], "D": [1.0], "F": [0.0]}
+    tilt = weights_of(frame, with_rules(PLAIN, long_only=True))
+    assert tilt == {"A": [0.0], "B": [0.0], "C": approx([0.2]), "D": approx([0.8]), "F": [0.0]}
+    config = with_rules(PLAIN, long_only=True, enter_quantile=0.5, exit_quantile=0.5)
+    upper = weights_of(frame, config)
+    assert upper == {"A": [0.0], "B": [0.0], "C": [0.0], "D": [1.0], "F": [0.0]}
 
 
 # --- memory ----------------------------------------------------------------------------------

@@ -15,8 +15,11 @@ ALL = np.ones(5, dtype=bool)
 def test_rank_book_without_hysteresis_holds_everything_but_the_median() -> None:
     out = rank_book(Q, np.zeros(5), hysteresis=None, long_only=False)
     assert out.tolist() == [0.5, 0.25, 0.0, -0.25, -0.5]
-    long_only = rank_book(Q, np.zeros(5), hysteresis=None, long_only=True)
-    assert long_only.tolist() == [0.5, 0.25, 0.0, 0.0, 0.0]
+    tilt = rank_book(np.array([1.0, 0.75, np.nan, 0.25, 0.0]), np.zeros(5), hysteresis=None,
+                     long_only=True)  # fmt: skip
+    assert tilt.tolist() == [1.0, 0.75, 0.0, 0.25, 0.0]
+    upper = rank_book(Q, np.zeros(5), hysteresis=(0.5, 0.5), long_only=True)
+    assert upper.tolist() == [0.5, 0.25, 0.0, 0.0, 0.0]
     assert not rank_book(np.full(3, np.nan), np.zeros(3), hysteresis=None, long_only=False).any()
 
 

@@ -61,19 +61,23 @@ class PortfolioConfig:
     ----------
     sizing : Sizing, default ``Sizing.RANK``
         ``"spec"``: the policy's ``position_size``. ``"rank"``: ranks of the score, demeaned
-        (long-only: the ranks above the median). ``"topk"``: ``topk`` names held, ``n_drop``
-        replaced a day at most (long the best; without ``long_only`` also short the worst).
+        (long-only: a tilt, every name weighted by its rank quantile). ``"topk"``: ``topk``
+        names held, ``n_drop`` replaced a day at most (long the best; without ``long_only``
+        also short the worst).
     score_column : str, default ``"policy_score"``
         Bullish-when-high score that ranks the names (``"pred_expected_ret_pct"`` for the
         head's expected return). A row whose score is null, NaN or infinite is flat.
     long_only : bool, default True
-        No short weight: ``"spec"`` drops the shorts, ``"rank"`` holds the upper half, and
+        No short weight: ``"spec"`` drops the shorts, ``"rank"`` is a tilt (every name held,
+        weight proportional to its rank quantile; with a hysteresis, the names it keeps above
+        the median, weight ``quantile - 0.5``), and
         ``"topk"`` the best names only.
     enter_quantile, exit_quantile : float or None, default None
         Hysteresis for ``"rank"`` (both or neither; ``0.5 <= exit <= enter <= 1``): a flat
         name enters long at a rank quantile >= ``enter_quantile`` and stays long while >=
         ``exit_quantile``; shorts mirror it (enter <= 1 - enter, stay <= 1 - exit). None:
-        every scored name is held, long above the median, short below it.
+        every scored name is held, long above the median, short below it (long-only: the
+        tilt).
     topk : int, default 10
         Names held per side by ``"topk"`` (>= 1).
     n_drop : int, default 2

@@ -551,6 +551,8 @@ def _raw(
             value = max(size[i], 0.0) if long_only else size[i]
         elif score[i] == 0.0:  # no view: no rank book holds it
             value = 0.0
+        elif long_only and np.isnan(enter):  # the tilt: every name, by its quantile
+            value = 0.0 if np.isnan(quantile[i]) else quantile[i]
         else:
             centred = quantile[i] - 0.5
             if np.isnan(enter):
