@@ -1,4 +1,5 @@
-"""`m002 walkforward`, `m002 backtest`, `m002 report`: the evaluation commands."""
+"""`m002 walkforward`, `m002 experiment`, `m002 backtest`, `m002 report`: the evaluation
+commands."""
 
 from __future__ import annotations
 
@@ -175,6 +176,131 @@ def walkforward_cmd(
     out.print(
         f"run written to {run_dir} in {run['timings']['total_s']:.0f} s; next: "
         f"`m002 backtest {run_dir} --costs-bps 20`, `m002 report {run_dir} --out report.html`",
+        highlight=False,
+    )
+
+
+def _experiment_table(experiment: dict[str, Any]) -> Table:
+    costs = experiment["backtest"]
+    table = Table(
+        title=f"experiment: every arm on the same folds, `{experiment['strategy']}` net of "
+        f"{costs['cost_bps']:g} bps + {costs['slippage_bps']:g} bps slippage per side",
+        caption="F1: layer 1's macro F1 out of sample on every row with a known outcome (all) "
+        "and on the rows labelled with a state (labelled); AP beside the rebound base rate; "
+        "rank IC of the expected return; changes: the keys set unlike the first arm",
+        caption_justify="left",
+    )
+    headers = ("arm", "changes", "F1 all", "F1 labelled", "AP", "base", "rank IC", "Sharpe",
+               "CAGR", "max DD", "turnover/y", "fits", "wall s")  # fmt: skip
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("arm", "changes") else "right")
+    for row in experiment["arms"]:
+        layer1, head, book = row["layer1"], row["head"], row["backtest"]
+        changes = ", ".join(f"{k}={v}" for k, v in row["changes"].items()) or "-"
+        table.add_row(
+            row["name"],
+            changes,
+            _fmt(layer1["macro_f1_all_rows"], ".3f"),
+            _fmt(layer1["macro_f1_labelled"], ".3f"),
+            _fmt(head["ap"], ".3f"),
+            _fmt(head["base_rate"], ".3f"),
+            _fmt(head["rank_ic"], "+.4f"),
+            _fmt(book["sharpe"], "+.2f"),
+            _fmt(book["cagr"], "+.1%"),
+            _fmt(book["max_drawdown"], ".1%"),
+            _fmt(book["turnover"], ".1f"),
+            str(layer1["models_fitted"]),
+            f"{row['wall_s']:.0f}",
+        )
+    reference = experiment["reference"]["buy_and_hold"]
+    table.add_row(
+        "buy_and_hold", "(reference)", "", "", "", "", "",
+        _fmt(reference["sharpe"], "+.2f"), _fmt(reference["cagr"], "+.1%"),
+        _fmt(reference["max_drawdown"], ".1%"), _fmt(reference["turnover"], ".1f"), "", "",
+    )  # fmt: skip
+    return table
+
+
+@main.command("experiment")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("config_files", metavar="CONFIG...", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Experiment folder (new, empty, or an earlier experiment's).",
+)
+@click.option(
+    "--no-default",
+    is_flag=True,
+    help="Leave out the arm with the default configuration (else the first, named 'default').",
+)
+@click.option("--retrain-every", default=None, help="'1y', '6m' or '126d' (default: config).")
+@click.option("--first-test-date", default=None, help="First out-of-sample date (ISO).")
+@click.option("--last-test-date", default=None, help="Last out-of-sample date (ISO).")
+@_with_cache_options
+@_with_executor_options
+@_friendly_errors
+def experiment_cmd(
+    source: Path,
+    config_files: tuple[Path, ...],
+    out_dir: Path,
+    no_default: bool,
+    retrain_every: str | None,
+    first_test_date: str | None,
+    last_test_date: str | None,
+    no_cache: bool,
+    cache_dir: Path | None,
+    executor: str,
+    workers: int,
+    ray_address: str,
+) -> None:
+    """Walk several configurations forward on SOURCE with the same folds and costs and
+    compare them in one table (written to --out/experiment.json, one run per arm under
+    --out/runs/).
+
+    Each CONFIG is a TOML file (as `m002 walkforward --config`), its arm named after the file;
+    the default configuration is the first arm unless --no-default. Stages the arms share
+    (features, layer-1 models with the same [labels], [regime] and [crossfit]) are computed
+    once. The files must agree on [walkforward] and [backtest]."""
+    import dataclasses
+
+    from m002.evaluation import Arm, ExecutorConfig, RunConfig, run_experiment
+
+    configs = [(path.stem, _read_run_config(path)) for path in config_files]
+    if not no_default:
+        shared = configs[0][1] if configs else RunConfig()
+        default = RunConfig(walkforward=shared.walkforward, backtest=shared.backtest)
+        configs.insert(0, ("default", default))
+    if not configs:
+        raise click.UsageError("give at least one CONFIG file, or leave out --no-default")
+    overrides = {
+        "retrain_every": retrain_every,
+        "first_test_date": first_test_date,
+        "last_test_date": last_test_date,
+    }
+    given = {k: v for k, v in overrides.items() if v is not None}
+    arms = []
+    for name, config in configs:
+        if given:
+            walkforward = dataclasses.replace(config.walkforward, **given)
+            config = dataclasses.replace(config, walkforward=walkforward)
+        arms.append(Arm(name, config))
+    experiment = run_experiment(
+        source,
+        out_dir,
+        arms,
+        cache_dir=cache_dir,
+        use_cache=not no_cache,
+        verbose=True,
+        executor=ExecutorConfig(executor, workers, ray_address),
+    )
+    _print_wide(_experiment_table(experiment))
+    out.print(
+        f"experiment written to {out_dir} in {experiment['total_s']:.0f} s; each arm's run is "
+        f"in {out_dir / 'runs'}; `m002 report {out_dir} --out report.html` shows the table "
+        "beside the first arm's run",
         highlight=False,
     )
 

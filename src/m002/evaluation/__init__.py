@@ -11,6 +11,13 @@ from m002.evaluation._backtest import (
     run_backtest,
 )
 from m002.evaluation._executors import EXECUTORS, ExecutorConfig, run_tasks
+from m002.evaluation._experiment import (
+    EXPERIMENT_FILE,
+    EXPERIMENT_STRATEGY,
+    Arm,
+    config_changes,
+    run_experiment,
+)
 from m002.evaluation._predictive import (
     calibration_bins,
     feature_stats_by_regime,
@@ -41,9 +48,12 @@ __all__ = [
     "DAILY_COLUMNS",
     "EVENT_FLAGS",
     "EXECUTORS",
+    "EXPERIMENT_FILE",
+    "EXPERIMENT_STRATEGY",
     "RUN_FILES",
     "STRATEGIES",
     "TRADE_COLUMNS",
+    "Arm",
     "BacktestConfig",
     "BacktestResult",
     "ExecutorConfig",
@@ -52,6 +62,7 @@ __all__ = [
     "WalkForwardConfig",
     "backtest_run",
     "calibration_bins",
+    "config_changes",
     "feature_stats_by_regime",
     "fold_prediction_metrics",
     "past_return",
@@ -62,6 +73,7 @@ __all__ = [
     "regime_rule_position",
     "reversal_position",
     "run_backtest",
+    "run_experiment",
     "run_config_from_dict",
     "run_tasks",
     "run_walkforward",
