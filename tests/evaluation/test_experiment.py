@@ -171,6 +171,24 @@ def test_cli_compares_config_files(cache: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "exp2").exists()
 
 
+def test_the_report_of_an_experiment_shows_the_arms(
+    experiment: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    from m002.report import render_report
+
+    folder, result = experiment
+    page = render_report(folder, tmp_path / "experiment.html").read_text()
+    assert 'id="experiment-table"' in page
+    assert '<a href="#experiment">' in page
+    assert "head.target = excess" in page
+    sharpe = result["arms"][1]["backtest"]["sharpe"]
+    assert f"<td>{sharpe:.2f}</td>" in page
+    # the rest of the page is the first arm's run; a run's own page has no such section
+    alone = render_report(folder / "runs" / "base", tmp_path / "run.html").read_text()
+    assert 'id="experiment"' not in alone
+    assert alone.count("<section") == page.count("<section") - 1
+
+
 def test_head_params_reach_the_config_changes() -> None:
     config = dataclasses.replace(
         small_config(),

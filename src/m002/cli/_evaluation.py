@@ -385,7 +385,8 @@ def backtest_cmd(
 @_friendly_errors
 def report_cmd(run_dir: Path, out_file: Path, tickers: str | None) -> None:
     """Write one self-contained HTML report and explorer of a walk-forward run (with its
-    tuning, where `m002 tune` has run on it)."""
+    tuning, where `m002 tune` has run on it), or of an `m002 experiment` folder (its
+    comparison of the arms, above the first arm's run)."""
     from m002.report import render_report
 
     if out_file.suffix.lower() not in (".html", ".htm"):

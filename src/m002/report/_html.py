@@ -15,6 +15,7 @@ from typing import Any, Final
 
 __all__ = [
     "escape",
+    "experiment_section",
     "fill_template",
     "fold_table",
     "format_value",
@@ -347,6 +348,60 @@ def tuning_section(tuning: Mapping[str, Any], descriptions: Mapping[str, Any]) -
         "</section>",
     ]
     return "\n".join(parts)
+
+
+def experiment_section(experiment: Mapping[str, Any]) -> str:
+    """The experiment section (``experiment.json`` of ``m002 experiment``): one row per arm,
+    what it changed, and each layer's out-of-sample figures on the shared folds and costs."""
+    costs = experiment["backtest"]
+    rows = []
+    for arm in experiment["arms"]:
+        layer1, head, book = arm["layer1"], arm["head"], arm["backtest"]
+        changes = arm.get("changes") or {}
+        rows.append(
+            [
+                f"<strong>{escape(arm['name'])}</strong>",
+                "<br>".join(f"{escape(k)} = {_parameter(v)}" for k, v in changes.items())
+                or MISSING,
+                format_value(layer1.get("macro_f1_all_rows"), "metric"),
+                format_value(layer1.get("macro_f1_labelled"), "metric"),
+                format_value(head.get("ap"), "metric"),
+                format_value(head.get("base_rate"), "metric"),
+                format_value(head.get("rank_ic"), "other"),
+                format_value(book.get("sharpe"), "ratio"),
+                format_value(book.get("cagr"), "pct"),
+                format_value(book.get("max_drawdown"), "pct"),
+                format_value(book.get("turnover"), "ratio"),
+                format_value(layer1.get("models_fitted"), "int"),
+                format_value(arm.get("wall_s"), "int"),
+            ]
+        )
+    reference = experiment["reference"].get("buy_and_hold") or {}
+    rows.append(
+        ["buy_and_hold", "(reference)", *[MISSING] * 5]
+        + [format_value(reference.get(k), kind) for k, kind in
+           (("sharpe", "ratio"), ("cagr", "pct"), ("max_drawdown", "pct"), ("turnover", "ratio"))]
+        + [MISSING, MISSING]
+    )  # fmt: skip
+    headings = ["Arm", "Changes", "F1 all rows", "F1 labelled", "AP", "Base rate", "Rank IC",
+                "Sharpe", "CAGR", "Max DD", "Turnover/y", "Layer-1 fits", "Wall s"]  # fmt: skip
+    groups = [("", 2), ("Layer 1", 2), ("Head", 3), (escape(experiment["strategy"]), 4), ("", 2)]
+    return "\n".join(
+        [
+            '<section id="experiment">',
+            "<h2>Experiment</h2>",
+            f'<p class="hint">Every arm walked forward on the same folds, net of '
+            f"{costs['cost_bps']:g} bps + {costs['slippage_bps']:g} bps slippage per side; "
+            "all figures out of sample. Changes: the keys an arm sets unlike the first one; "
+            "layer 1's macro F1 on every row with a known outcome and on the rows labelled "
+            "with a state; the head's average precision beside the rebound base rate and the "
+            "rank IC of its expected return. The rest of this page is the first arm's run.</p>",
+            '<div class="scroll">'
+            + _table(headings, rows, table_id="experiment-table", groups=groups)
+            + "</div>",
+            "</section>",
+        ]
+    )
 
 
 def comparison_table(comparison: Mapping[str, Any], descriptions: Mapping[str, Any]) -> str:

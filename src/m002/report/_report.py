@@ -13,6 +13,7 @@ from m002 import __version__
 from m002._io import atomic_file
 from m002.report._html import (
     escape,
+    experiment_section,
     fill_template,
     fold_table,
     header,
@@ -24,7 +25,14 @@ from m002.report._html import (
     tuning_section,
 )
 from m002.report._payload import available_tickers, build_payload, script_json, select_tickers
-from m002.report._rundir import EVALUATION_JSON, PREDICTIONS, RunDir, read_run_dir
+from m002.report._rundir import (
+    EVALUATION_JSON,
+    PREDICTIONS,
+    Experiment,
+    RunDir,
+    read_experiment,
+    read_run_dir,
+)
 
 __all__ = ["DEFAULT_NAME", "render_report"]
 
@@ -58,7 +66,8 @@ def render_report(
         Run directory written by ``m002 walkforward`` (``run.json``, ``predictions.parquet``,
         ``evaluation.json``) and ``m002 backtest`` (``backtest/daily.parquet``,
         ``backtest/metrics.json``); where it has ``tuning/tuning.json`` (``m002 tune``), the
-        page shows it too.
+        page shows it too. An experiment folder of ``m002 experiment`` (``experiment.json``)
+        gives the page of its first arm's run with the experiment's comparison on top.
     out : str or Path
         The HTML file to write (parent folders are created), or an existing directory to
         write ``report.html`` into. An existing file is replaced.
@@ -89,13 +98,14 @@ def render_report(
     >>> render_report("runs/sp500", "runs/sp500/report.html")  # doctest: +SKIP
     PosixPath('runs/sp500/report.html')
     """
-    run = read_run_dir(run_dir)
+    experiment = read_experiment(run_dir)
+    run = read_run_dir(run_dir if experiment is None else experiment.first_run)
     available = available_tickers(run)
     chosen = select_tickers(tickers, available, source=run.path / PREDICTIONS)
     payload = build_payload(run, chosen)
     page = fill_template(
         read_asset("_template.html"),
-        _parts(run, payload, n_tickers=len(available)),
+        {**_parts(run, payload, n_tickers=len(available)), **_experiment_parts(experiment)},
     )
     target = _target(Path(out))
     # a reader (a browser left open on the report) never sees half a file
@@ -171,6 +181,16 @@ def _parts(run: RunDir, payload: dict[str, Any], *, n_tickers: int) -> dict[str,
         "data": script_json(payload),
         "plotly": str(get_plotlyjs()),
         "script": read_asset("_report.js"),
+    }
+
+
+def _experiment_parts(experiment: Experiment | None) -> dict[str, str]:
+    # only an experiment's page has the section: a run's page is as it was
+    if experiment is None:
+        return {"experiment_nav": "", "experiment": ""}
+    return {
+        "experiment_nav": '  <a href="#experiment">Experiment</a>\n',
+        "experiment": experiment_section(experiment.table) + "\n\n",
     }
 
 

@@ -18,7 +18,7 @@ import polars as pl
 
 from m002._io import read_json
 from m002._schema import DATE, PRICE_COLUMNS, TICKER, require_columns
-from m002.evaluation import EVENT_FLAGS, RUN_FILES
+from m002.evaluation import EVENT_FLAGS, EXPERIMENT_FILE, RUN_FILES
 from m002.evaluation._run import TUNING_DIR
 from m002.exceptions import DamagedFileError, SchemaError
 from m002.policy import ACTION, POSITION_SIZE
@@ -30,8 +30,10 @@ __all__ = [
     "EXPLORER_COLUMNS",
     "STATE_NAMES",
     "STATE_PROB_COLUMNS",
+    "Experiment",
     "RunDir",
     "finite_or_none",
+    "read_experiment",
     "read_run_dir",
 ]
 
@@ -43,6 +45,8 @@ DAILY: Final = f"{BACKTEST_DIR}/daily.parquet"
 METRICS_JSON: Final = f"{BACKTEST_DIR}/metrics.json"
 TUNING_JSON: Final = f"{TUNING_DIR}/tuning.json"
 
+EXPERIMENT_JSON: Final = EXPERIMENT_FILE
+EXPERIMENT_HINT: Final = "`m002 experiment SOURCE CONFIG... --out DIR` writes it"
 WALKFORWARD_HINT: Final = "`m002 walkforward SOURCE --out RUN_DIR` writes it; run that first"
 BACKTEST_HINT: Final = "run `m002 backtest RUN_DIR` on this run directory to make it"
 TUNE_HINT: Final = "`m002 tune RUN_DIR --out tuned.toml` writes it; run that again"
@@ -108,6 +112,37 @@ class RunDir:
     daily: pl.DataFrame
     predictions: pl.LazyFrame
     tuning: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment folder of ``m002 experiment``: its comparison table and the run of its
+    first arm, whose page the report shows below the table."""
+
+    table: dict[str, Any]
+    first_run: Path
+
+
+def read_experiment(folder: str | Path) -> Experiment | None:
+    """The experiment in ``folder``, or None where ``folder`` holds no ``experiment.json``.
+
+    Raises
+    ------
+    SchemaError
+        ``experiment.json`` lacks a key the report shows, or has no arm.
+    DamagedFileError
+        It is not valid JSON.
+    """
+    path = Path(folder)
+    if not (path / EXPERIMENT_JSON).is_file():
+        return None
+    table = _read_json(path, EXPERIMENT_JSON, EXPERIMENT_HINT)
+    keys = ("arms", "backtest", "reference", "strategy")
+    _require_keys(table, keys, where=path / EXPERIMENT_JSON)
+    if not table["arms"]:
+        msg = f"{path / EXPERIMENT_JSON} lists no arm; {EXPERIMENT_HINT}"
+        raise SchemaError(msg)
+    return Experiment(table=table, first_run=path / "runs" / table["arms"][0]["name"])
 
 
 def read_run_dir(run_dir: str | Path) -> RunDir:
