@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
 import math
+from collections.abc import Iterable
 from dataclasses import fields
 from enum import StrEnum
+from types import ModuleType
 from typing import Any, Final
 
 import numpy as np
 
 from m002.exceptions import ConfigError
 
-__all__ = ["VALIDATE_MODES", "check_field_types", "check_int", "check_mode", "set_choice"]
+__all__ = [
+    "EXTRA_INSTALL",
+    "VALIDATE_MODES",
+    "check_choice",
+    "check_field_types",
+    "check_int",
+    "check_mode",
+    "import_extra",
+    "set_choice",
+]
 
 VALIDATE_MODES: Final = ("strict", "lenient", "off")
 """How input prices are checked: stop at the first bad row, drop bad rows, or not at all."""
@@ -49,6 +61,38 @@ def check_field_types(config: Any) -> None:
             if not math.isfinite(value):
                 msg = f"`{f.name}` must be finite, got `{f.name}={value!r}`"
                 raise ConfigError(msg)
+
+
+def check_choice(name: str, value: object, allowed: Iterable[str]) -> None:
+    """`ConfigError` unless ``value`` is one of the strings ``allowed`` (a registry's keys,
+    a tuple of names), naming the field and the choices."""
+    choices = list(allowed)
+    if not (isinstance(value, str) and value in choices):
+        listed = ", ".join(map(repr, choices))
+        msg = f"`{name}` must be one of {listed}, got `{name}={value!r}`"
+        raise ConfigError(msg)
+
+
+EXTRA_INSTALL: Final = "pip install 'm002[experiments]'"
+"""How to get the packages of the spec's extension points (the ``experiments`` extra)."""
+
+
+def import_extra(module: str, *, needed_by: str) -> ModuleType:
+    """The module ``module`` of the ``experiments`` extra (imbalanced-learn, hmmlearn,
+    xgboost), imported.
+
+    Raises
+    ------
+    ConfigError
+        If it cannot be imported, naming the setting that needs it (``needed_by``, e.g.
+        ``"`model='xgboost'`"``) and `EXTRA_INSTALL`.
+    """
+    try:
+        importlib.import_module(module.partition(".")[0])  # the package, then its module
+        return importlib.import_module(module)
+    except ImportError as error:
+        msg = f"{needed_by} needs the `{module}` package, which is not installed: {EXTRA_INSTALL}"
+        raise ConfigError(msg) from error
 
 
 def set_choice(config: Any, name: str, kind: type[StrEnum]) -> None:

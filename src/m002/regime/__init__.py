@@ -1,4 +1,8 @@
-"""Layer 1: sequences over the feature matrix and the LSTM regime classifier (spec section 2).
+"""Layer 1: sequences over the feature matrix and the regime classifier (spec section 2).
+
+Its parts are chosen by name (spec section 6): the network (`SEQUENCE_MODELS`: the LSTM, a
+transformer), the loss (`LOSSES`), how each epoch's windows are drawn (`SAMPLERS`), the
+curriculum (`CURRICULA`) and, optionally, pseudo-labels of no-state windows.
 
 The classifier's ``state_prob_<state>`` are probabilities at the states' real frequencies: the
 five sum to at most 1, and what they leave is the probability of no state (the outcome of rows
@@ -11,6 +15,8 @@ from __future__ import annotations
 from m002.regime._baselines import last_day_logistic_baseline, majority_baseline
 from m002.regime._calibration import OutcomeCalibration
 from m002.regime._classifier import DEFAULT_SEQUENCE_FEATURES, RegimeClassifier, time_split
+from m002.regime._curriculum import CURRICULA, pacing_share
+from m002.regime._losses import LOSSES, FocalLoss
 from m002.regime._metrics import (
     classification_metrics,
     outcome_metrics,
@@ -20,10 +26,12 @@ from m002.regime._metrics import (
 from m002.regime._model import (
     RegimeLSTM,
     RegimeSequenceDataset,
+    SequenceNetwork,
     balanced_batches,
     balanced_collate_fn,
     balanced_order,
 )
+from m002.regime._networks import SEQUENCE_MODELS, RegimeTransformer
 from m002.regime._outcomes import (
     CLASS_NAMES,
     NO_STATE,
@@ -33,7 +41,9 @@ from m002.regime._outcomes import (
     regime_outcome,
     state_prob_columns,
 )
+from m002.regime._pseudo_labels import pseudo_labels
 from m002.regime._quality import regime_quality
+from m002.regime._sampling import SAMPLERS
 from m002.regime._sequences import (
     SequenceSet,
     build_sequences,
@@ -43,15 +53,22 @@ from m002.regime._sequences import (
 
 __all__ = [
     "CLASS_NAMES",
+    "CURRICULA",
     "DEFAULT_SEQUENCE_FEATURES",
+    "LOSSES",
     "NO_STATE",
     "NO_STATE_ID",
     "OUTCOME_NAMES",
+    "SAMPLERS",
+    "SEQUENCE_MODELS",
     "STATE_PROB_PREFIX",
+    "FocalLoss",
     "OutcomeCalibration",
     "RegimeClassifier",
     "RegimeLSTM",
     "RegimeSequenceDataset",
+    "RegimeTransformer",
+    "SequenceNetwork",
     "SequenceSet",
     "balanced_batches",
     "balanced_collate_fn",
@@ -63,6 +80,8 @@ __all__ = [
     "majority_baseline",
     "outcome_metrics",
     "outcome_probabilities",
+    "pacing_share",
+    "pseudo_labels",
     "regime_outcome",
     "regime_quality",
     "reliability_table",

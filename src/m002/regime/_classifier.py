@@ -13,6 +13,7 @@ least as likely as not.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ from sklearn.base import BaseEstimator
 from torch import nn
 
 from m002 import __version__
+from m002._checks import check_choice
 from m002._io import atomic_file, read_json, write_json
 from m002._schema import DATE, require_columns
 from m002.exceptions import ConfigError, NotFittedError, SchemaError
@@ -41,8 +43,11 @@ from m002.labels import (
 )
 from m002.labels._regime import REGIME_LABEL_KNOWN
 from m002.regime._calibration import OutcomeCalibration
+from m002.regime._curriculum import CURRICULA, AllWindows
+from m002.regime._losses import LOSSES, build_loss
 from m002.regime._metrics import classification_metrics, outcome_metrics, reliability_table
-from m002.regime._model import RegimeLSTM, balanced_batches
+from m002.regime._model import SequenceNetwork
+from m002.regime._networks import SEQUENCE_MODELS, build_network
 from m002.regime._outcomes import (
     CLASS_NAMES,
     NO_STATE_ID,
@@ -50,6 +55,8 @@ from m002.regime._outcomes import (
     regime_outcome,
     state_prob_columns,
 )
+from m002.regime._pseudo_labels import pseudo_labels
+from m002.regime._sampling import SAMPLERS, require_imblearn
 from m002.regime._sequences import SequenceSet, build_sequences, window_indices
 
 __all__ = ["DEFAULT_SEQUENCE_FEATURES", "RegimeClassifier", "time_split"]
@@ -62,6 +69,7 @@ _MODEL_FILE, _META_FILE = "regime_model.pt", "regime_meta.json"
 _FORMAT: Final = 2  # 2: six outputs ("none" last) and a calibration; 1 (no key): five, none
 _PREDICT_BATCH = 4096
 _OUTCOME: Final = "_regime_outcome"
+_DISPLAY: Final = {"lstm": "LSTM", "transformer": "Transformer"}
 
 
 def time_split(
@@ -104,14 +112,16 @@ def _torch_threads(threads: int) -> Iterator[None]:
 
 
 class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
-    """Layer 1: an LSTM over ``seq_len``-day windows of features -> regime state probabilities.
+    """Layer 1: a sequence model over ``seq_len``-day windows of features -> regime state
+    probabilities.
 
     Parameters
     ----------
     seq_len : int
         Rows per window (default 20).
     hidden_size, num_layers, dropout
-        `RegimeLSTM` shape.
+        The network's shape (`RegimeLSTM`; for the transformer ``hidden_size`` is
+        ``d_model``).
     batch_size : int
         Windows drawn per step, before the balanced collate repeats minority outcomes.
     max_epochs : int
@@ -145,12 +155,43 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         a fixed number makes a fit the same wherever it runs (any executor, any machine),
         and it is part of the config, hence of the stage cache's key. Prediction does not
         depend on it.
+    model : {"lstm", "transformer"}
+        The network (`m002.regime.SEQUENCE_MODELS`): `RegimeLSTM`, or `RegimeTransformer`
+        (sinusoidal positions, the last position read by the head).
+    n_heads : int
+        The transformer's attention heads; must divide ``hidden_size`` (default 4).
+    loss : {"cross_entropy", "focal"}
+        Training loss (`m002.regime.LOSSES`), both on label-smoothed targets; ``"focal"``
+        down-weights the windows the network already gets right by ``(1 - p)^focal_gamma``.
+        The calibration undoes the smoothing as the cross-entropy's; with the focal loss,
+        whose softmax is flatter, the validation temperature corrects what remains.
+    focal_gamma : float
+        The focal loss's exponent (>= 0; default 2.0; 0 is the cross-entropy).
+    sampling : {"balanced_batch", "none", "smote", "adasyn"}
+        How each epoch's batches are drawn from the training windows
+        (`m002.regime.SAMPLERS`): today's epoch draw with balanced batches, every window
+        at its training frequency, or the epoch draw completed with SMOTE's or ADASYN's
+        synthetic windows (imbalanced-learn: ``pip install 'm002[experiments]'``). The
+        calibration takes the network's output from the mix its batches had (balanced, or
+        the training frequencies for ``"none"``) to the training frequencies.
+    curriculum : {"none", "loss"}
+        ``"loss"``: a short first fit of ``curriculum_epochs`` epochs ranks the training
+        windows by their loss, and the main fit sees each outcome's easiest half first, all
+        of them from the middle of ``max_epochs`` on (`m002.regime.CURRICULA`).
+    curriculum_epochs : int
+        Epochs of the curriculum's scoring fit (default 2).
+    pseudo_label_threshold : float or None
+        When set (in (0, 1]), a first fit's calibrated probabilities relabel each no-state
+        training window whose most likely state reaches the threshold to that state, and
+        the network is fitted again, with the same seed, on those labels. Validation, the
+        calibration's frequencies and every metric keep the true labels.
     verbose : bool
         Show a progress bar per epoch.
 
     Attributes
     ----------
-    model_ : RegimeLSTM
+    model_ : SequenceNetwork
+        The fitted `RegimeLSTM` or `RegimeTransformer`.
     classes_ : list of str
         State names in class-id order: the ``state_prob_*`` columns.
     outputs_ : list of str
@@ -178,7 +219,11 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         - ``reliability``: `reliability_table` of those windows;
         - ``sequences_per_class`` (train and valid, "none" included), ``best_epoch``,
           ``split`` and ``calibration`` (the stored temperature, the two out-of-fold ones,
-          the training frequencies).
+          the training frequencies);
+        - with ``curriculum="loss"``, ``curriculum``: per epoch of the main fit the share of
+          each outcome's windows allowed and their mean difficulty;
+        - with pseudo-labels, ``pseudo_labels``: the threshold, the windows relabelled to
+          each state and the first fit's best epoch.
     """
 
     def __init__(
@@ -200,6 +245,14 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         label_config: RegimeLabelConfig | None = None,
         seed: int = 0,
         threads: int = 1,
+        model: str = "lstm",
+        n_heads: int = 4,
+        loss: str = "cross_entropy",
+        focal_gamma: float = 2.0,
+        sampling: str = "balanced_batch",
+        curriculum: str = "none",
+        curriculum_epochs: int = 2,
+        pseudo_label_threshold: float | None = None,
         verbose: bool = True,
     ) -> None:
         self.seq_len = seq_len
@@ -218,6 +271,14 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         self.label_config = label_config
         self.seed = seed
         self.threads = threads
+        self.model = model
+        self.n_heads = n_heads
+        self.loss = loss
+        self.focal_gamma = focal_gamma
+        self.sampling = sampling
+        self.curriculum = curriculum
+        self.curriculum_epochs = curriculum_epochs
+        self.pseudo_label_threshold = pseudo_label_threshold
         self.verbose = verbose
 
     # --- checks ---------------------------------------------------------------------------
@@ -237,6 +298,9 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
             ("label_smoothing", 0.0 <= self.label_smoothing < 1.0),
             ("valid_fraction", 0.0 < self.valid_fraction < 1.0),
             ("max_gap_days", self.max_gap_days >= 1),
+            ("n_heads", self.n_heads >= 1),
+            ("focal_gamma", self.focal_gamma >= 0),
+            ("curriculum_epochs", self.curriculum_epochs >= 1),
         ]
         expected = {
             "seq_len": ">= 2",
@@ -251,12 +315,47 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
             "label_smoothing": "in [0, 1)",
             "valid_fraction": "in (0, 1)",
             "max_gap_days": ">= 1",
+            "threads": ">= 1",
+            "n_heads": ">= 1",
+            "focal_gamma": ">= 0",
+            "curriculum_epochs": ">= 1",
         }
         for name, ok in rules:
             if not ok:
                 value = getattr(self, name)
                 msg = f"`{name}` must be {expected[name]}, got `{name}={value!r}`"
                 raise ConfigError(msg)
+        self._validate_components()
+
+    def _validate_components(self) -> None:
+        """The names of the swappable parts, and what each needs."""
+        registries: dict[str, dict[str, Any]] = {
+            "model": SEQUENCE_MODELS,
+            "loss": LOSSES,
+            "sampling": SAMPLERS,
+            "curriculum": CURRICULA,
+        }
+        for name, registry in registries.items():
+            check_choice(name, getattr(self, name), registry)
+        if self.model == "transformer" and self.hidden_size % self.n_heads:
+            msg = (
+                "`hidden_size` must be a multiple of `n_heads` for the transformer, got "
+                f"`hidden_size={self.hidden_size}`, `n_heads={self.n_heads}`"
+            )
+            raise ConfigError(msg)
+        threshold = self.pseudo_label_threshold
+        if threshold is not None and (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, int | float)
+            or not 0.0 < threshold <= 1.0
+        ):
+            msg = (
+                "`pseudo_label_threshold` must be None (off) or in (0, 1], got "
+                f"`pseudo_label_threshold={threshold!r}`"
+            )
+            raise ConfigError(msg)
+        if SAMPLERS[self.sampling].needs_imblearn:
+            require_imblearn(self.sampling)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -365,24 +464,135 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
             "gap_dates": self.seq_len + lookahead,
         }
         counts = np.bincount(train.require_labels(), minlength=len(self.outputs_))
-        prior = OutcomeCalibration.from_counts(counts, label_smoothing=self.label_smoothing)
-        with torch.random.fork_rng(), _torch_threads(self.threads):
-            torch.manual_seed(self.seed)
-            self._train(train, valid, prior, init)
+        prior = self._prior(counts, counts)
+        extra = self._fit_network(train, valid, prior, init)
         valid_logits = self._logits(self.model_, valid).numpy()
         self.calibration_ = prior.fit_temperature(valid_logits, valid.require_labels())
-        self.metrics_ = self._evaluate(train, valid, valid_logits, prior)
+        if self.pseudo_label_threshold is not None:
+            extra, prior = self._refit_on_pseudo_labels(
+                train, valid, counts, init, self.pseudo_label_threshold
+            )
+            valid_logits = self._logits(self.model_, valid).numpy()
+            self.calibration_ = prior.fit_temperature(valid_logits, valid.require_labels())
+        self.metrics_ = {**self._evaluate(train, valid, valid_logits, prior), **extra}
         return self
+
+    def _prior(self, true_counts: np.ndarray, trained_counts: np.ndarray) -> OutcomeCalibration:
+        """The calibration (temperature 1) from the outcome mix of the network's batches to
+        the true training frequencies: the mix is balanced over the outcomes the network was
+        trained on (``trained_counts``: pseudo-labels may differ from the true ones), or,
+        for a sampler that does not balance, their frequencies."""
+        prior = OutcomeCalibration.from_counts(true_counts, label_smoothing=self.label_smoothing)
+        balanced = SAMPLERS[self.sampling].balanced
+        if balanced and np.array_equal(true_counts > 0, trained_counts > 0):
+            return prior
+        truth = np.asarray(prior.train_frequency)
+        if balanced:
+            batches = (trained_counts > 0) / np.count_nonzero(trained_counts)
+        else:
+            batches = trained_counts / trained_counts.sum()
+        shift = [
+            math.log(t / b) if t > 0 and b > 0 else -math.inf
+            for t, b in zip(truth.tolist(), batches.tolist(), strict=True)
+        ]
+        return dataclasses.replace(prior, log_prior_shift=tuple(shift))
+
+    def _fit_network(
+        self,
+        train: SequenceSet,
+        valid: SequenceSet,
+        prior: OutcomeCalibration,
+        init: RegimeClassifier | None,
+    ) -> dict[str, Any]:
+        """Seeded fit of ``model_`` (with ``history_``, ``best_epoch_``) on ``train``, through
+        the curriculum when one is set; returns the curriculum's record for `metrics_`."""
+        labels = train.require_labels()
+        kind = CURRICULA[self.curriculum]
+        difficulty = None
+        with torch.random.fork_rng(), _torch_threads(self.threads):
+            if kind.scored:
+                # a short fit on the training windows alone, whose losses rank them
+                torch.manual_seed(self.seed)
+                every = AllWindows(labels, self.curriculum_epochs)
+                scout, _, _ = self._train(train, None, prior, init, every, self.curriculum_epochs)
+                difficulty = self._window_losses(scout, train)
+            torch.manual_seed(self.seed)
+            schedule = kind(labels, self.max_epochs, difficulty)
+            model, history, best_epoch = self._train(
+                train, valid, prior, init, schedule, self.max_epochs
+            )
+        self.model_: SequenceNetwork = model
+        self.history_: list[dict[str, float]] = history
+        self.best_epoch_ = best_epoch
+        if difficulty is None:
+            return {}
+        shares, means = [], []
+        for epoch in range(1, len(history) + 1):
+            allowed = schedule.windows(epoch)
+            shares.append(allowed.size / labels.size)
+            means.append(float(difficulty[allowed].mean()))
+        return {
+            "curriculum": {
+                "scoring_epochs": self.curriculum_epochs,
+                "share_per_epoch": shares,
+                "mean_difficulty_per_epoch": means,
+            }
+        }
+
+    def _window_losses(self, model: SequenceNetwork, train: SequenceSet) -> np.ndarray:
+        """Each training window's loss under ``model`` (no dropout): the curriculum's
+        difficulty."""
+        loss_fn = build_loss(
+            self.loss,
+            label_smoothing=self.label_smoothing,
+            focal_gamma=self.focal_gamma,
+            reduction="none",
+        )
+        logits = self._logits(model, train)
+        y = torch.from_numpy(train.require_labels().astype(np.int64))
+        with torch.no_grad():
+            return loss_fn(logits, y).numpy().astype(np.float64)  # type: ignore[no-any-return]
+
+    def _refit_on_pseudo_labels(
+        self,
+        train: SequenceSet,
+        valid: SequenceSet,
+        counts: np.ndarray,
+        init: RegimeClassifier | None,
+        threshold: float,
+    ) -> tuple[dict[str, Any], OutcomeCalibration]:
+        """Relabel confident no-state training windows with the fitted model, then fit again
+        (same seed) on them; returns the record for `metrics_` and the second fit's prior
+        (``counts``: the true training outcomes)."""
+        probs = self.calibration_.probabilities(self._logits(self.model_, train).numpy())
+        labels, per_state = pseudo_labels(train.require_labels(), probs, threshold)
+        first_best = self.best_epoch_
+        prior = self._prior(counts, np.bincount(labels, minlength=len(self.outputs_)))
+        extra = self._fit_network(dataclasses.replace(train, labels=labels), valid, prior, init)
+        record = {
+            "threshold": threshold,
+            "relabelled": dict(zip(self.classes_, per_state.tolist(), strict=True)),
+            "first_fit_best_epoch": first_best,
+        }
+        return {**extra, "pseudo_labels": record}, prior
 
     def _check_init(self, init: RegimeClassifier, columns: list[str]) -> None:
         init._check_fitted()
-        mine = (columns, self.hidden_size, self.num_layers)
-        theirs = (list(init.feature_names_), init.hidden_size, init.num_layers)
-        if mine != theirs:
+        mine = (columns, self.hidden_size, self.num_layers, self.model, self.n_heads)
+        theirs = (
+            list(init.feature_names_),
+            init.hidden_size,
+            init.num_layers,
+            init.model,
+            init.n_heads,
+        )
+        if mine[:4] != theirs[:4] or (self.model == "transformer" and mine[4] != theirs[4]):
             msg = (
                 "a warm start needs a model of the same shape: `init` has "
-                f"{len(theirs[0])} features, hidden_size={theirs[1]}, num_layers={theirs[2]}; "
-                f"this one {len(mine[0])}, hidden_size={mine[1]}, num_layers={mine[2]}"
+                f"{len(theirs[0])} features, hidden_size={theirs[1]}, num_layers={theirs[2]}, "
+                f"model={theirs[3]!r}, n_heads={theirs[4]}; this one {len(mine[0])}, "
+                f"hidden_size={mine[1]}, num_layers={mine[2]}, model={mine[3]!r}, "
+                f"n_heads={mine[4]}"
             )
             raise ConfigError(msg)
 
@@ -394,30 +604,27 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         rows = train.features[np.cumsum(covered[:-1]) > 0].astype(np.float64)
         return rows.mean(axis=0), rows.std(axis=0)
 
-    def _epoch_windows(self, labels: np.ndarray, generator: torch.Generator) -> np.ndarray:
-        """Every state window and a draw of no-state windows as large as the average state
-        (sorted indices into the training windows)."""
-        states = np.flatnonzero(labels != NO_STATE_ID)
-        none = np.flatnonzero(labels == NO_STATE_ID)
-        per_state = np.bincount(labels[states], minlength=NO_STATE_ID)
-        present = per_state[per_state > 0]
-        take = min(none.size, round(float(present.mean()))) if present.size else none.size
-        drawn = none[torch.randperm(none.size, generator=generator)[:take].numpy()]
-        return np.sort(np.concatenate([states, drawn]))
-
     def _train(
         self,
         train: SequenceSet,
-        valid: SequenceSet,
+        valid: SequenceSet | None,
         prior: OutcomeCalibration,
         init: RegimeClassifier | None,
-    ) -> None:
-        model = RegimeLSTM(
+        schedule: AllWindows,
+        epochs: int,
+    ) -> tuple[SequenceNetwork, list[dict[str, float]], int]:
+        """Train a fresh network for at most ``epochs`` epochs on the windows ``schedule``
+        allows each epoch, drawn by the ``sampling`` sampler; with ``valid``, stop early and
+        keep the best epoch's weights, without it (the curriculum's scoring fit) keep the
+        last ones. Returns the network, the history and the best epoch."""
+        model = build_network(
+            self.model,
             self.n_features_in_,
             len(self.outputs_),
             hidden_size=self.hidden_size,
             num_layers=self.num_layers,
             dropout=self.dropout,
+            n_heads=self.n_heads,
         )
         if init is not None:
             model.load_state_dict(init.model_.state_dict())
@@ -425,15 +632,20 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=self.lr, weight_decay=self.weight_decay
         )
-        loss_fn = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
-        shuffle_gen = torch.Generator().manual_seed(self.seed)
-        collate_gen = torch.Generator().manual_seed(self.seed + 1)
-        draw_gen = torch.Generator().manual_seed(self.seed + 2)
-        labels = train.require_labels()
-        self.history_: list[dict[str, float]] = []
+        loss_fn = build_loss(
+            self.loss, label_smoothing=self.label_smoothing, focal_gamma=self.focal_gamma
+        )
+        sampler = SAMPLERS[self.sampling](
+            batch_size=self.batch_size,
+            seed=self.seed,
+            threads=self.threads,
+            scaler=(model.feature_mean.numpy(), model.feature_std.numpy()),
+        )
+        history: list[dict[str, float]] = []
         best_loss, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0
+        name = _DISPLAY.get(self.model, self.model) + ("" if valid is not None else " scoring")
         progress = Progress(
-            TextColumn("[bold]LSTM[/] epoch {task.fields[epoch]}"),
+            TextColumn(f"[bold]{name}[/] epoch {{task.fields[epoch]}}"),
             BarColumn(bar_width=8),
             TextColumn("{task.completed}/{task.total}"),
             TextColumn("loss {task.fields[loss]:.3f} acc {task.fields[acc]:.3f}"),
@@ -441,22 +653,14 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
             disable=not self.verbose,
         )
         with progress:
-            for epoch in range(1, self.max_epochs + 1):
-                epoch_set = train.subset(self._epoch_windows(labels, draw_gen))
-                batches = balanced_batches(
-                    epoch_set, self.batch_size, shuffle=shuffle_gen, balance=collate_gen
-                )
+            for epoch in range(1, epochs + 1):
+                batches = sampler.epoch(train, schedule.windows(epoch))
                 task = progress.add_task(
-                    "",
-                    total=math.ceil(len(epoch_set) / self.batch_size),
-                    epoch=epoch,
-                    loss=0.0,
-                    acc=0.0,
-                    valid="",
+                    "", total=batches.n_batches, epoch=epoch, loss=0.0, acc=0.0, valid=""
                 )
                 model.train()
                 loss_sum, correct, seen = 0.0, 0, 0
-                for x, y in batches:
+                for x, y in batches.batches:
                     optimizer.zero_grad()
                     logits = model(x)
                     loss = loss_fn(logits, y)
@@ -467,16 +671,16 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
                     correct += int((logits.argmax(1) == y).sum())
                     seen += y.numel()
                     progress.update(task, advance=1, loss=loss_sum / seen, acc=correct / seen)
+                record = {
+                    "epoch": epoch,
+                    "train_loss": loss_sum / seen,
+                    "train_accuracy": correct / seen,
+                }
+                if valid is None:
+                    history.append(record)
+                    continue
                 valid_loss, valid_acc = self._loss_and_accuracy(model, valid, prior)
-                self.history_.append(
-                    {
-                        "epoch": epoch,
-                        "train_loss": loss_sum / seen,
-                        "train_accuracy": correct / seen,
-                        "valid_loss": valid_loss,
-                        "valid_accuracy": valid_acc,
-                    }
-                )
+                history.append({**record, "valid_loss": valid_loss, "valid_accuracy": valid_acc})
                 progress.update(task, valid=f"| valid loss {valid_loss:.3f} acc {valid_acc:.3f}")
                 if valid_loss < best_loss - 1e-6:
                     best_loss, best_state, stale = valid_loss, copy.deepcopy(model.state_dict()), 0
@@ -484,12 +688,15 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
                     stale += 1
                     if stale >= self.patience:
                         break
+        if valid is None:
+            model.eval()
+            return model, history, len(history)
         model.load_state_dict(best_state)
         model.eval()
-        self.model_: RegimeLSTM = model
-        self.best_epoch_ = int(np.argmin([h["valid_loss"] for h in self.history_]) + 1)
+        best_epoch = int(np.argmin([h["valid_loss"] for h in history]) + 1)
+        return model, history, best_epoch
 
-    def _logits(self, model: RegimeLSTM, sequences: SequenceSet) -> torch.Tensor:
+    def _logits(self, model: SequenceNetwork, sequences: SequenceSet) -> torch.Tensor:
         matrix = torch.from_numpy(sequences.features)
         chunks = []
         model.eval()
@@ -503,7 +710,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         return torch.cat(chunks)
 
     def _loss_and_accuracy(
-        self, model: RegimeLSTM, sequences: SequenceSet, prior: OutcomeCalibration
+        self, model: SequenceNetwork, sequences: SequenceSet, prior: OutcomeCalibration
     ) -> tuple[float, float]:
         """Log loss and accuracy of the prior-corrected outcomes: what the model will say."""
         logits = self._logits(model, sequences).numpy()
@@ -651,12 +858,15 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
             params["label_config"] = RegimeLabelConfig(**params["label_config"])
         model = cls(**params)
         outputs = list(meta.get("outputs") or meta["classes"])
-        net = RegimeLSTM(
+        # a model saved before the networks had names has no "model" parameter: the LSTM
+        net = build_network(
+            model.model,
             len(meta["feature_names"]),
             len(outputs),
             hidden_size=model.hidden_size,
             num_layers=model.num_layers,
             dropout=model.dropout,
+            n_heads=model.n_heads,
         )
         state = torch.load(folder / _MODEL_FILE, weights_only=True)
         net.load_state_dict(state)

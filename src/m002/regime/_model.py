@@ -1,8 +1,10 @@
-"""The PyTorch side of layer 1: `RegimeLSTM`, `RegimeSequenceDataset`, `balanced_collate_fn`."""
+"""The PyTorch side of layer 1: `SequenceNetwork` (the standardised input every sequence
+model shares), `RegimeLSTM`, `RegimeSequenceDataset`, `balanced_collate_fn`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -14,21 +16,52 @@ from m002.regime._sequences import SequenceSet, window_indices
 __all__ = [
     "RegimeLSTM",
     "RegimeSequenceDataset",
+    "SequenceNetwork",
     "balanced_batches",
     "balanced_collate_fn",
     "balanced_order",
 ]
 
 # a standardised feature beyond this many standard deviations carries no more information and
-# would only destabilise the LSTM's gates (fat-tailed returns, 100x volume days)
+# would only destabilise an LSTM's gates or attention's scores (fat-tailed returns, 100x volume
+# days)
 _CLIP_Z = 8.0
 
 
-class RegimeLSTM(nn.Module):
-    """Standardise -> LSTM -> linear head on the last step's hidden state.
+class SequenceNetwork(nn.Module):
+    """What every layer-1 network shares: it reads raw feature windows and standardises them
+    itself, and ends in a linear ``head`` whose outputs are the logits.
 
     The standardisation (mean/std fitted on training rows) lives in the module as buffers, so it
-    is saved and loaded with the weights and the model reads raw feature windows.
+    is saved and loaded with the weights. A subclass builds its layers after calling
+    ``super().__init__(n_features)`` and reads ``self.standardise(x)`` in its ``forward``.
+    Its constructor takes ``(n_features, n_classes, *, hidden_size, num_layers, dropout)``
+    and the keyword parameters named in ``extra_params``.
+    """
+
+    extra_params: ClassVar[tuple[str, ...]] = ()
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+    head: nn.Linear
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.register_buffer("feature_mean", torch.zeros(n_features))
+        self.register_buffer("feature_std", torch.ones(n_features))
+
+    def set_scaler(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """Store the training rows' feature mean and std (std 0 is treated as 1)."""
+        safe_std = np.where(std > 0, std, 1.0)
+        self.feature_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.feature_std.copy_(torch.as_tensor(safe_std, dtype=torch.float32))
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw windows -> z-scores under the stored scaler, clipped to +-8."""
+        return ((x - self.feature_mean) / self.feature_std).clamp(-_CLIP_Z, _CLIP_Z)
+
+
+class RegimeLSTM(SequenceNetwork):
+    """Standardise -> LSTM -> linear head on the last step's hidden state.
 
     Parameters
     ----------
@@ -39,9 +72,6 @@ class RegimeLSTM(nn.Module):
         Between LSTM layers (when ``num_layers > 1``) and before the head.
     """
 
-    feature_mean: torch.Tensor
-    feature_std: torch.Tensor
-
     def __init__(
         self,
         n_features: int,
@@ -51,9 +81,7 @@ class RegimeLSTM(nn.Module):
         num_layers: int = 1,
         dropout: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.register_buffer("feature_mean", torch.zeros(n_features))
-        self.register_buffer("feature_std", torch.ones(n_features))
+        super().__init__(n_features)
         self.lstm = nn.LSTM(
             n_features,
             hidden_size,
@@ -64,16 +92,9 @@ class RegimeLSTM(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, n_classes)
 
-    def set_scaler(self, mean: np.ndarray, std: np.ndarray) -> None:
-        """Store the training rows' feature mean and std (std 0 is treated as 1)."""
-        safe_std = np.where(std > 0, std, 1.0)
-        self.feature_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        self.feature_std.copy_(torch.as_tensor(safe_std, dtype=torch.float32))
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, seq_len, n_features)`` raw windows -> ``(batch, n_classes)`` logits."""
-        z = ((x - self.feature_mean) / self.feature_std).clamp(-_CLIP_Z, _CLIP_Z)
-        output, _ = self.lstm(z)
+        output, _ = self.lstm(self.standardise(x))
         return self.head(self.dropout(output[:, -1, :]))  # type: ignore[no-any-return]
 
 

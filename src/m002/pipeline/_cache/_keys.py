@@ -19,7 +19,11 @@ __all__ = ["LIBRARIES", "StageKey", "check_stage", "library_versions"]
 _KEY_TAG = b"m002-stage-key-v2"
 _STAGE_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 
-LIBRARIES = ("m002", "polars", "numpy", "torch", "lightgbm", "scikit-learn")
+LIBRARIES = (
+    "m002", "polars", "numpy", "torch", "lightgbm", "scikit-learn",
+    # the experiments extra: a head, a sampler or a labeller may compute with them
+    "xgboost", "imbalanced-learn", "hmmlearn",
+)  # fmt: skip
 """Distributions whose version `StageKey` records: m002 and what it computes with."""
 
 _NOT_INSTALLED = "not installed"
