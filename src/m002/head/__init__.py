@@ -1,7 +1,8 @@
-"""Layer 2: the LightGBM multi-task head (spec section 3)."""
+"""Layer 2: the multi-task head of gradient-boosted trees (spec section 3)."""
 
 from __future__ import annotations
 
+from m002.head._backends import HEAD_BACKENDS, HeadBackend
 from m002.head._head import (
     HEAD_FEATURES,
     HEAD_TARGETS,
@@ -11,12 +12,16 @@ from m002.head._head import (
 )
 from m002.head._metrics import daily_ic, head_metrics
 from m002.head._normalize import FillMissing, Normalize
+from m002.head._sampling import HEAD_SAMPLERS
 
 __all__ = [
+    "HEAD_BACKENDS",
     "HEAD_FEATURES",
+    "HEAD_SAMPLERS",
     "HEAD_TARGETS",
     "PRED_COLUMNS",
     "FillMissing",
+    "HeadBackend",
     "MultiTaskHead",
     "Normalize",
     "RegressionLoss",

@@ -1,10 +1,16 @@
-"""Layer 2: the LightGBM multi-task head (spec section 3).
+"""Layer 2: the multi-task head of gradient-boosted trees (spec section 3).
 
-Three LightGBM models on one feature matrix, `HEAD_FEATURES` (the scale-free m002 features
-plus the layer-1 ``state_prob_*`` columns): a binary classifier for ``label_rebound_bin`` and
-one regressor each for the return target and ``future_dd_pct``. Each is its own booster,
-trained with ``lightgbm.train``, so that each can stop early on its own validation score and
-keep its own number of trees.
+Three models on one feature matrix, `HEAD_FEATURES` (the scale-free m002 features plus the
+layer-1 ``state_prob_*`` columns): a binary classifier for ``label_rebound_bin`` and one
+regressor each for the return target and ``future_dd_pct``. Each is its own booster, so that
+each can stop early on its own validation score and keep its own number of trees. The
+library that grows them is the ``model`` parameter: LightGBM (``lightgbm.train``, the
+default) or XGBoost (``xgboost.train``), behind `m002.head._backends`, which maps the
+parameters onto each.
+
+The rebound classifier's fitting rows may be over-sampled (``sampling``: SMOTE or ADASYN,
+`m002.head._sampling`): synthetic rebound rows made from the rows given to `fit` only, never
+from the validation rows, and seen by the classifier alone.
 
 What the return model learns is the ``target`` parameter, a `m002.labels.ReturnTarget`:
 ``future_ret_pct`` as it is (``raw``), or a cross-sectional form of it computed within each
@@ -19,7 +25,7 @@ then fits a fresh head on more rows with exactly those tree counts. The validati
 be separated from the fitted rows by a purge gap of at least the target horizon (DESIGN rule
 3): the head cannot check that, its caller must.
 
-Missing values: null and NaN features are passed to LightGBM as NaN, which it treats as
+Missing values: null and NaN features are passed to the library as NaN, which it treats as
 missing (each split learns which side missing values go to); +/-inf, which no feature should
 produce but a user frame might, is turned into NaN as well and counted in
 ``n_infinite_replaced_``. Nothing is imputed with a made-up number unless ``fill="zero"``
@@ -42,15 +48,23 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
-import lightgbm as lgb
 import numpy as np
 import polars as pl
 from sklearn.base import BaseEstimator, clone
 
-from m002._checks import check_int
+from m002._checks import check_choice, check_int, import_extra
 from m002._schema import DATE, TICKER, require_columns
 from m002.exceptions import ConfigError, NotFittedError, SchemaError
+from m002.head._backends import (
+    DEFAULT_BACKEND,
+    HeadBackend,
+    Objective,
+    ObjectiveKind,
+    TreeParams,
+    head_backend,
+)
 from m002.head._normalize import FillMissing, Normalize, normalised
+from m002.head._sampling import HEAD_SAMPLERS
 from m002.head._saved import read_head, write_head
 from m002.labels import RET_TARGET, ReturnTarget, return_target, return_target_inputs
 from m002.regime import DEFAULT_SEQUENCE_FEATURES, state_prob_columns
@@ -78,10 +92,12 @@ class RegressionLoss(StrEnum):
     """The loss of the two regressors (return and drawdown)."""
 
     L2 = "l2"
-    """Squared error (LightGBM ``regression``): the conditional mean."""
+    """Squared error (LightGBM ``regression``, XGBoost ``reg:squarederror``): the conditional
+    mean."""
     HUBER = "huber"
     """Squared within ``huber_delta`` of the prediction, linear beyond (LightGBM ``huber``,
-    whose ``alpha`` is the delta): a fat-tailed return moves the trees less."""
+    whose ``alpha`` is the delta; XGBoost's smooth ``reg:pseudohubererror``, whose
+    ``huber_slope`` is the delta): a fat-tailed return moves the trees less."""
 
 
 def _huber_delta(y: np.ndarray) -> float:
@@ -102,7 +118,20 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
     n_estimators : int, default 600
         Trees per model (spec: 600); with early stopping, the most each model may grow.
     learning_rate, num_leaves, min_child_samples, subsample, colsample_bytree, reg_lambda
-        LightGBM parameters shared by the three models.
+        Tree parameters shared by the three models, in LightGBM's sense
+        (`m002.head._backends` maps them onto XGBoost: ``num_leaves`` is ``max_leaves``
+        with leaf-wise growth, ``min_child_samples`` a ``min_child_weight`` of about as
+        many rows).
+    model : {"lightgbm", "xgboost"}, default "lightgbm"
+        The library that grows the trees (`m002.head._backends.HEAD_BACKENDS`). XGBoost
+        comes with ``pip install 'm002[experiments]'``.
+    sampling : {"none", "smote", "adasyn"}, default "none"
+        Synthetic rebound rows added to the classifier's fitting rows until the two classes
+        are (about) equal (`m002.head._sampling.HEAD_SAMPLERS`, imbalanced-learn: ``pip install
+        'm002[experiments]'``), made from the fitting rows without a missing feature and
+        seeded by ``seed``; the regressors and the validation rows stay real. The
+        classifier then learns on balanced classes, so ``pred_rebound_prob`` is no longer
+        calibrated to the base rate: read it as a ranking, or recalibrate it.
     target : {"raw", "excess", "vol_scaled_excess", "rank"}, default "raw"
         What the return model learns (`m002.labels.ReturnTarget`). ``pred_expected_ret_pct``
         is then in percent for ``raw`` (an expected return) and ``excess`` (an expected
@@ -128,17 +157,19 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         ``fit`` and ``predict`` normalise alike; frames should hold every ticker of a date.
     fill : {"none", "zero"}, default "none"
         Missing feature values (null, NaN, +/-inf) after normalising: left missing for
-        LightGBM, or 0 (`FillMissing`).
+        the trees, or 0 (`FillMissing`).
     feature_columns : sequence of str, optional
         Default `HEAD_FEATURES`.
     n_jobs : int
-        LightGBM threads.
+        Threads of the tree library.
     seed : int
-        Same data, parameters and seed give the same trees (``deterministic=True``).
+        Same data, parameters and seed give the same trees (LightGBM's
+        ``deterministic=True``; XGBoost's ``hist`` is deterministic on a CPU) and the same
+        synthetic rows.
 
     Attributes
     ----------
-    boosters_ : dict of str -> lightgbm.Booster
+    boosters_ : dict of str -> lightgbm.Booster or xgboost.Booster
         The three models by output column, cut to their chosen number of trees; what
         `predict` uses.
     best_iterations_ : dict of str -> int
@@ -146,14 +177,18 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         ``valid`` frame, else the number trained (as asked, unless LightGBM ran out of
         splits). `refit` reuses them.
     valid_scores_ : dict of str -> float
-        Validation loss of each model at its best iteration (binary log loss; l2 or Huber);
-        empty without a ``valid`` frame.
+        Validation loss of each model at its best iteration (binary log loss; l2, the mean
+        squared error; Huber, or pseudo-Huber with XGBoost); empty without a ``valid``
+        frame.
     huber_deltas_ : dict of str -> float
         The delta each regressor used (``loss="huber"``); empty with l2.
     feature_names_ : list of str
     n_features_in_ : int
     n_rows_fitted_ : int
         Rows with every target defined that the models were fitted on.
+    n_rows_synthetic_ : int
+        Synthetic rows ``sampling`` added to the classifier's fitting rows (0 with
+        ``"none"``).
     n_rows_valid_ : int
         Validation rows with every target defined (0 without a ``valid`` frame).
     n_infinite_replaced_ : int
@@ -185,6 +220,8 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         early_stopping_rounds: int = 50,
         normalize: str = "none",
         fill: str = "none",
+        model: str = DEFAULT_BACKEND,
+        sampling: str = "none",
         feature_columns: Sequence[str] | None = None,
         n_jobs: int = 2,
         seed: int = 0,
@@ -202,6 +239,8 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         self.early_stopping_rounds = early_stopping_rounds
         self.normalize = normalize
         self.fill = fill
+        self.model = model
+        self.sampling = sampling
         self.feature_columns = feature_columns
         self.n_jobs = n_jobs
         self.seed = seed
@@ -236,6 +275,10 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         self._choice("loss", RegressionLoss)
         self._choice("normalize", Normalize)
         self._choice("fill", FillMissing)
+        head_backend(self.model)
+        check_choice("sampling", self.sampling, HEAD_SAMPLERS)
+        if self.sampling != "none":
+            import_extra("imblearn", needed_by=f"`sampling={self.sampling!r}`")
 
     def _choice(self, name: str, kind: type[StrEnum]) -> StrEnum:
         value = getattr(self, name)
@@ -246,22 +289,21 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             msg = f"`{name}` must be one of {options}, got `{name}={value!r}`"
             raise ConfigError(msg) from None
 
-    def _lgb_params(self) -> dict[str, Any]:
-        """LightGBM's own names for the parameters the three models share."""
-        return {
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_data_in_leaf": self.min_child_samples,
-            "bagging_fraction": self.subsample,
-            "bagging_freq": 1 if self.subsample < 1.0 else 0,
-            "feature_fraction": self.colsample_bytree,
-            "lambda_l2": self.reg_lambda,
-            "num_threads": self.n_jobs,
-            "seed": self.seed,
-            "deterministic": True,
-            "force_row_wise": True,
-            "verbosity": -1,
-        }
+    def _tree_params(self) -> TreeParams:
+        """The tree parameters the three models share."""
+        return TreeParams(
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            subsample=self.subsample,
+            colsample_bytree=self.colsample_bytree,
+            reg_lambda=self.reg_lambda,
+            n_jobs=self.n_jobs,
+            seed=self.seed,
+        )
+
+    def _backend(self) -> HeadBackend:
+        return head_backend(self.model)
 
     def _tree_counts(self, n_estimators_by_output: Mapping[str, int] | None) -> dict[str, int]:
         given = dict(n_estimators_by_output or {})
@@ -343,14 +385,14 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             .collect()
         )
 
-    def _objective(self, name: str, y: np.ndarray) -> dict[str, Any]:
-        """Objective and validation metric of output ``name`` (and the Huber delta)."""
+    def _objective(self, name: str, y: np.ndarray) -> Objective:
+        """The loss of output ``name`` (with its Huber delta)."""
         if name == _REBOUND:
-            return {"objective": "binary", "metric": "binary_logloss"}
+            return Objective(ObjectiveKind.BINARY)
         if RegressionLoss(self.loss) is RegressionLoss.L2:
-            return {"objective": "regression", "metric": "l2"}
+            return Objective(ObjectiveKind.L2)
         delta = _huber_delta(y) if self.huber_delta is None else float(self.huber_delta)
-        return {"objective": "huber", "metric": "huber", "alpha": delta}
+        return Objective(ObjectiveKind.HUBER, delta)
 
     def fit(
         self,
@@ -386,13 +428,16 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         Raises
         ------
         ConfigError
-            If a parameter is out of range, or ``n_estimators_by_output`` names an unknown
-            output or a count below 1.
+            If a parameter is out of range, ``n_estimators_by_output`` names an unknown
+            output or a count below 1, or ``model`` or ``sampling`` needs a package that is
+            not installed.
         SchemaError
-            If a column is missing, no row (or no validation row) has every target, or the
-            fitted rows hold a single rebound class.
+            If a column is missing, no row (or no validation row) has every target, the
+            fitted rows hold a single rebound class, or ``sampling`` finds too few complete
+            rebound rows to make rows from.
         """
         self._validate_params()
+        backend = self._backend()
         trees = self._tree_counts(n_estimators_by_output)
         columns = list(self.feature_columns or HEAD_FEATURES)
         rows = self._rows(frame, columns, what="fit rows")
@@ -421,37 +466,34 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             checked = {name: (xv, held[column].to_numpy()) for name, column in _LEARNS.items()}
             n_valid = held.height
 
-        boosters: dict[str, lgb.Booster] = {}
+        # the sampler sees the fitting rows only: `valid` is another frame, never passed here
+        x_new, y_new = HEAD_SAMPLERS[self.sampling](x, targets[_REBOUND], self.seed)
+        fitting = {name: (x, targets[name]) for name in PRED_COLUMNS}
+        if y_new.size:
+            fitting[_REBOUND] = (np.vstack([x, x_new]), np.concatenate([targets[_REBOUND], y_new]))
+
+        boosters: dict[str, Any] = {}
         best_iterations: dict[str, int] = {}
         valid_scores: dict[str, float] = {}
         huber_deltas: dict[str, float] = {}
+        tree_params = self._tree_params()
         for name in PRED_COLUMNS:
-            params = {**self._lgb_params(), **self._objective(name, targets[name])}
-            if "alpha" in params:
-                huber_deltas[name] = params["alpha"]
-            data = lgb.Dataset(x, targets[name], feature_name=columns)
-            if not checked:
-                booster = lgb.train(params, data, num_boost_round=trees[name])
-                boosters[name] = booster
-                best_iterations[name] = booster.current_iteration()
-                continue
-            xv, yv = checked[name]
-            stop = lgb.early_stopping(
-                self.early_stopping_rounds, first_metric_only=True, verbose=False
+            objective = self._objective(name, targets[name])
+            if objective.huber_delta is not None:
+                huber_deltas[name] = objective.huber_delta
+            grown = backend.train(
+                tree_params,
+                objective,
+                *fitting[name],
+                feature_names=columns,
+                rounds=trees[name],
+                valid=checked.get(name),
+                early_stopping_rounds=self.early_stopping_rounds,
             )
-            grown = lgb.train(
-                params,
-                data,
-                num_boost_round=trees[name],
-                valid_sets=[lgb.Dataset(xv, yv, reference=data)],
-                valid_names=["valid"],
-                callbacks=[stop],
-            )
-            best = grown.best_iteration
-            # keep only the chosen trees, so that predict, save and the tree count agree
-            boosters[name] = lgb.Booster(model_str=grown.model_to_string(num_iteration=best))
-            best_iterations[name] = best
-            valid_scores[name] = float(grown.best_score["valid"][params["metric"]])
+            boosters[name] = grown.model
+            best_iterations[name] = grown.n_trees
+            if grown.valid_score is not None:
+                valid_scores[name] = grown.valid_score
         # learned state is set only once every model is fitted: a failed fit changes nothing
         self.boosters_ = boosters
         self.best_iterations_ = best_iterations
@@ -460,6 +502,7 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         self.feature_names_ = columns
         self.n_features_in_ = len(columns)
         self.n_rows_fitted_ = rows.height
+        self.n_rows_synthetic_ = int(y_new.size)
         self.n_rows_valid_ = n_valid
         self.n_infinite_replaced_ = n_inf
         self.base_rate_ = float(targets[_REBOUND].mean())
@@ -517,8 +560,9 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             .collect()
         )
         x, _ = self._matrix(rows, self.feature_names_)
+        backend = self._backend()
         predictions = {
-            name: booster.predict(x) if x.shape[0] else np.empty(0)
+            name: backend.predict(booster, x, n_jobs=self.n_jobs) if x.shape[0] else np.empty(0)
             for name, booster in self.boosters_.items()
         }
         return rows.select(TICKER, DATE).with_columns(
@@ -526,13 +570,15 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         )
 
     def feature_importance(self) -> pl.DataFrame:
-        """Gain importance of each feature in each of the three models."""
+        """Gain importance of each feature in each of the three models: the total gain of
+        the feature's splits, for either ``model``."""
         self._check_fitted()
+        backend = self._backend()
         return pl.DataFrame(
             {
                 "feature": self.feature_names_,
                 **{
-                    name: booster.feature_importance(importance_type="gain")
+                    name: backend.gain(booster, self.n_features_in_)
                     for name, booster in self.boosters_.items()
                 },
             }
@@ -541,11 +587,13 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
     # --- files --------------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
-        """Write the three boosters in LightGBM's text format and ``head_meta.json``.
+        """Write the three boosters in their library's own format (LightGBM's text, XGBoost's
+        JSON) and ``head_meta.json``.
 
         Each file is written beside its name and renamed into place; the meta file
-        (``format_version`` 2) holds the parameters, the feature names and the fitted
-        attributes, ``best_iterations`` among them (`m002.head._saved` describes the folder).
+        (``format_version`` 2) holds the parameters, ``model`` among them, the feature names
+        and the fitted attributes, ``best_iterations`` among them (`m002.head._saved`
+        describes the folder).
         """
         self._check_fitted()
         params = {
@@ -554,12 +602,15 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             "loss": str(self.loss),
             "normalize": str(self.normalize),
             "fill": str(self.fill),
+            "model": str(self.model),
+            "sampling": str(self.sampling),
             "feature_columns": list(self.feature_names_),
         }
         fitted = {
             "params": params,
             "feature_names": self.feature_names_,
             "n_rows_fitted": self.n_rows_fitted_,
+            "n_rows_synthetic": self.n_rows_synthetic_,
             "n_rows_valid": self.n_rows_valid_,
             "n_infinite_replaced": self.n_infinite_replaced_,
             "base_rate": self.base_rate_,
@@ -567,22 +618,27 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             "valid_scores": self.valid_scores_,
             "huber_deltas": self.huber_deltas_,
         }
-        return write_head(Path(path), self.boosters_, fitted)
+        return write_head(Path(path), self._backend(), self.boosters_, fitted)
 
     @classmethod
     def load(cls, path: str | Path) -> MultiTaskHead:
         """Load a head written by `save`, of this version or an earlier one.
 
         A head saved before ``format_version`` 2 (fixed tree counts, ``raw`` target, l2 loss)
-        loads with those parameters and ``best_iterations_`` counted from its boosters.
+        loads with those parameters and ``best_iterations_`` counted from its boosters; one
+        saved before m002 had ``model`` and ``sampling`` loads as ``"lightgbm"`` and
+        ``"none"``.
 
         Raises
         ------
         FileNotFoundError
             If the meta file or a booster file is missing.
         DamagedFileError
-            If the meta file is not valid JSON, lacks a field, holds a parameter this version
-            does not know, or has a ``format_version`` newer than this version reads.
+            If the meta file is not valid JSON, lacks a field, holds a parameter (or a
+            ``model``) this version does not know, or has a ``format_version`` newer than
+            this version reads.
+        ConfigError
+            If the head is an XGBoost head and XGBoost is not installed.
         """
         boosters, meta = read_head(Path(path), cls._get_param_names())
         head = cls(**meta["params"])
@@ -590,6 +646,7 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         head.feature_names_ = list(meta["feature_names"])
         head.n_features_in_ = len(head.feature_names_)
         head.n_rows_fitted_ = int(meta["n_rows_fitted"])
+        head.n_rows_synthetic_ = int(meta["n_rows_synthetic"])
         head.n_rows_valid_ = int(meta["n_rows_valid"])
         head.n_infinite_replaced_ = int(meta["n_infinite_replaced"])
         head.base_rate_ = float(meta["base_rate"])
