@@ -270,6 +270,12 @@ def test_config_from_dict_round_trip_and_clear_errors() -> None:
         config_from_dict({"targets": {"horizon": 0}})
 
 
+def test_the_pipeline_refuses_labels_it_cannot_train_on_yet() -> None:
+    with pytest.raises(ConfigError, match=r"\[labels\] method = 'hmm'.*HMMLabeller"):
+        config_from_dict({"labels": {"method": "hmm"}})
+    assert config_from_dict({"labels": {"method": "priority"}}).labels.method == "priority"
+
+
 def test_cli_train_and_predict_with_a_config_file(tmp_path: Path, prices: pl.DataFrame) -> None:
     data = tmp_path / "data"
     small = prices.filter(pl.col("ticker").is_in([f"SYN{i:04d}" for i in range(8)]))

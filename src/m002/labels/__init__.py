@@ -1,12 +1,21 @@
-"""Labels: layer-1 regime states by priority (spec 2.1) and the layer-2 targets (spec 3.1),
-with the look-ahead each uses."""
+"""Labels: layer-1 regime states by priority (spec 2.1) or from an HMM fitted on training rows
+(spec 6), and the layer-2 targets (spec 3.1), with the look-ahead each uses."""
 
 from __future__ import annotations
 
+from m002.labels._hmm import (
+    FITTED_LABELLERS,
+    HMM_PROB_COLUMNS,
+    HMMLabeller,
+    fitted_labeller,
+    hmm_state_order,
+)
 from m002.labels._regime import (
     CONDITION_COLUMNS,
+    HMM_COVARIANCE_TYPES,
     ID_TO_STATE,
     LABEL_COLUMNS,
+    LABEL_METHODS,
     PRIORITY,
     REGIME_LABEL_KNOWN,
     REGIME_LABEL_LOOKAHEAD,
@@ -38,10 +47,14 @@ from m002.labels._targets import (
 
 __all__ = [
     "CONDITION_COLUMNS",
+    "FITTED_LABELLERS",
     "FUTURE_DD_PCT",
     "FUTURE_RET_PCT",
+    "HMM_COVARIANCE_TYPES",
+    "HMM_PROB_COLUMNS",
     "ID_TO_STATE",
     "LABEL_COLUMNS",
+    "LABEL_METHODS",
     "LABEL_REBOUND_BIN",
     "PRIORITY",
     "REGIME_LABEL_KNOWN",
@@ -53,6 +66,7 @@ __all__ = [
     "TARGET_COLUMNS",
     "TARGET_HORIZON",
     "UNLABELLED",
+    "HMMLabeller",
     "RegimeLabelConfig",
     "RegimeState",
     "ReturnTarget",
@@ -60,6 +74,8 @@ __all__ = [
     "add_return_target",
     "assign_regime_labels",
     "compute_future_returns",
+    "fitted_labeller",
+    "hmm_state_order",
     "label_distribution",
     "label_distribution_by_year",
     "required_columns",

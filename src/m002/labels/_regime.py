@@ -66,14 +66,16 @@ from typing import Final
 
 import polars as pl
 
-from m002._checks import check_field_types
+from m002._checks import check_choice, check_field_types, check_int
 from m002._schema import DATE, TICKER, require_columns
 from m002.exceptions import ConfigError, SchemaError
 
 __all__ = [
     "CONDITION_COLUMNS",
+    "HMM_COVARIANCE_TYPES",
     "ID_TO_STATE",
     "LABEL_COLUMNS",
+    "LABEL_METHODS",
     "PRIORITY",
     "REGIME_LABEL_KNOWN",
     "REGIME_LABEL_LOOKAHEAD",
@@ -141,6 +143,13 @@ future closes like the labels do: diagnostics, never model inputs."""
 _MAX_LOOKAHEAD: Final = 32_767  # the Int16 of regime_label_lookahead
 _MAX_WINDOW: Final = 1_000
 
+LABEL_METHODS: Final = ("priority", "hmm")
+"""Values of ``RegimeLabelConfig.method``: the priority rules of this module (applied to any
+rows by `assign_regime_labels`) or the HMM labeller (`m002.labels.HMMLabeller`, fitted on
+training rows first)."""
+HMM_COVARIANCE_TYPES: Final = ("diag", "full", "spherical", "tied")
+"""Covariance forms of the HMM labeller's Gaussian states (hmmlearn's ``covariance_type``)."""
+
 
 @dataclass(frozen=True)
 class RegimeLabelConfig:
@@ -198,12 +207,32 @@ class RegimeLabelConfig:
         Distribution: ``volume_ratio_5_20`` must be above this.
     distribution_fwd_ret_max : float, default 0.01
         Distribution: the forward log return must be below this (no new leg up).
+    method : {"priority", "hmm"}, default "priority"
+        How layer-1 labels are made: ``"priority"`` by the conditions above
+        (`assign_regime_labels`), ``"hmm"`` by a Gaussian HMM fitted on training rows only
+        (`m002.labels.HMMLabeller.from_config(config)`; `assign_regime_labels` refuses it).
+        The thresholds above are unused by ``"hmm"`` and the ``hmm_`` keys by ``"priority"``;
+        ``lookahead`` serves both.
+    hmm_return_feature : str, default "log_ret_1"
+        HMM: the feature column read as the daily return.
+    hmm_volatility_feature : str, default "volatility_20"
+        HMM: the feature column read as the volatility.
+    hmm_n_iter : int, default 100
+        HMM: most EM (Baum-Welch) iterations of the fit.
+    hmm_covariance : {"diag", "full", "spherical", "tied"}, default "diag"
+        HMM: covariance form of each state's Gaussian.
+    hmm_min_posterior : float, default 0.5
+        HMM: a known row whose most likely state has a smoothed posterior below this gets
+        "no state" (in [0, 1]; at or below 0.2 every known row gets a state).
+    hmm_seed : int, default 0
+        HMM: seed of the fit's initialisation (k-means); same rows + seed -> same model.
 
     Raises
     ------
     ConfigError
         If a value breaks its rule (windows >= 1, ``lookahead`` >= 0, RSI levels in
-        [0, 100], tolerances and ratios >= 0, every float finite).
+        [0, 100], tolerances and ratios >= 0, every float finite, ``method`` one of
+        `LABEL_METHODS`, the ``hmm_`` rules of `m002.labels.HMMLabeller`).
 
     Examples
     --------
@@ -237,9 +266,26 @@ class RegimeLabelConfig:
     distribution_macd_hist_max: float = 0.0
     distribution_volume_ratio_min: float = 0.9
     distribution_fwd_ret_max: float = 0.01
+    method: str = "priority"
+    hmm_return_feature: str = "log_ret_1"
+    hmm_volatility_feature: str = "volatility_20"
+    hmm_n_iter: int = 100
+    hmm_covariance: str = "diag"
+    hmm_min_posterior: float = 0.5
+    hmm_seed: int = 0
 
     def __post_init__(self) -> None:
         check_field_types(self)
+        check_choice("method", self.method, LABEL_METHODS)
+        check_hmm_params(
+            prefix="hmm_",
+            return_feature=self.hmm_return_feature,
+            volatility_feature=self.hmm_volatility_feature,
+            n_iter=self.hmm_n_iter,
+            covariance=self.hmm_covariance,
+            min_posterior=self.hmm_min_posterior,
+            seed=self.hmm_seed,
+        )
         _check_range("lookahead", self.lookahead, 0, _MAX_LOOKAHEAD)
         for name in ("peak_lookback", "accumulation_vol_lag", "early_up_window"):
             _check_range(name, getattr(self, name), 1, _MAX_WINDOW)
@@ -268,6 +314,43 @@ def _check_range(
         rule = f"< {upper}" if upper_open else f"<= {upper}"
         msg = f"`{name}` must be {rule}, got `{name}={value!r}`"
         raise ConfigError(msg)
+
+
+def check_hmm_params(
+    *,
+    prefix: str,
+    return_feature: str,
+    volatility_feature: str,
+    n_iter: int,
+    covariance: str,
+    min_posterior: float,
+    seed: int,
+) -> None:
+    """The rules of the HMM labeller's parameters, shared by `RegimeLabelConfig` (keys
+    ``hmm_*``: ``prefix="hmm_"``) and `m002.labels.HMMLabeller` (``prefix=""``); a
+    `ConfigError` names the key as the caller spells it."""
+    for name, value in (
+        ("return_feature", return_feature),
+        ("volatility_feature", volatility_feature),
+    ):
+        if not isinstance(value, str) or not value:
+            msg = f"`{prefix}{name}` must be a column name, got `{prefix}{name}={value!r}`"
+            raise ConfigError(msg)
+    if return_feature == volatility_feature:
+        msg = (
+            f"`{prefix}return_feature` and `{prefix}volatility_feature` must be two columns, "
+            f"got {return_feature!r} for both"
+        )
+        raise ConfigError(msg)
+    check_int(f"{prefix}n_iter", n_iter, 1)
+    check_int(f"{prefix}seed", seed, 0)
+    check_choice(f"{prefix}covariance", covariance, HMM_COVARIANCE_TYPES)
+    finite = isinstance(min_posterior, int | float) and math.isfinite(min_posterior)
+    if isinstance(min_posterior, bool) or not finite:
+        name = f"{prefix}min_posterior"
+        msg = f"`{name}` must be a finite number, got `{name}={min_posterior!r}`"
+        raise ConfigError(msg)
+    _check_range(f"{prefix}min_posterior", min_posterior, 0.0, 1.0)
 
 
 _FEATURE_INPUTS: Final[Mapping[RegimeState, tuple[str, ...]]] = MappingProxyType(
@@ -430,6 +513,9 @@ def assign_regime_labels(
     ------
     SchemaError
         If a needed column is missing.
+    ConfigError
+        If ``config.method`` is not ``"priority"``: a fitted labeller (`HMMLabeller`) labels
+        only after a fit on training rows.
 
     Examples
     --------
@@ -443,6 +529,14 @@ def assign_regime_labels(
     ['Peak', 'Accumulation', 'EarlyUp', 'LateDown', 'Distribution', 'unlabelled']
     """
     config = RegimeLabelConfig() if config is None else config
+    if config.method != "priority":
+        msg = (
+            f"`assign_regime_labels` applies the priority rules, got `method={config.method!r}`: "
+            "the HMM labeller is fitted on training rows only, so fit it on those and label "
+            "with it: `HMMLabeller.from_config(config).fit(train_rows).assign(frame)` "
+            "(`m002.labels.HMMLabeller`)"
+        )
+        raise ConfigError(msg)
     lazy = frame.lazy()
     _check_columns(lazy)
     lazy = lazy.sort(TICKER, DATE)

@@ -75,6 +75,14 @@ class RegimeParams:
     valid_fraction: float = 0.2
     seed: int = 0
     threads: int = 1
+    model: str = "lstm"
+    n_heads: int = 4
+    loss: str = "cross_entropy"
+    focal_gamma: float = 2.0
+    sampling: str = "balanced_batch"
+    curriculum: str = "none"
+    curriculum_epochs: int = 2
+    pseudo_label_threshold: float | None = None
 
     def __post_init__(self) -> None:
         from m002.regime import RegimeClassifier
@@ -93,7 +101,10 @@ class HeadParams:
     ``vol_scaled_excess``, ``rank``: `m002.labels.return_target`), ``loss`` its loss (``l2``
     or ``huber``). ``normalize`` rescales each feature within each date (``none``,
     ``cs_rank``, ``cs_robust_zscore``) and ``fill`` says what a missing value becomes
-    (``none``: left missing, ``zero``): `MultiTaskHead` defines both.
+    (``none``: left missing, ``zero``): `MultiTaskHead` defines both. ``model`` is the tree
+    library (``lightgbm``, ``xgboost``) and ``sampling`` over-samples the rebound
+    classifier's fitting rows (``none``, ``smote``, ``adasyn``); ``xgboost``, ``smote`` and
+    ``adasyn`` need ``pip install 'm002[experiments]'``.
 
     Fitting: each booster stops early (``early_stopping_rounds``) on the last
     ``early_stopping_fraction`` of the head's training dates, after a purge of ``horizon +
@@ -116,6 +127,8 @@ class HeadParams:
     huber_delta: float | None = None
     normalize: str = "none"
     fill: str = "none"
+    model: str = "lightgbm"
+    sampling: str = "none"
     early_stopping_rounds: int = 50
     n_jobs: int = 2
     seed: int = 0
@@ -238,6 +251,14 @@ class M002Config:
     def __post_init__(self) -> None:
         check_feature_set(self.feature_set)
         check_mode(self.validate)
+        if self.labels.method != "priority":
+            msg = (
+                f"[labels] method = {self.labels.method!r}: the pipeline trains layer 1 on the "
+                "priority labels only, so far; the HMM labeller is a library component: fit "
+                "`m002.labels.HMMLabeller` on training rows, label them with `assign` and "
+                "pass them to `RegimeClassifier.fit`"
+            )
+            raise ConfigError(msg)
         check_int("max_gap_days", self.max_gap_days, 1)
 
     @property
