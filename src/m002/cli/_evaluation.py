@@ -106,6 +106,17 @@ def _folds_table(evaluation: dict[str, Any]) -> Table:
     return table
 
 
+def _with_folds(config: Any, **options: Any) -> Any:
+    """``config`` (a `RunConfig`) with the walk-forward options given on the command line
+    (those not None) in place of its ``[walkforward]`` values."""
+    import dataclasses
+
+    given = {k: v for k, v in options.items() if v is not None}
+    if not given:
+        return config
+    return dataclasses.replace(config, walkforward=dataclasses.replace(config.walkforward, **given))
+
+
 @main.command("walkforward")
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option(
@@ -145,22 +156,17 @@ def walkforward_cmd(
     Layer 1's models are fitted first (each once, shared by every fold that holds its
     dates), then the folds run: here, in worker processes or as Ray tasks (--executor),
     with the same results wherever they run."""
-    import dataclasses
 
     from m002.evaluation import ExecutorConfig, run_walkforward
 
-    config = _read_run_config(config_file)
-    overrides = {
-        "retrain_every": retrain_every,
-        "window": window,
-        "train_dates": train_dates,
-        "first_test_date": first_test_date,
-        "last_test_date": last_test_date,
-    }
-    given = {k: v for k, v in overrides.items() if v is not None}
-    if given:
-        walkforward = dataclasses.replace(config.walkforward, **given)
-        config = dataclasses.replace(config, walkforward=walkforward)
+    config = _with_folds(
+        _read_run_config(config_file),
+        retrain_every=retrain_every,
+        window=window,
+        train_dates=train_dates,
+        first_test_date=first_test_date,
+        last_test_date=last_test_date,
+    )
     run = run_walkforward(
         source,
         run_dir,
@@ -264,7 +270,6 @@ def experiment_cmd(
     the default configuration is the first arm unless --no-default. Stages the arms share
     (features, layer-1 models with the same [labels], [regime] and [crossfit]) are computed
     once. The files must agree on [walkforward] and [backtest]."""
-    import dataclasses
 
     from m002.evaluation import Arm, ExecutorConfig, RunConfig, run_experiment
 
@@ -275,18 +280,12 @@ def experiment_cmd(
         configs.insert(0, ("default", default))
     if not configs:
         raise click.UsageError("give at least one CONFIG file, or leave out --no-default")
-    overrides = {
+    folds = {
         "retrain_every": retrain_every,
         "first_test_date": first_test_date,
         "last_test_date": last_test_date,
     }
-    given = {k: v for k, v in overrides.items() if v is not None}
-    arms = []
-    for name, config in configs:
-        if given:
-            walkforward = dataclasses.replace(config.walkforward, **given)
-            config = dataclasses.replace(config, walkforward=walkforward)
-        arms.append(Arm(name, config))
+    arms = [Arm(name, _with_folds(config, **folds)) for name, config in configs]
     experiment = run_experiment(
         source,
         out_dir,
