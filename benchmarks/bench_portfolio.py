@@ -20,6 +20,13 @@ and symmetric policies' own sizes (``spec_sizing``).
 
     python benchmarks/bench_portfolio.py RUN_DIR [RUN_DIR ...]
         [--source ../shared/data/sp500_sample] [--choose-until 2013-12-31] [--max-turnover 25]
+        [--synthetic SYN_RUN_DIR ... [--min-exposure 0.5]]
+
+``--synthetic``: walk-forward runs on the demo's synthetic universe (`bench_synthetic.py`'s
+``seed<n>/run`` folders, their prices in ``seed<n>/data``), made with the same head targets.
+A candidate whose book holds on average less than ``--min-exposure`` of gross exposure over
+those runs' test dates (of its head target) cannot be chosen: a rule that empties the book
+on another universe is not a default.
 
 Prints a table per period and one JSON line.
 """
@@ -45,7 +52,7 @@ def _candidates() -> dict[str, tuple[Any, Any]]:
     from m002.policy import PolicyConfig
     from m002.portfolio import PortfolioConfig, Sizing
 
-    spec = PolicyConfig()
+    spec = PolicyConfig.spec()  # the spec's layer 3, whatever the shipped defaults are
     policies = {
         "spec": spec,
         # at the spec's lambda of 0.5 no name keeps an edge after its adverse move (on the
@@ -61,9 +68,10 @@ def _candidates() -> dict[str, tuple[Any, Any]]:
         ),
     }
     books: dict[str, dict[str, Any]] = {
-        "rank": {"sizing": Sizing.RANK},
+        # every book says which side it takes: the shipped default is long-only
+        "rank": {"sizing": Sizing.RANK, "long_only": False},
         "rank_long": {"sizing": Sizing.RANK, "long_only": True},
-        "top10": {"sizing": Sizing.TOPK, "topk": 10, "n_drop": 2},
+        "top10": {"sizing": Sizing.TOPK, "topk": 10, "n_drop": 2, "long_only": False},
         "top10_long": {"sizing": Sizing.TOPK, "topk": 10, "n_drop": 2, "long_only": True},
     }
     # the head's expected return does not depend on the policy: scored once
@@ -79,7 +87,7 @@ def _candidates() -> dict[str, tuple[Any, Any]]:
     return out
 
 
-KEYS = ("cagr", "sharpe", "max_drawdown", "turnover", "net_exposure")
+KEYS = ("cagr", "sharpe", "max_drawdown", "turnover", "exposure", "net_exposure")
 
 
 def _rows(run_dir: Path, atr: pl.DataFrame) -> pl.DataFrame:
@@ -99,18 +107,20 @@ def _head_target(run_dir: Path) -> str:
     return str(head.get("target", "raw"))
 
 
+def _synthetic(values: list[float] | None) -> str:
+    return "-" if not values else f"{sum(values) / len(values):.2f}"
+
+
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
-    parser.add_argument("--source", type=Path, default=SAMPLE)
-    parser.add_argument("--choose-until", default="2013-12-31")
-    parser.add_argument("--max-turnover", type=float, default=25.0)
-    args = parser.parse_args()
-
+def _evaluate(
+    run_dirs: list[Path], source: Path, periods: dict[str, tuple[date | None, date | None]]
+) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[Any, Any, str]], dict[str, Any]]:
+    """Every candidate of every run, backtested at each cost and measured per period:
+    ``(table, configs, rank_ic)`` keyed ``"<head target>|<candidate>"`` (and
+    ``"buy_and_hold"``)."""
     from m002._polars import collect
     from m002.evaluation import BacktestConfig, fold_prediction_metrics, run_backtest
     from m002.features import add_features
@@ -118,25 +128,20 @@ def main() -> None:
     from m002.policy import apply_policy
     from m002.portfolio import build_portfolio
 
-    until = date.fromisoformat(args.choose_until)
-    started = time.perf_counter()
-    prices = read_prices(args.source, validate="off")
+    prices = read_prices(source, validate="off")
     # the policy reads atr_smooth, which the run folder does not keep: recomputed (causal)
     atr = collect(
         add_features(prices, "m002", assume_sorted=True).select("ticker", "date", "atr_smooth")
     )
-    periods = {"choose": (None, until), "report": (until, None)}
     table: dict[str, dict[str, Any]] = {}
     rank_ic: dict[str, dict[str, float | None]] = {}
     configs: dict[str, tuple[Any, Any, str]] = {}
-    for run_dir in args.run_dirs:
+    for run_dir in run_dirs:
         target = _head_target(run_dir)
         rows = _rows(run_dir, atr)
         closes = rows.select("ticker", "date", "close")
         rank_ic[target] = {
-            period: fold_prediction_metrics(
-                rows.filter(pl.col("date") > lo if hi is None else pl.col("date") <= hi)
-            )["overall"]["rank_ic_mean"]
+            period: fold_prediction_metrics(_within(rows, lo, hi))["overall"]["rank_ic_mean"]
             for period, (lo, hi) in periods.items()
         }
         books: dict[str, pl.DataFrame] = {}
@@ -154,13 +159,48 @@ def main() -> None:
                 for period, (lo, hi) in periods.items():
                     m = result.metrics(after=lo, until=hi)["w"]
                     table[name][f"{period}_{int(cost)}bps"] = {k: m.get(k) for k in KEYS}
-        print(f"[bench_portfolio] {target}: {len(books)} books", flush=True)
+        print(f"[bench_portfolio] {run_dir} ({target}): {len(books)} books", flush=True)
+    return table, configs, rank_ic
+
+
+def _within(rows: pl.DataFrame, lo: date | None, hi: date | None) -> pl.DataFrame:
+    if lo is not None:
+        rows = rows.filter(pl.col("date") > lo)
+    return rows if hi is None else rows.filter(pl.col("date") <= hi)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    parser.add_argument("--source", type=Path, default=SAMPLE)
+    parser.add_argument("--choose-until", default="2013-12-31")
+    parser.add_argument("--max-turnover", type=float, default=25.0)
+    parser.add_argument("--synthetic", type=Path, nargs="*", default=None)
+    parser.add_argument("--min-exposure", type=float, default=0.5)
+    args = parser.parse_args()
+
+    until = date.fromisoformat(args.choose_until)
+    started = time.perf_counter()
+    periods = {"choose": (None, until), "report": (until, None)}
+    table, configs, rank_ic = _evaluate(args.run_dirs, args.source, periods)
+    exposure: dict[str, list[float]] = {}
+    for run_dir in args.synthetic or []:
+        seen, _, _ = _evaluate([run_dir], run_dir.parent / "data", {"all": (None, None)})
+        for name, row in seen.items():
+            exposure.setdefault(name, []).append(row["all_10bps"]["exposure"] or 0.0)
 
     def sharpe(name: str, period: str = "choose") -> float:
         return table[name][f"{period}_10bps"]["sharpe"] or float("-inf")
 
+    def holds_a_book(name: str) -> bool:
+        # no synthetic run of this candidate's head target: nothing to check it on
+        values = exposure.get(name)
+        return not values or sum(values) / len(values) >= args.min_exposure
+
     allowed = [
-        n for n in configs if (table[n]["choose_10bps"]["turnover"] or 0.0) <= args.max_turnover
+        n
+        for n in configs
+        if (table[n]["choose_10bps"]["turnover"] or 0.0) <= args.max_turnover and holds_a_book(n)
     ]
     chosen = max(allowed, key=sharpe)
     elapsed = time.perf_counter() - started
@@ -171,15 +211,19 @@ def main() -> None:
     order = sorted(table, key=lambda n: -sharpe(n))
     for period in periods:
         print(f"\n{period} period ({'up to' if period == 'choose' else 'after'} {until}):")
-        print("| candidate | Sharpe 10 | CAGR 10 | Sharpe 20 | turnover/y | net exp | max DD |")
-        print("|---|---|---|---|---|---|---|")
+        print(
+            "| candidate | Sharpe 10 | CAGR 10 | Sharpe 20 | turnover/y | net exp | max DD "
+            "| synthetic gross |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
         for name in order:
             a, b = table[name][f"{period}_10bps"], table[name][f"{period}_20bps"]
             mark = " (chosen)" if name == chosen else ""
             print(
                 f"| {name}{mark} | {_fmt(a['sharpe'], '+.2f')} | {_fmt(a['cagr'], '+.1%')} | "
                 f"{_fmt(b['sharpe'], '+.2f')} | {_fmt(a['turnover'], '.1f')} | "
-                f"{_fmt(a['net_exposure'], '+.2f')} | {_fmt(a['max_drawdown'], '.1%')} |"
+                f"{_fmt(a['net_exposure'], '+.2f')} | {_fmt(a['max_drawdown'], '.1%')} | "
+                f"{_synthetic(exposure.get(name))} |"
             )
     chosen_policy, chosen_portfolio, chosen_target = configs[chosen]
     print(
@@ -194,7 +238,10 @@ def main() -> None:
                 "chosen_policy": dataclasses.asdict(chosen_policy),
                 "chosen_portfolio": dataclasses.asdict(chosen_portfolio),
                 "candidates": len(configs),
-                "within_turnover": len(allowed),
+                "allowed": len(allowed),
+                "synthetic_exposure": {
+                    name: sum(values) / len(values) for name, values in exposure.items()
+                },
                 "rank_ic": rank_ic,
                 "seconds": round(elapsed, 1),
                 "table": table,
