@@ -29,7 +29,15 @@ from m002.evaluation import (
     run_walkforward,
 )
 from m002.exceptions import ConfigError, OutputExistsError, SchemaError
-from m002.pipeline import CrossFitConfig, HeadParams, M002Config, RegimeParams
+from m002.features import add_features
+from m002.labels import (
+    LABEL_COLUMNS,
+    REGIME_LABEL_KNOWN,
+    REGIME_STATE_ID,
+    HMMLabeller,
+    RegimeLabelConfig,
+)
+from m002.pipeline import CrossFitConfig, HeadParams, M002Config, RegimeFits, RegimeParams
 from m002.policy import POLICY_COLUMNS, PolicyConfig, apply_policy
 from m002.portfolio import PortfolioConfig
 from m002.report import render_report
@@ -54,6 +62,13 @@ def small_config() -> RunConfig:
     )
 
 
+def hmm_config() -> RunConfig:
+    """`small_config` with the HMM labeller."""
+    config = small_config()
+    labels = RegimeLabelConfig(method="hmm", hmm_n_iter=30)
+    return dataclasses.replace(config, pipeline=dataclasses.replace(config.pipeline, labels=labels))
+
+
 @pytest.fixture(scope="module")
 def prices() -> pl.DataFrame:
     return generate_synthetic(n_tickers=10, n_days=800, seed=11).prices
@@ -69,6 +84,28 @@ def run_dir(prices: pl.DataFrame, cache: Path, tmp_path_factory: pytest.TempPath
     folder = tmp_path_factory.mktemp("run")
     run_walkforward(prices, folder, small_config(), cache_dir=cache, verbose=False)
     return folder
+
+
+@pytest.fixture(scope="module")
+def hmm_run(
+    prices: pl.DataFrame, cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[date, pl.DataFrame]]:
+    """A run with the HMM labeller, and the labelled rows each layer-1 model was fitted on,
+    by the model's fit end."""
+    pytest.importorskip("hmmlearn")
+    folder = tmp_path_factory.mktemp("hmm_run")
+    fitted: dict[date, pl.DataFrame] = {}
+    fit_rows = RegimeFits.fit_rows
+
+    def spy(self: RegimeFits, rows: pl.DataFrame) -> pl.DataFrame:
+        labelled = fit_rows(self, rows)
+        fitted[labelled["date"].max()] = labelled
+        return labelled
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RegimeFits, "fit_rows", spy)
+        run_walkforward(prices, folder, hmm_config(), cache_dir=cache, verbose=False)
+    return folder, fitted
 
 
 def test_the_run_directory_holds_every_file(run_dir: Path) -> None:
@@ -159,9 +196,14 @@ def test_evaluation_has_metrics_per_fold_and_the_report_inputs(run_dir: Path) ->
     assert some["q05"] <= some["q25"] <= some["q50"] <= some["q75"] <= some["q95"]
 
 
+@pytest.mark.parametrize("method", ["priority", "hmm"])
 def test_changing_prices_after_t_leaves_every_decision_up_to_t(
-    run_dir: Path, prices: pl.DataFrame, cache: Path, tmp_path: Path
+    method: str, request: pytest.FixtureRequest, prices: pl.DataFrame, cache: Path, tmp_path: Path
 ) -> None:
+    if method == "priority":
+        run_dir, config = request.getfixturevalue("run_dir"), small_config()
+    else:
+        run_dir, config = request.getfixturevalue("hmm_run")[0], hmm_config()
     run = read_run_json(run_dir)
     second = run["folds"][1]
     calendar = prices["date"].unique().sort()
@@ -176,7 +218,7 @@ def test_changing_prices_after_t_leaves_every_decision_up_to_t(
         pl.max_horizontal("open", "high", "low", "close").alias("high"),
         pl.min_horizontal("open", "high", "low", "close").alias("low"),
     )
-    run_walkforward(shocked, tmp_path / "run", small_config(), cache_dir=cache, verbose=False)
+    run_walkforward(shocked, tmp_path / "run", config, cache_dir=cache, verbose=False)
 
     def upto(folder: Path, name: str) -> pl.DataFrame:
         return pl.read_parquet(folder / name).filter(pl.col("date") <= t).sort("ticker", "date")
@@ -188,6 +230,14 @@ def test_changing_prices_after_t_leaves_every_decision_up_to_t(
     assert before_p.height > 0
     assert before_p.select(DECISIONS).equals(after_p.select(DECISIONS))
     assert upto(run_dir, "signals.parquet").equals(upto(tmp_path / "run", "signals.parquet"))
+    # the labels layer 1 is scored on look `lookahead` dates ahead, no further
+    settled = calendar[calendar.search_sorted(t) - config.pipeline.labels.lookahead]
+    labels = [REGIME_STATE_ID, REGIME_LABEL_KNOWN]
+    assert (
+        before_p.filter(pl.col("date") <= settled)
+        .select(labels)
+        .equals(after_p.filter(pl.col("date") <= settled).select(labels))
+    )
     # and the shock did reach the decisions after t
     later = pl.read_parquet(tmp_path / "run" / "predictions.parquet").filter(pl.col("date") > t)
     original = pl.read_parquet(run_dir / "predictions.parquet").filter(pl.col("date") > t)
@@ -361,3 +411,35 @@ def test_layer1_models_are_fitted_once_before_the_folds(run_dir: Path) -> None:
     assert models["fitted_in_folds"] == 0
     assert models["read_back_in_folds"] >= len(run["folds"])
     assert all(f["train"]["cache"]["regime_models_fitted"] == 0 for f in run["folds"])
+
+
+def test_hmm_test_blocks_are_scored_on_the_labels_of_each_folds_final_model(
+    hmm_run: tuple[Path, dict[date, pl.DataFrame]], prices: pl.DataFrame
+) -> None:
+    folder, fitted = hmm_run
+    run = read_run_json(folder)
+    labels = hmm_config().pipeline.labels
+    # each model is keyed by the HMM's inputs: the folds read back what was fitted before
+    assert run["layer1_models"]["fitted_in_folds"] == 0
+    predictions = pl.read_parquet(folder / RUN_FILES["predictions"])
+    calendar = prices["date"].unique().sort()
+    features = add_features(prices, "m002").collect()
+    gap = hmm_config().pipeline.regime.seq_len + labels.lookahead
+    keys = ["ticker", "date", *LABEL_COLUMNS]
+    scored = ["ticker", "date", REGIME_STATE_ID, REGIME_LABEL_KNOWN]
+    for fold in run["folds"]:
+        start, end = (date.fromisoformat(fold[k]) for k in ("test_start", "test_end"))
+        fit_end = calendar[calendar.search_sorted(start) - 1 - gap]
+        # the fold's final model fits on its training rows up to `fit_end` (expanding window)
+        own = features.filter(pl.col("date") <= fit_end)
+        labeller = HMMLabeller.from_config(labels).fit(own)
+        # the labels that model trained on are this labeller's
+        assert fitted[fit_end].select(keys).equals(labeller.assign(own).collect().select(keys))
+        expected = labeller.assign(features).filter(pl.col("date").is_between(start, end)).collect()
+        got = predictions.filter(pl.col("fold") == fold["fold"]).sort("ticker", "date")
+        assert got.height == expected.height > 0
+        assert got.select(scored).equals(expected.select(scored))
+        assert got[REGIME_LABEL_KNOWN].any()
+    # and the per-fold metrics are computed on them
+    evaluation = json.loads((folder / RUN_FILES["evaluation"]).read_text())
+    assert all(f["n_regime_all_rows"] for f in evaluation["folds"])

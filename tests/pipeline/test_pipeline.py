@@ -12,13 +12,15 @@ from click.testing import CliRunner
 from m002.cli import main
 from m002.data import generate_synthetic
 from m002.exceptions import ConfigError, NotFittedError, SchemaError
-from m002.labels import TargetConfig
+from m002.features import add_features
+from m002.labels import LABEL_COLUMNS, HMMLabeller, TargetConfig
 from m002.pipeline import (
     OUTPUT_COLUMNS,
     CrossFitConfig,
     HeadParams,
     M002Config,
     M002FullArchitecture,
+    RegimeFits,
     RegimeParams,
     block_plan,
     config_from_dict,
@@ -270,10 +272,45 @@ def test_config_from_dict_round_trip_and_clear_errors() -> None:
         config_from_dict({"targets": {"horizon": 0}})
 
 
-def test_the_pipeline_refuses_labels_it_cannot_train_on_yet() -> None:
-    with pytest.raises(ConfigError, match=r"\[labels\] method = 'hmm'.*HMMLabeller"):
-        config_from_dict({"labels": {"method": "hmm"}})
-    assert config_from_dict({"labels": {"method": "priority"}}).labels.method == "priority"
+def test_the_pipeline_trains_on_hmm_labels_each_model_fitted_on_its_own_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("hmmlearn")
+    prices = generate_synthetic(n_tickers=8, n_days=600, seed=6).prices
+    config = dataclasses.replace(
+        SMALL,
+        labels=config_from_dict({"labels": {"method": "hmm", "hmm_n_iter": 30}}).labels,
+        crossfit=CrossFitConfig(block="150d", min_fit_dates=150),
+    )
+    labelled_for_models: list[pl.DataFrame] = []
+    fit_rows = RegimeFits.fit_rows
+
+    def spy(self: RegimeFits, rows: pl.DataFrame) -> pl.DataFrame:
+        labelled_for_models.append(fit_rows(self, rows))
+        return labelled_for_models[-1]
+
+    monkeypatch.setattr(RegimeFits, "fit_rows", spy)
+    model = M002FullArchitecture(config, cache_dir=tmp_path, verbose=False).train(prices)
+    state = model.trained_state
+    folds = state["regime"]["folds"]
+    # one labelling per model: each block's and the final one (every training row)
+    assert len(labelled_for_models) == len(folds) + 1 == state["cache"]["regime_models_fitted"]
+    features = add_features(prices, "m002").collect()
+    first_fit_end = date.fromisoformat(folds[0]["fit_end"])
+    for labelled, fit_end in [
+        (labelled_for_models[0], first_fit_end),
+        (labelled_for_models[-1], None),
+    ]:
+        own = features if fit_end is None else features.filter(pl.col("date") <= fit_end)
+        assert labelled["date"].max() == own["date"].max()
+        by_hand = HMMLabeller.from_config(config.labels).fit(own).assign(own).collect()
+        keys = ["ticker", "date", *LABEL_COLUMNS]
+        assert labelled.select(keys).equals(by_hand.select(keys))
+    # the first block's HMM saw its rows only: its labels differ from the final model's
+    first_rows = labelled_for_models[-1].filter(pl.col("date") <= first_fit_end)
+    assert not labelled_for_models[0]["regime_state_id"].equals(first_rows["regime_state_id"])
+    assert state["regime"]["crossfit"]["n"] > 0
+    assert model.predict(prices, asof="latest").height == 8
 
 
 def test_cli_train_and_predict_with_a_config_file(tmp_path: Path, prices: pl.DataFrame) -> None:

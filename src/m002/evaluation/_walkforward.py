@@ -13,6 +13,12 @@ Per fold (`walk_forward_splits`):
 The test blocks' predictions are concatenated, joined with what the evaluation needs
 (prices, event flags, realised targets: those look ahead, for scoring only) and turned into
 each strategy's signals; then the backtest runs with the run's costs.
+
+Layer 1 is scored on the test blocks against regime labels. The priority rules label the
+whole history once. An HMM labeller (``[labels] method = "hmm"``) is fitted, so each fold
+labels its own test block (`_test_block_labels`) with the HMM of its final layer-1 model:
+fitted on that model's rows, which end before the embargo, and assigned to the fold's
+history up to ``lookahead`` dates past the block (a label reads that far ahead, no further).
 """
 
 from __future__ import annotations
@@ -63,11 +69,12 @@ from m002.labels import (
     REGIME_STATE_ID,
     assign_regime_labels,
     compute_future_returns,
+    fitted_labeller,
 )
 from m002.pipeline import M002FullArchitecture, RegimeFits, StageCache, block_plan, read_prices
 from m002.pipeline._architecture import Source
 from m002.pipeline._cache import default_cache_dir
-from m002.pipeline._crossfit import MODEL_COLUMNS
+from m002.pipeline._crossfit import regime_fit_frame
 from m002.policy import required_columns as policy_inputs
 from m002.portfolio import TARGET_WEIGHT
 from m002.regime import DEFAULT_SEQUENCE_FEATURES
@@ -104,16 +111,21 @@ def _cache_dir(cache_dir: str | Path | None, use_cache: bool) -> Iterator[str | 
 
 def _context(prices: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
     """Per (ticker, date): what scoring, the baselines and the report need besides the
-    predictions. Features are causal; the labels and targets look ahead (scoring only)."""
+    predictions. Features are causal; the labels and targets look ahead (scoring only).
+    Regime labels only from the priority rules: a fitted labeller's come with each fold's
+    predictions (`_test_block_labels`)."""
     cfg = config.pipeline
     features = add_features(prices, "m002", assume_sorted=True, max_gap_days=cfg.max_gap_days)
-    labelled = compute_future_returns(assign_regime_labels(features, cfg.labels), cfg.targets)
+    labels: list[str] = []
+    if cfg.labels.method == "priority":
+        features = assign_regime_labels(features, cfg.labels)
+        labels = [REGIME_STATE_ID, REGIME_LABEL_KNOWN]
+    labelled = compute_future_returns(features, cfg.targets)
     columns = dict.fromkeys(
         [
             *CANONICAL_COLUMNS,
             *EVENT_FLAGS,
-            REGIME_STATE_ID,
-            REGIME_LABEL_KNOWN,
+            *labels,
             *_TARGETS,
             *_stat_features(),
             "atr_smooth",  # a policy input: m002_spec re-applies the spec's own policy
@@ -144,6 +156,46 @@ def _regime_fit_end(calendar: pl.Series, fold: Fold, config: RunConfig) -> date 
     cfg = config.pipeline
     position = fold.test_start_pos - 1 - (cfg.regime.seq_len + cfg.labels.lookahead)
     return calendar[position] if position >= fold.train_start_pos else None
+
+
+def _test_block_labels(
+    prices: pl.DataFrame, fold: Fold, config: RunConfig, regime_fit_end: date | None
+) -> pl.DataFrame:
+    """A fitted labeller's regime labels of ``fold``'s test block, to score layer 1 on.
+
+    The labeller is the one the fold's final layer-1 model trained on: fitted on that model's
+    rows, the fold's training dates up to ``regime_fit_end`` (all of them where None), with
+    the features the fold's training computed (from its first training date on; causal, so
+    the same whatever comes later). It labels the fold's rows from that first date to
+    ``lookahead`` trading dates past the block, which gives the block's labels the history of
+    the whole fold before them and their own ``lookahead`` rows after, no more; no fit saw
+    any test price.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``ticker``, ``date``, ``regime_state_id`` and ``regime_label_known`` of the block.
+    """
+    cfg = config.pipeline
+    ahead = prices.filter(pl.col(DATE) > fold.test_end)[DATE].unique().sort()
+    ahead = ahead.head(cfg.labels.lookahead)
+    labels_end = ahead[-1] if ahead.len() else fold.test_end
+    features = collect(
+        add_features(
+            prices.filter(pl.col(DATE).is_between(fold.train_start, labels_end)),
+            "m002",
+            assume_sorted=True,
+            max_gap_days=cfg.max_gap_days,
+        )
+    )
+    fit_end = fold.train_end if regime_fit_end is None else regime_fit_end
+    labeller = fitted_labeller(cfg.labels).fit(features.filter(pl.col(DATE) <= fit_end))
+    in_block = pl.col(DATE).is_between(fold.test_start, fold.test_end)
+    return collect(
+        labeller.assign(features)
+        .filter(in_block)
+        .select(TICKER, DATE, REGIME_STATE_ID, REGIME_LABEL_KNOWN)
+    )
 
 
 def _fold_predictions(
@@ -177,6 +229,9 @@ def _fold_predictions(
     out = predicted.join(ablated, on=[TICKER, DATE], how="left").with_columns(
         pl.lit(fold.index, dtype=pl.Int32).alias("fold")
     )
+    if config.pipeline.labels.method != "priority":
+        labels = _test_block_labels(prices, fold, config, regime_fit_end)
+        out = out.join(labels, on=[TICKER, DATE], how="left")
     state = model.trained_state
     info = {
         **fold.as_dict(),
@@ -242,7 +297,8 @@ def _fit_regime_models(
     verbose: bool,
 ) -> int:
     """Fit, before the folds, every layer-1 model the folds will ask for, from the m002
-    features and regime labels of the whole history computed once; returns how many.
+    features and regime labels of the whole history computed once (for a fitted labeller,
+    its inputs: each model labels its own rows, `RegimeFits`); returns how many.
 
     A block's model fits on the rows up to its fit end, and those rows' features and labels
     are the same in the whole history as in any fold that holds them (features are causal; a
@@ -283,7 +339,7 @@ def _fit_regime_models(
         assume_sorted=True,
         max_gap_days=cfg.max_gap_days,
     )
-    panel = collect(assign_regime_labels(features, cfg.labels).select(MODEL_COLUMNS))
+    panel = collect(regime_fit_frame(features, cfg.labels))
     steps = sorted(starts.items())
     _say(verbose, f"layer 1: {len(steps)} models for {len(folds)} folds ({executor.kind})")
     # with a warm start each model needs the one before: one chain, in date order

@@ -10,6 +10,7 @@ from m002.labels._hmm import (
     fitted_labeller,
     hmm_state_order,
 )
+from m002.labels._methods import label_fit_rows, label_inputs
 from m002.labels._regime import (
     CONDITION_COLUMNS,
     HMM_COVARIANCE_TYPES,
@@ -78,6 +79,8 @@ __all__ = [
     "hmm_state_order",
     "label_distribution",
     "label_distribution_by_year",
+    "label_fit_rows",
+    "label_inputs",
     "required_columns",
     "return_target",
     "return_target_inputs",

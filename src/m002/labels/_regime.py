@@ -212,7 +212,8 @@ class RegimeLabelConfig:
         (`assign_regime_labels`), ``"hmm"`` by a Gaussian HMM fitted on training rows only
         (`m002.labels.HMMLabeller.from_config(config)`; `assign_regime_labels` refuses it).
         The thresholds above are unused by ``"hmm"`` and the ``hmm_`` keys by ``"priority"``;
-        ``lookahead`` serves both.
+        ``lookahead`` serves both. `m002.labels.label_fit_rows` labels a model's fit rows by
+        either (the pipeline fits one HMM per layer-1 model, on that model's rows).
     hmm_return_feature : str, default "log_ret_1"
         HMM: the feature column read as the daily return.
     hmm_volatility_feature : str, default "volatility_20"

@@ -4,7 +4,10 @@ Training (``train``):
 
 1. canonical prices (`m002.data.load_silver`) -> the features of ``config.feature_set`` (the
    m002 set, or one holding it, such as ``m002+alpha158``);
-2. regime labels and the head's targets (both look ahead; used as targets only);
+2. regime labels and the head's targets (both look ahead; used as targets only); with
+   ``[labels] method = "hmm"`` every layer-1 model trains on the labels of an HMM fitted on
+   its own rows (`RegimeFits`), and the labels of one HMM fitted on all training rows serve
+   only to score layer 1's cross-fitted probabilities;
 3. layer 1, cross-fitted on calendar blocks (`RegimeFits`): out-of-sample ``state_prob_*``
    for the head's training rows, plus a final regime model for prediction (fitted on every
    labelled row, or on those up to ``regime_fit_end``); each model is cached under the
@@ -38,7 +41,7 @@ from m002._schema import DATE, TICKER
 from m002.exceptions import DamagedFileError, DecisionWarning, NotFittedError, SchemaError
 from m002.features import add_features, feature_names, longest_warmup
 from m002.head import PRED_COLUMNS, MultiTaskHead, head_metrics
-from m002.labels import assign_regime_labels, compute_future_returns
+from m002.labels import compute_future_returns, label_fit_rows
 from m002.pipeline._cache import (
     StageCache,
     StageKey,
@@ -246,6 +249,16 @@ class M002FullArchitecture:
         only (default: every row). The walk-forward passes the date ``seq_len + lookahead``
         dates before its test block: the purge a cross-fit block has, which makes a fold's
         final model the next fold's model of that block, fitted once.
+
+        Regime labels (`m002.labels.label_fit_rows`): ``"priority"`` labels the training rows
+        by the rules, the same for every model. ``"hmm"``: each layer-1 model (every block's
+        and the final one) trains on the labels of an HMM fitted on exactly its own rows,
+        inside `RegimeFits`. ``trained_state["regime"]["crossfit"]`` then scores the
+        out-of-fold probabilities against the labels of one more HMM, fitted on all of the
+        training rows: one yardstick for every block, but fitted on rows that include the
+        blocks it scores (never on layer 1's output), while each block's model learned the
+        states of its own HMM. Read it as an in-sample diagnostic; the walk-forward scores
+        each test block against the labels of its fold's final model's own HMM.
         """
         started = time.perf_counter()
         timings: dict[str, float] = {}
@@ -257,8 +270,10 @@ class M002FullArchitecture:
         features, features_key, features_hit = self._features(prices)
         timings["features_s"] = time.perf_counter() - t0
 
+        # "hmm": these labels (an HMM fitted on every training row) score layer 1 only;
+        # RegimeFits keeps their inputs and labels each model's rows with an HMM of its own
         labelled = collect(
-            compute_future_returns(assign_regime_labels(features, cfg.labels), cfg.targets)
+            compute_future_returns(label_fit_rows(features, cfg.labels), cfg.targets)
         )
         t0 = time.perf_counter()
         regime_key = self._key(

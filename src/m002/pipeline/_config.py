@@ -251,14 +251,6 @@ class M002Config:
     def __post_init__(self) -> None:
         check_feature_set(self.feature_set)
         check_mode(self.validate)
-        if self.labels.method != "priority":
-            msg = (
-                f"[labels] method = {self.labels.method!r}: the pipeline trains layer 1 on the "
-                "priority labels only, so far; the HMM labeller is a library component: fit "
-                "`m002.labels.HMMLabeller` on training rows, label them with `assign` and "
-                "pass them to `RegimeClassifier.fit`"
-            )
-            raise ConfigError(msg)
         check_int("max_gap_days", self.max_gap_days, 1)
 
     @property

@@ -17,6 +17,13 @@ one more such fit, on the rows up to ``final_fit_end``; the walk-forward sets it
 dates before its test block, which makes one fold's final model the next fold's model of its
 last block.
 
+Labels: with ``[labels] method = "priority"`` the frame holds the labels (the rules need no
+fit and label every row alike). With ``"hmm"`` it holds the HMM's two inputs instead, and each
+model's rows are labelled by an HMM fitted on exactly those rows (`m002.labels.label_fit_rows`)
+just before the model fits on them: no model trains on states that rows after its fit end
+helped to shape. Its key hashes the features and the HMM's inputs, with the label config, so
+a cache hit still means the same rows, hence the same labeller and labels.
+
 With ``warm_start_epochs`` > 0 each model after the first starts from the weights of the
 model before it (the previous block's) and trains for at most that many epochs.
 """
@@ -33,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from m002._dates import parse_period
+from m002._polars import collect
 from m002._schema import DATE, MAX_GAP_DAYS, TICKER
 from m002.exceptions import SchemaError
 from m002.labels import (
@@ -40,6 +48,9 @@ from m002.labels import (
     REGIME_LABEL_LOOKAHEAD,
     REGIME_STATE_ID,
     RegimeLabelConfig,
+    assign_regime_labels,
+    label_fit_rows,
+    label_inputs,
 )
 from m002.pipeline._cache import StageCache, StageKey, config_fingerprint, frame_fingerprint
 from m002.pipeline._config import CrossFitConfig, RegimeParams
@@ -59,6 +70,30 @@ MODEL_COLUMNS: Final = (
     REGIME_LABEL_LOOKAHEAD,
 )
 """What a regime model is fitted on: its key hashes exactly these columns."""
+
+
+def regime_fit_columns(labels: RegimeLabelConfig) -> tuple[str, ...]:
+    """The columns `RegimeFits` keeps of its frame, which each model's key hashes.
+
+    ``"priority"``: `MODEL_COLUMNS` (the sequence features and the labels). A fitted labeller
+    (``"hmm"``): the sequence features and the labeller's inputs (`m002.labels.label_inputs`),
+    no labels: each model labels its own fit rows.
+    """
+    if labels.method == "priority":
+        return MODEL_COLUMNS
+    return tuple(dict.fromkeys((TICKER, DATE, *DEFAULT_SEQUENCE_FEATURES, *label_inputs(labels))))
+
+
+def regime_fit_frame(
+    features: pl.DataFrame | pl.LazyFrame, labels: RegimeLabelConfig
+) -> pl.LazyFrame:
+    """What `RegimeFits` needs of a frame of m002 features: ``"priority"`` labels them
+    (`m002.labels.assign_regime_labels`); ``"hmm"`` keeps them unlabelled, for a labeller fitted
+    per model. Either way only `regime_fit_columns` are kept."""
+    lazy = features.lazy()
+    if labels.method == "priority":
+        lazy = assign_regime_labels(lazy, labels)
+    return lazy.select(regime_fit_columns(labels))
 
 
 def block_plan(
@@ -115,13 +150,15 @@ def block_plan(
 
 @dataclass
 class RegimeFits:
-    """Layer-1 models of one labelled frame, each fitted once and kept in the stage cache.
+    """Layer-1 models of one frame, each fitted once and kept in the stage cache.
 
     Parameters
     ----------
     cache : StageCache
-    labelled : pl.DataFrame
-        m002 features with regime labels (`m002.labels.assign_regime_labels`).
+    frame : pl.DataFrame
+        m002 features with what the labels need (`regime_fit_frame`): the priority labels,
+        or the HMM's inputs (labels in it are then ignored: each model's fit rows are
+        labelled by an HMM fitted on them). Only `regime_fit_columns` are kept.
     params, labels, max_gap_days
         The regime model's and the labels' config.
     crossfit : CrossFitConfig
@@ -135,7 +172,7 @@ class RegimeFits:
     """
 
     cache: StageCache
-    labelled: pl.DataFrame
+    frame: pl.DataFrame
     params: RegimeParams
     labels: RegimeLabelConfig
     crossfit: CrossFitConfig
@@ -145,7 +182,7 @@ class RegimeFits:
     read_back: int = 0
 
     def __post_init__(self) -> None:
-        self.labelled = self.labelled.select(MODEL_COLUMNS)
+        self.frame = self.frame.select(regime_fit_columns(self.labels))
 
     @property
     def gap(self) -> int:
@@ -156,8 +193,9 @@ class RegimeFits:
         self, fit_end: date | None, init: tuple[RegimeClassifier, StageKey] | None = None
     ) -> tuple[RegimeClassifier, StageKey]:
         """The model fitted on the labelled rows dated up to ``fit_end`` (None: every row),
-        warm-started from ``init`` (a model and its key) when given."""
-        rows = self.labelled if fit_end is None else self.labelled.filter(pl.col(DATE) <= fit_end)
+        warm-started from ``init`` (a model and its key) when given. With ``"hmm"`` labels
+        those rows are labelled by an HMM fitted on them alone (`fit_rows`)."""
+        rows = self.frame if fit_end is None else self.frame.filter(pl.col(DATE) <= fit_end)
         section: dict[str, Any] = {
             "regime": self.params,
             "labels": self.labels,
@@ -181,7 +219,7 @@ class RegimeFits:
                 max_gap_days=self.max_gap_days,
                 label_config=self.labels,
                 verbose=self.verbose,
-            ).fit(rows, init=None if init is None else init[0])
+            ).fit(self.fit_rows(rows), init=None if init is None else init[0])
             model.save(folder / "model")
 
         folder, hit = self.cache.get_or_build_dir(key, fit)
@@ -191,12 +229,19 @@ class RegimeFits:
             self.fitted += 1
         return RegimeClassifier.load(folder / "model"), key
 
+    def fit_rows(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """``rows`` (of the frame, up to a model's fit end) labelled for that model: as held
+        (priority), or by a labeller fitted on exactly these rows (`label_fit_rows`)."""
+        if self.labels.method == "priority":
+            return rows
+        return collect(label_fit_rows(rows, self.labels))
+
     def probabilities(
         self, model: RegimeClassifier, key: StageKey, plan: dict[str, Any]
     ) -> pl.DataFrame:
         """``state_prob_*`` of the block ``plan`` from ``model`` (whose key is ``key``),
         cached under the content of the rows its windows read."""
-        window = self.labelled.filter(
+        window = self.frame.filter(
             pl.col(DATE).is_between(plan["history_start"], plan["predict_end"])
         ).select(TICKER, DATE, *model.feature_names_)
         start = plan["predict_start"]
@@ -224,7 +269,7 @@ class RegimeFits:
         SchemaError
             If no block can be predicted (too little history for ``min_fit_dates``).
         """
-        calendar = self.labelled[DATE].unique().sort()
+        calendar = self.frame[DATE].unique().sort()
         plan = block_plan(
             calendar,
             block=self.crossfit.block,
@@ -234,7 +279,7 @@ class RegimeFits:
         )
         if not plan:
             longest = longest_usable_run(
-                self.labelled, DEFAULT_SEQUENCE_FEATURES, max_gap_days=self.max_gap_days
+                self.frame, DEFAULT_SEQUENCE_FEATURES, max_gap_days=self.max_gap_days
             )
             msg = (
                 f"too little history to cross-fit layer 1: {calendar.len()} dates hold no "
