@@ -16,7 +16,10 @@ ABSENT = "absent"
 """In a hand-written column: the ticker has no row that date."""
 
 # one rule at a time: a rank book traded in full, with no cap or leverage limit
-PLAIN = PortfolioConfig(long_only=False, trade_rate=1.0, max_weight=None, max_leverage=None)
+# the rules are tested on the policy's score; the shipped default ranks the head's expected return
+PLAIN = PortfolioConfig(
+    score_column="policy_score", long_only=False, trade_rate=1.0, max_weight=None, max_leverage=None
+)
 SPEC = PortfolioConfig.passthrough()
 
 

@@ -427,7 +427,7 @@ def test_missing_row_forces_flat_and_resets_memory() -> None:
 )
 def test_bad_frames_are_refused(frame: pl.DataFrame, message: str) -> None:
     with pytest.raises(SchemaError, match=message):
-        build_portfolio(frame)
+        build_portfolio(frame, PortfolioConfig(score_column="policy_score"))
 
 
 def test_columns_the_rules_read_must_be_numbers() -> None:
@@ -498,7 +498,9 @@ def configs(draw: st.DrawFn, *, neutral: bool = False) -> PortfolioConfig:
         risk["net_min"], risk["net_max"] = band
         if not long_only and band == (None, None) and draw(st.booleans()):
             risk.update(beta_neutral=True, beta_window=15)
-    return PortfolioConfig(sizing=sizing, long_only=long_only, **memory, **risk)
+    return PortfolioConfig(
+        sizing=sizing, score_column="policy_score", long_only=long_only, **memory, **risk
+    )
 
 
 @PROPERTY_SETTINGS
@@ -614,7 +616,7 @@ def test_sample_momentum_book(sample_dir: Path) -> None:
     frame = prices.sort("ticker", "date").with_columns(
         (pl.col("close") / pl.col("close").shift(20).over("ticker") - 1).alias("policy_score")
     )
-    config = PortfolioConfig(long_only=False, trade_rate=0.25)
+    config = PortfolioConfig(score_column="policy_score", long_only=False, trade_rate=0.25)
     out = build_portfolio(frame, config)
     dates, grid = weight_grid(out)
     assert np.isfinite(grid).all()

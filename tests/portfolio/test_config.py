@@ -18,7 +18,7 @@ from m002.portfolio import PortfolioConfig, Sizing, _build, _config
 def test_defaults_are_the_shipped_long_only_rank_tilt_with_memory_and_caps() -> None:
     cfg = PortfolioConfig()
     assert cfg.sizing is Sizing.RANK
-    assert cfg.score_column == "policy_score"
+    assert cfg.score_column == "pred_expected_ret_pct"
     assert cfg.long_only
     assert (cfg.trade_rate, cfg.max_weight, cfg.gross_target, cfg.max_leverage) == (
         0.1,
@@ -125,10 +125,16 @@ def test_passthrough_turns_every_rule_off() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "columns"),
     [
-        ({}, ("ticker", "date", "policy_score")),
-        ({"sizing": "spec"}, ("ticker", "date", "policy_score", "position_size")),
-        ({"beta_neutral": True, "long_only": False}, ("ticker", "date", "policy_score", "close")),
-        ({"vol_target": 0.1}, ("ticker", "date", "policy_score", "close")),
+        ({}, ("ticker", "date", "pred_expected_ret_pct")),
+        (
+            {"sizing": "spec", "score_column": "policy_score"},
+            ("ticker", "date", "policy_score", "position_size"),
+        ),
+        (
+            {"beta_neutral": True, "long_only": False},
+            ("ticker", "date", "pred_expected_ret_pct", "close"),
+        ),
+        ({"vol_target": 0.1}, ("ticker", "date", "pred_expected_ret_pct", "close")),
         (
             {"score_column": "pred_expected_ret_pct", "edge_over_cost": True},
             ("ticker", "date", "pred_expected_ret_pct"),

@@ -190,7 +190,7 @@ def test_runs_that_cannot_be_tuned_say_why(predictions: pl.DataFrame) -> None:
     with pytest.raises(SchemaError, match=r"m002 tune: 1 price row\(s\) .* non-finite .* close"):
         evaluator(bad_close)
     no_head = predictions.with_columns(pl.lit(float("nan")).alias("pred_expected_ret_pct"))
-    with pytest.raises(SchemaError, match=r"no row .* has a finite head prediction"):
+    with pytest.raises(SchemaError, match=r"no row .* has a finite pred_expected_ret_pct"):
         evaluator(no_head)
     with pytest.raises(SchemaError, match=r"lacks: \['atr_smooth'\]"):
         evaluator(predictions.drop("atr_smooth"))

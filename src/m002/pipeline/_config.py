@@ -98,7 +98,9 @@ class HeadParams:
     ``use_state_probs`` False trains the head on the m002 features alone, without layer 1's
     ``state_prob_*`` (the "does layer 1 add value?" ablation); the rows it is fitted on are
     the same as with them. ``target`` is what the return model learns (``raw``, ``excess``,
-    ``vol_scaled_excess``, ``rank``: `m002.labels.return_target`), ``loss`` its loss (``l2``
+    ``vol_scaled_excess``, ``rank``: `m002.labels.return_target`; the shipped default is
+    ``excess``, chosen with the portfolio's defaults, see `m002.portfolio.PortfolioConfig`,
+    while `MultiTaskHead` alone keeps the spec's ``raw``), ``loss`` its loss (``l2``
     or ``huber``). ``normalize`` rescales each feature within each date (``none``,
     ``cs_rank``, ``cs_robust_zscore``) and ``fill`` says what a missing value becomes
     (``none``: left missing, ``zero``): `MultiTaskHead` defines both. ``model`` is the tree
@@ -122,7 +124,7 @@ class HeadParams:
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     reg_lambda: float = 1.0
-    target: str = "raw"
+    target: str = "excess"
     loss: str = "l2"
     huber_delta: float | None = None
     normalize: str = "none"

@@ -132,7 +132,7 @@ def build_portfolio(
     >>> import datetime as dt
     >>> frame = pl.DataFrame({
     ...     "ticker": ["A", "B", "C", "D"], "date": [dt.date(2024, 1, 2)] * 4,
-    ...     "policy_score": [0.03, 0.01, -0.01, -0.02],
+    ...     "pred_expected_ret_pct": [0.03, 0.01, -0.01, -0.02],
     ... })
     >>> config = PortfolioConfig(long_only=False, trade_rate=1.0, max_weight=None)
     >>> build_portfolio(frame, config)["target_weight"].round(6).to_list()

@@ -64,9 +64,10 @@ class PortfolioConfig:
         (long-only: a tilt, every name weighted by its rank quantile). ``"topk"``: ``topk``
         names held, ``n_drop`` replaced a day at most (long the best; without ``long_only``
         also short the worst).
-    score_column : str, default ``"policy_score"``
-        Bullish-when-high score that ranks the names (``"pred_expected_ret_pct"`` for the
-        head's expected return). A row whose score is null, NaN or infinite is flat.
+    score_column : str, default ``"pred_expected_ret_pct"``
+        Bullish-when-high score that ranks the names: the head's expected return, or
+        ``"policy_score"`` for the policy's score. A row whose score is null, NaN or infinite
+        is flat.
     long_only : bool, default True
         No short weight: ``"spec"`` drops the shorts, ``"rank"`` is a tilt (every name held,
         weight proportional to its rank quantile; with a hysteresis, the names it keeps above
@@ -125,12 +126,16 @@ class PortfolioConfig:
     vol_window : int, default 60
         Dates of daily returns behind the book's ex-ante volatility (>= 2).
 
-    The defaults are the shipped configuration: a long-only tilt toward the names the
-    policy scores highest, traded a tenth of the way to its target each date. With the
-    policy's defaults it was chosen on the S&P sample's walk-forward test years up to 2013,
-    among dollar-neutral and long-only rank and top-10 books at trade rates 0.1 and 0.25 on
-    three scores and four head targets (`benchmarks/bench_portfolio.py`); the README gives
-    its figures on those years and on the later ones.
+    The defaults are the shipped configuration: a long-only tilt toward the names whose
+    expected return the head ranks highest (with the pipeline's ``[head] target =
+    "excess"``, the return over the date's mean), traded a tenth of the way to its target
+    each date. It was chosen on the S&P sample's walk-forward test years up to 2013 among
+    dollar-neutral and long-only rank and top-10 books at trade rates 0.1 and 0.25 on three
+    scores (the head's expected return, the spec policy's and the symmetric policy's score)
+    and two head targets, by the best net Sharpe at 10 bps among the books trading at most
+    25 times a year that hold at least half their gross on the demo's synthetic universe
+    (`benchmarks/bench_portfolio.py`); the README gives its figures on those years and on
+    the later ones.
 
     Raises
     ------
@@ -149,7 +154,7 @@ class PortfolioConfig:
     """
 
     sizing: str = Sizing.RANK
-    score_column: str = "policy_score"
+    score_column: str = "pred_expected_ret_pct"
     long_only: bool = True
     enter_quantile: float | None = None
     exit_quantile: float | None = None
