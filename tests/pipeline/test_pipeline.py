@@ -227,9 +227,7 @@ def test_loading_against_another_feature_schema_is_a_clear_error(
 def test_policy_only_change_reuses_layers_1_and_2(
     trained: M002FullArchitecture, prices: pl.DataFrame, cache_dir: Path
 ) -> None:
-    config = M002Config(
-        regime=SMALL.regime, head=SMALL.head, policy=PolicyConfig.spec()
-    )
+    config = M002Config(regime=SMALL.regime, head=SMALL.head, policy=PolicyConfig.spec())
     again = M002FullArchitecture(config, cache_dir=cache_dir, verbose=False).train(prices)
     assert again.trained_state["cache"] == {
         "features_hit": True, "regime_hit": True, "head_hit": True,
