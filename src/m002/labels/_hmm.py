@@ -422,7 +422,12 @@ class HMMLabeller:
             n_iter=self.n_iter,
             random_state=self.seed,
         )
-        model.fit((rows.x - mean) / std, rows.lengths)
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+        # one thread: the k-means start's OpenMP threads spin on a busy machine (0.3 s became
+        # 5 s), and a fit that does not depend on the core count is the same in any worker
+        with threadpool_limits(limits=1):
+            model.fit((rows.x - mean) / std, rows.lengths)
         self._set_model(
             startprob=np.asarray(model.startprob_, dtype=np.float64),
             transmat=np.asarray(model.transmat_, dtype=np.float64),
