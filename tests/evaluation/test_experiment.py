@@ -46,9 +46,9 @@ min_train_dates = 400
 """
 
 
-def excess_config() -> RunConfig:
+def rank_config() -> RunConfig:
     config = small_config()
-    head = dataclasses.replace(config.pipeline.head, target="excess")
+    head = dataclasses.replace(config.pipeline.head, target="rank")
     return dataclasses.replace(config, pipeline=dataclasses.replace(config.pipeline, head=head))
 
 
@@ -67,14 +67,14 @@ def experiment(
     prices: pl.DataFrame, cache: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, dict[str, Any]]:
     folder = tmp_path_factory.mktemp("experiment")
-    arms = [Arm("base", small_config()), Arm("excess", excess_config())]
+    arms = [Arm("base", small_config()), Arm("rank", rank_config())]
     result = run_experiment(prices, folder, arms, cache_dir=cache, verbose=False)
     return folder, result
 
 
 def test_rows_are_the_arms_own_runs(experiment: tuple[Path, dict[str, Any]]) -> None:
     folder, result = experiment
-    assert [row["name"] for row in result["arms"]] == ["base", "excess"]
+    assert [row["name"] for row in result["arms"]] == ["base", "rank"]
     assert json.loads((folder / EXPERIMENT_FILE).read_text()) == result
     for row in result["arms"]:
         run = folder / "runs" / row["name"]
@@ -83,29 +83,29 @@ def test_rows_are_the_arms_own_runs(experiment: tuple[Path, dict[str, Any]]) -> 
         assert row["head"]["ap"] == overall["ap"]
         assert row["layer1"]["macro_f1_all_rows"] == overall["regime_all_rows_macro_f1"]
         assert row["wall_s"] > 0
-    # the two heads learn different targets, so they rank differently
+    # the two heads learn different targets (the default excess return, its rank)
     assert result["arms"][0]["head"]["rank_ic"] != result["arms"][1]["head"]["rank_ic"]
 
 
 def test_the_arms_share_layer_one_through_the_cache(
     experiment: tuple[Path, dict[str, Any]],
 ) -> None:
-    base, excess = experiment[1]["arms"]
+    base, ranked = experiment[1]["arms"]
     assert base["layer1"]["models_fitted"] > 0
-    assert excess["layer1"]["models_fitted"] == 0  # same [regime]: every model read back
+    assert ranked["layer1"]["models_fitted"] == 0  # same [regime]: every model read back
     # and the same layer-1 probabilities reached both heads
     runs = experiment[0] / "runs"
     columns = ["ticker", "date", "state_prob_Peak", "state_prob_EarlyUp"]
     one = pl.read_parquet(runs / "base" / "predictions.parquet", columns=columns)
-    two = pl.read_parquet(runs / "excess" / "predictions.parquet", columns=columns)
+    two = pl.read_parquet(runs / "rank" / "predictions.parquet", columns=columns)
     assert one.equals(two)
 
 
 def test_each_row_names_its_changes(experiment: tuple[Path, dict[str, Any]]) -> None:
-    base, excess = experiment[1]["arms"]
+    base, ranked = experiment[1]["arms"]
     assert base["changes"] == {}
-    assert excess["changes"] == {"head.target": "excess"}
-    assert config_changes(small_config(), excess_config()) == {"head.target": "raw"}
+    assert ranked["changes"] == {"head.target": "rank"}
+    assert config_changes(small_config(), rank_config()) == {"head.target": "excess"}
 
 
 def test_an_arm_runs_as_a_walkforward_alone_would(
@@ -116,9 +116,9 @@ def test_an_arm_runs_as_a_walkforward_alone_would(
 ) -> None:
     from m002.evaluation import run_walkforward
 
-    run_walkforward(prices, tmp_path / "alone", excess_config(), cache_dir=cache, verbose=False)
+    run_walkforward(prices, tmp_path / "alone", rank_config(), cache_dir=cache, verbose=False)
     alone = pl.read_parquet(tmp_path / "alone" / "predictions.parquet")
-    inside = pl.read_parquet(experiment[0] / "runs" / "excess" / "predictions.parquet")
+    inside = pl.read_parquet(experiment[0] / "runs" / "rank" / "predictions.parquet")
     assert alone.equals(inside)
 
 
@@ -151,16 +151,16 @@ def test_cli_compares_config_files(cache: Path, tmp_path: Path) -> None:
     write_synthetic(data, n_tickers=10, n_days=800, seed=11)
     small = tmp_path / "small.toml"
     small.write_text(SMALL_TOML.format(head=""))
-    excess = tmp_path / "excess.toml"
-    excess.write_text(SMALL_TOML.format(head='target = "excess"'))
-    args = ["experiment", str(data), str(small), str(excess), "--no-default"]
+    ranked = tmp_path / "rank.toml"
+    ranked.write_text(SMALL_TOML.format(head='target = "rank"'))
+    args = ["experiment", str(data), str(small), str(ranked), "--no-default"]
     args += ["--out", str(tmp_path / "exp"), "--cache-dir", str(cache)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert "head.target=excess" in result.output
+    assert "head.target=rank" in result.output
     assert "buy_and_hold" in result.output
     written = json.loads((tmp_path / "exp" / EXPERIMENT_FILE).read_text())
-    assert [row["name"] for row in written["arms"]] == ["small", "excess"]
+    assert [row["name"] for row in written["arms"]] == ["small", "rank"]
     # files that disagree on the folds are refused before anything runs
     other = tmp_path / "other.toml"
     other.write_text(SMALL_TOML.format(head="").replace('"200d"\nmin_train', '"100d"\nmin_train'))
@@ -180,7 +180,7 @@ def test_the_report_of_an_experiment_shows_the_arms(
     page = render_report(folder, tmp_path / "experiment.html").read_text()
     assert 'id="experiment-table"' in page
     assert '<a href="#experiment">' in page
-    assert "head.target = excess" in page
+    assert "head.target = rank" in page
     sharpe = result["arms"][1]["backtest"]["sharpe"]
     assert f"<td>{sharpe:.2f}</td>" in page
     # the rest of the page is the first arm's run; a run's own page has no such section

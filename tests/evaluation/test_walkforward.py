@@ -396,7 +396,7 @@ def test_backtest_refuses_decisions_whose_other_sections_differ(
 ) -> None:
     pipeline = small_config().pipeline
     other_head = dataclasses.replace(
-        pipeline, head=dataclasses.replace(pipeline.head, target="excess")
+        pipeline, head=dataclasses.replace(pipeline.head, target="raw")
     )
     with pytest.raises(ConfigError, match=r"\[head\] of the config differ"):
         backtest_run(run_dir, out_dir=tmp_path / "x", decisions=other_head)
