@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from m002.cli import main
-from m002.data import generate_synthetic, write_synthetic
+from m002.data import write_synthetic
 from m002.evaluation import (
     EXPERIMENT_FILE,
     Arm,
@@ -50,16 +50,6 @@ def rank_config() -> RunConfig:
     config = small_config()
     head = dataclasses.replace(config.pipeline.head, target="rank")
     return dataclasses.replace(config, pipeline=dataclasses.replace(config.pipeline, head=head))
-
-
-@pytest.fixture(scope="module")
-def prices() -> pl.DataFrame:
-    return generate_synthetic(n_tickers=10, n_days=800, seed=11).prices
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
 
 
 @pytest.fixture(scope="module")

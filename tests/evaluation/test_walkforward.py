@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from m002._io import output_kind
-from m002.data import generate_synthetic, write_synthetic
+from m002.data import write_synthetic
 from m002.evaluation import (
     DAILY_COLUMNS,
     RUN_FILES,
@@ -67,16 +67,6 @@ def hmm_config() -> RunConfig:
     config = small_config()
     labels = RegimeLabelConfig(method="hmm", hmm_n_iter=30)
     return dataclasses.replace(config, pipeline=dataclasses.replace(config.pipeline, labels=labels))
-
-
-@pytest.fixture(scope="module")
-def prices() -> pl.DataFrame:
-    return generate_synthetic(n_tickers=10, n_days=800, seed=11).prices
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
 
 
 @pytest.fixture(scope="module")
