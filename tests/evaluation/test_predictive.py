@@ -119,3 +119,23 @@ def test_features_by_most_likely_outcome_none_included() -> None:
     counts = scored["drawn_outcome"].value_counts()
     expected = {OUTCOME_NAMES[k]: n for k, n in counts.iter_rows()}
     assert {name: g["n"] for name, g in groups.items()} == expected
+
+
+def test_rank_ic_from_the_next_close_and_without_layer_1_beside_the_heads_own() -> None:
+    """The ablation's expected return ranks the return from t perfectly and the head's ranks
+    the return from the next close in reverse: each figure reads its own pair of columns."""
+    # ten names per date (daily_ic skips dates with fewer than five)
+    frame = pl.concat(_predictions().with_columns(pl.col("ticker") + str(k)) for k in range(5))
+    frame = frame.with_columns(
+        (pl.col("pred_expected_ret_pct") + pl.int_range(pl.len()) * 1e-3),
+        pl.col("future_ret_pct").alias("pred_expected_ret_pct_no_state_probs"),
+    ).with_columns((-pl.col("pred_expected_ret_pct")).alias("future_ret_next_pct"))
+    overall = fold_prediction_metrics(frame)["overall"]
+    assert overall["rank_ic_next_mean"] == pytest.approx(-1.0)
+    assert overall["rank_ic_no_state_probs_mean"] == pytest.approx(1.0)
+    unrelated = overall["rank_ic_next_no_state_probs_mean"]
+    assert unrelated is not None
+    assert abs(unrelated) < 0.5
+    without = fold_prediction_metrics(frame.drop("future_ret_next_pct"))["overall"]
+    assert "rank_ic_next_mean" not in without
+    assert "rank_ic_no_state_probs_mean" in without

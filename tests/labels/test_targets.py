@@ -19,6 +19,7 @@ from m002.data import load_silver
 from m002.exceptions import ConfigError, SchemaError
 from m002.labels import (
     FUTURE_DD_PCT,
+    FUTURE_RET_NEXT_PCT,
     FUTURE_RET_PCT,
     LABEL_REBOUND_BIN,
     RET_TARGET,
@@ -28,6 +29,7 @@ from m002.labels import (
     TargetConfig,
     add_return_target,
     compute_future_returns,
+    future_return_from_next,
     return_target,
     return_target_inputs,
 )
@@ -544,3 +546,11 @@ def test_return_target_names_missing_columns(kind: str, missing: list[str]) -> N
 def test_bad_return_target_arguments_name_the_parameter(call: Any, field: str) -> None:
     with pytest.raises(ConfigError, match=f"`{field}`"):
         call()
+
+
+def test_the_return_from_the_next_close_stays_in_its_ticker() -> None:
+    frame = pl.DataFrame(
+        {"ticker": ["A"] * 4 + ["B"] * 3, "close": [10.0, 20.0, 25.0, 30.0, 5.0, 4.0, 2.0]}
+    )
+    values = frame.select(future_return_from_next(1))[FUTURE_RET_NEXT_PCT].to_list()
+    assert values == [pytest.approx(25.0), pytest.approx(20.0), None, None, -50.0, None, None]

@@ -82,7 +82,7 @@ def _folds_table(evaluation: dict[str, Any]) -> Table:
         "rows with a known outcome (no state counted as its own outcome)",
         caption_justify="left",
     )
-    headers = ("fold", "test", "AP", "base rate", "IC", "rank IC", "ICIR")
+    headers = ("fold", "test", "AP", "base rate", "IC", "rank IC", "ICIR", "rank IC t+1")
     for header in (*headers, "regime F1 labelled", "regime F1 all rows"):
         table.add_column(header, justify="right")
     keys = (
@@ -91,10 +91,11 @@ def _folds_table(evaluation: dict[str, Any]) -> Table:
         "ic_mean",
         "rank_ic_mean",
         "rank_ic_ir",
+        "rank_ic_next_mean",
         "regime_macro_f1",
         "regime_all_rows_macro_f1",
     )
-    specs = (".3f", ".3f", "+.4f", "+.4f", "+.2f", ".3f", ".3f")
+    specs = (".3f", ".3f", "+.4f", "+.4f", "+.2f", "+.4f", ".3f", ".3f")
     for fold in evaluation["folds"]:
         table.add_row(
             str(fold["fold"]),
@@ -193,11 +194,14 @@ def _experiment_table(experiment: dict[str, Any]) -> Table:
         f"{costs['cost_bps']:g} bps + {costs['slippage_bps']:g} bps slippage per side",
         caption="F1: layer 1's macro F1 out of sample on every row with a known outcome (all) "
         "and on the rows labelled with a state (labelled); AP beside the rebound base rate; "
-        "rank IC of the expected return; changes: the keys set unlike the first arm",
+        "rank IC of the expected return against the return from t (t) and from the next "
+        "close (t+1, Qlib's label), with layer 1's probabilities and without them (the "
+        "ablation's head, no L1); changes: the keys set unlike the first arm",
         caption_justify="left",
     )
-    headers = ("arm", "changes", "F1 all", "F1 labelled", "AP", "base", "rank IC", "Sharpe",
-               "CAGR", "max DD", "turnover/y", "fits", "wall s")  # fmt: skip
+    headers = ("arm", "changes", "F1 all", "F1 labelled", "AP", "base", "rank IC t",
+               "rank IC t+1", "t+1 no L1", "Sharpe", "CAGR", "max DD", "turnover/y", "fits",
+               "wall s")  # fmt: skip
     for header in headers:
         table.add_column(header, justify="left" if header in ("arm", "changes") else "right")
     for row in experiment["arms"]:
@@ -211,6 +215,8 @@ def _experiment_table(experiment: dict[str, Any]) -> Table:
             _fmt(head["ap"], ".3f"),
             _fmt(head["base_rate"], ".3f"),
             _fmt(head["rank_ic"], "+.4f"),
+            _fmt(head.get("rank_ic_next"), "+.4f"),
+            _fmt(head.get("rank_ic_next_no_state_probs"), "+.4f"),
             _fmt(book["sharpe"], "+.2f"),
             _fmt(book["cagr"], "+.1%"),
             _fmt(book["max_drawdown"], ".1%"),
@@ -220,7 +226,7 @@ def _experiment_table(experiment: dict[str, Any]) -> Table:
         )
     reference = experiment["reference"]["buy_and_hold"]
     table.add_row(
-        "buy_and_hold", "(reference)", "", "", "", "", "",
+        "buy_and_hold", "(reference)", "", "", "", "", "", "", "",
         _fmt(reference["sharpe"], "+.2f"), _fmt(reference["cagr"], "+.1%"),
         _fmt(reference["max_drawdown"], ".1%"), _fmt(reference["turnover"], ".1f"), "", "",
     )  # fmt: skip

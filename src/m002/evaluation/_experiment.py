@@ -136,6 +136,9 @@ def arm_row(name: str, run: dict[str, Any], *, seconds: float) -> dict[str, Any]
             "roc_auc": overall.get("roc_auc"),
             "rank_ic": overall.get("rank_ic_mean"),
             "rank_ic_ir": overall.get("rank_ic_ir"),
+            "rank_ic_next": overall.get("rank_ic_next_mean"),
+            "rank_ic_no_state_probs": overall.get("rank_ic_no_state_probs_mean"),
+            "rank_ic_next_no_state_probs": overall.get("rank_ic_next_no_state_probs_mean"),
         },
         "backtest": {
             key: strategy.get(key)

@@ -19,8 +19,9 @@ import polars as pl
 
 from m002._polars import finite_or_null
 from m002._schema import DATE, TICKER
-from m002.head import head_metrics
-from m002.labels import REGIME_STATE_ID
+from m002.evaluation._signals import ABLATION_COLUMNS
+from m002.head import daily_ic, head_metrics
+from m002.labels import FUTURE_RET_NEXT_PCT, FUTURE_RET_PCT, REGIME_STATE_ID
 from m002.labels._regime import REGIME_LABEL_KNOWN
 from m002.regime import (
     OUTCOME_NAMES,
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 STATE_NAMES: Final = [c.removeprefix(STATE_PROB_PREFIX) for c in state_prob_columns()]
+EXPECTED_RET: Final = "pred_expected_ret_pct"
 _QUANTILES: Final = {"q05": 0.05, "q25": 0.25, "q50": 0.5, "q75": 0.75, "q95": 0.95}
 
 
@@ -79,8 +81,25 @@ def _regime_figures(frame: pl.DataFrame) -> dict[str, Any]:
     }
 
 
+def _rank_ics(rows: pl.DataFrame) -> dict[str, float | None]:
+    """Mean daily rank IC of the expected return, with and without layer 1's probabilities
+    (the ablation's head), against the return from t and from the next row's close, where
+    those columns are present."""
+    out: dict[str, float | None] = {}
+    predictions = {"": EXPECTED_RET, "_no_state_probs": ABLATION_COLUMNS[EXPECTED_RET]}
+    targets = {"": FUTURE_RET_PCT, "_next": FUTURE_RET_NEXT_PCT}
+    for p_suffix, prediction in predictions.items():
+        for t_suffix, target in targets.items():
+            if p_suffix == t_suffix == "" or not {prediction, target} <= set(rows.columns):
+                continue  # the plain figure is the head's own
+            ic = daily_ic(rows, prediction, target)
+            out[f"rank_ic{t_suffix}{p_suffix}_mean"] = _finite(ic["rank_ic_mean"])
+    return out
+
+
 def _metrics(frame: pl.DataFrame) -> dict[str, Any]:
-    head = head_metrics(frame.drop_nulls(["pred_rebound_prob"]))
+    rows = frame.drop_nulls(["pred_rebound_prob"])
+    head = head_metrics(rows)
     ic = head["ic"]
     return {
         "n_rows": head["n_rows"],
@@ -92,6 +111,7 @@ def _metrics(frame: pl.DataFrame) -> dict[str, Any]:
         "rank_ic_mean": _finite(ic.get("rank_ic_mean")),
         "rank_ic_ir": _finite(ic.get("rank_ic_ir")),
         "n_ic_dates": ic.get("n_dates"),
+        **_rank_ics(rows),
         **_regime_figures(frame),
     }
 
@@ -103,6 +123,11 @@ def fold_prediction_metrics(predictions: pl.DataFrame) -> dict[str, Any]:
     ``predictions`` holds the out-of-sample ``pred_*`` and ``state_prob_*`` with the
     realised targets (``label_rebound_bin``, ``future_ret_pct``, ``future_dd_pct``),
     ``regime_state_id`` and ``regime_label_known``.
+
+    Rank IC beside the head's own (``rank_ic_mean``, against ``future_ret_pct``, from t):
+    ``rank_ic_next_mean`` against ``future_ret_next_pct`` (bought at the next row's close,
+    Qlib's label), and ``rank_ic_no_state_probs_mean`` / ``rank_ic_next_no_state_probs_mean``
+    of the ablation's head (without ``state_prob_*``), each where its columns are present.
 
     Layer 1's keys: ``regime_macro_f1`` and ``n_regime_rows`` on the labelled rows (the most
     likely of the five states); ``regime_all_rows_macro_f1``, ``regime_all_rows_log_loss``

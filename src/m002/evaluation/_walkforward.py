@@ -70,6 +70,7 @@ from m002.labels import (
     assign_regime_labels,
     compute_future_returns,
     fitted_labeller,
+    future_return_from_next,
 )
 from m002.pipeline import M002FullArchitecture, RegimeFits, StageCache, block_plan, read_prices
 from m002.pipeline._architecture import Source
@@ -131,7 +132,13 @@ def _context(prices: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
             "atr_smooth",  # a policy input: m002_spec re-applies the spec's own policy
         ]
     )
-    return collect(labelled.select(*columns, past_return(window=5).alias(PAST_RETURN)))
+    return collect(
+        labelled.select(
+            *columns,
+            past_return(window=5).alias(PAST_RETURN),
+            future_return_from_next(cfg.targets.horizon),
+        )
+    )
 
 
 def _true_regimes(source: Source) -> pl.DataFrame | None:

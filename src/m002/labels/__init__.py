@@ -33,6 +33,7 @@ from m002.labels._regime import (
 )
 from m002.labels._targets import (
     FUTURE_DD_PCT,
+    FUTURE_RET_NEXT_PCT,
     FUTURE_RET_PCT,
     LABEL_REBOUND_BIN,
     RET_TARGET,
@@ -42,6 +43,7 @@ from m002.labels._targets import (
     TargetConfig,
     add_return_target,
     compute_future_returns,
+    future_return_from_next,
     return_target,
     return_target_inputs,
 )
@@ -50,6 +52,7 @@ __all__ = [
     "CONDITION_COLUMNS",
     "FITTED_LABELLERS",
     "FUTURE_DD_PCT",
+    "FUTURE_RET_NEXT_PCT",
     "FUTURE_RET_PCT",
     "HMM_COVARIANCE_TYPES",
     "HMM_PROB_COLUMNS",
@@ -76,6 +79,7 @@ __all__ = [
     "assign_regime_labels",
     "compute_future_returns",
     "fitted_labeller",
+    "future_return_from_next",
     "hmm_state_order",
     "label_distribution",
     "label_distribution_by_year",

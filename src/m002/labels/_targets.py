@@ -21,6 +21,12 @@ For each row t of a ticker, with ``h`` = ``TargetConfig.horizon`` trading rows o
 ``target_horizon``
     ``h`` (Int16) on every row, recording how far the targets look.
 
+For scoring only, `future_return_from_next` gives ``future_ret_next_pct``,
+``100 * (close_(t+1+h) / close_(t+1) - 1)``: the same horizon bought at the next row's close,
+which is Qlib's label (``Ref($close, -(h+1)) / Ref($close, -1) - 1``), so that a rank IC
+measured against it compares with Qlib's; it also leaves out the move of the day the
+prediction is made, which a trader acting on the next day cannot earn.
+
 These are labels, so they look ahead by ``horizon`` rows (DESIGN rule 2): no model input may
 read them or anything computed from them, and any split between fit and evaluation rows must
 purge/embargo at least ``horizon`` rows per ticker (DESIGN rule 3), or the last fit rows'
@@ -77,6 +83,7 @@ from m002.exceptions import ConfigError
 
 __all__ = [
     "FUTURE_DD_PCT",
+    "FUTURE_RET_NEXT_PCT",
     "FUTURE_RET_PCT",
     "LABEL_REBOUND_BIN",
     "RET_TARGET",
@@ -86,12 +93,14 @@ __all__ = [
     "TargetConfig",
     "add_return_target",
     "compute_future_returns",
+    "future_return_from_next",
     "return_target",
     "return_target_inputs",
 ]
 
 FUTURE_RET_PCT: Final = "future_ret_pct"
 FUTURE_DD_PCT: Final = "future_dd_pct"
+FUTURE_RET_NEXT_PCT: Final = "future_ret_next_pct"
 LABEL_REBOUND_BIN: Final = "label_rebound_bin"
 TARGET_HORIZON: Final = "target_horizon"
 TARGET_COLUMNS: Final = (FUTURE_RET_PCT, FUTURE_DD_PCT, LABEL_REBOUND_BIN)
@@ -172,6 +181,23 @@ def _target_exprs(horizon: int) -> tuple[pl.Expr, pl.Expr]:
     ret = 100.0 * (close_ahead / close - 1.0)
     dd = (100.0 * (low_ahead / close - 1.0)).clip(upper_bound=0.0)
     return pl.when(valid).then(ret), pl.when(valid).then(dd)
+
+
+def future_return_from_next(horizon: int) -> pl.Expr:
+    """``future_ret_next_pct``: the return in percent from the next row's close to the close
+    ``horizon`` rows after it, per ticker of a frame sorted by (ticker, date); null where
+    either close is past the ticker's last row or null. A scoring column (it looks ahead
+    ``horizon + 1`` rows), never a model input.
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"ticker": "A", "close": [100.0, 50.0, 60.0, 75.0]})
+    >>> frame.select(future_return_from_next(2))["future_ret_next_pct"].to_list()
+    [50.0, None, None, None]
+    """
+    close = pl.col("close")
+    ahead = close.shift(-(horizon + 1)) / close.shift(-1)
+    return (100.0 * (ahead - 1.0)).over(TICKER).alias(FUTURE_RET_NEXT_PCT)
 
 
 def compute_future_returns(

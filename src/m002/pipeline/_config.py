@@ -35,6 +35,7 @@ __all__ = [
     "check_known_keys",
     "config_from_dict",
     "config_to_dict",
+    "head_feature_sets",
     "pipeline_feature_sets",
     "section_from_dict",
 ]
@@ -45,6 +46,12 @@ def pipeline_feature_sets() -> list[str]:
     feature of the m002 set, which layer 1 reads."""
     m002 = set(feature_names("m002"))
     return sorted(name for name in FEATURE_SETS if m002 <= set(feature_names(name)))
+
+
+def head_feature_sets() -> list[str]:
+    """The sets the head may read (``[head] feature_set``): a pipeline set, or Alpha158
+    alone."""
+    return sorted({*pipeline_feature_sets(), "alpha158"})
 
 
 def check_feature_set(name: object) -> None:
@@ -106,7 +113,10 @@ class HeadParams:
     (``none``: left missing, ``zero``): `MultiTaskHead` defines both. ``model`` is the tree
     library (``lightgbm``, ``xgboost``) and ``sampling`` over-samples the rebound
     classifier's fitting rows (``none``, ``smote``, ``adasyn``); ``xgboost``, ``smote`` and
-    ``adasyn`` need ``pip install 'm002[experiments]'``.
+    ``adasyn`` need ``pip install 'm002[experiments]'``. ``feature_set`` is the set whose
+    features the head reads (`head_feature_sets`; None: the pipeline's ``feature_set``), so
+    that a head on Alpha158 alone can be set beside one on every built feature; the pipeline
+    must build it.
 
     Fitting: each booster stops early (``early_stopping_rounds``) on the last
     ``early_stopping_fraction`` of the head's training dates, after a purge of ``horizon +
@@ -135,11 +145,25 @@ class HeadParams:
     n_jobs: int = 2
     seed: int = 0
     use_state_probs: bool = True
+    feature_set: str | None = None
     early_stopping_fraction: float = 0.2
     refit_all: bool = True
 
     def __post_init__(self) -> None:
-        self.build()._validate_params()
+        allowed = head_feature_sets()
+        if self.feature_set is not None and self.feature_set not in allowed:
+            msg = (
+                f"`feature_set` must be one of {', '.join(map(repr, allowed))}, or left out "
+                f"for the pipeline's own, got `feature_set={self.feature_set!r}`"
+            )
+            raise ConfigError(msg)
+        # the head's parameters, in the smallest pipeline that builds its features
+        needed = set(feature_names(self.feature_set or "m002"))
+        pipeline = min(
+            (name for name in pipeline_feature_sets() if needed <= set(feature_names(name))),
+            key=lambda name: len(feature_names(name)),
+        )
+        self.build(pipeline)._validate_params()
         if not 0.0 < self.early_stopping_fraction < 1.0:
             value = self.early_stopping_fraction
             msg = (
@@ -148,37 +172,58 @@ class HeadParams:
             )
             raise ConfigError(msg)
 
-    def build(self, feature_set: str = "m002") -> MultiTaskHead:
-        """An unfitted `MultiTaskHead` with these parameters and the feature columns of
-        ``feature_set``.
+    def feature_columns(self, feature_set: str = "m002") -> list[str]:
+        """The head's input columns in a pipeline that builds ``feature_set``.
 
-        The columns are the scale-free m002 features (`m002.regime.DEFAULT_SEQUENCE_FEATURES`),
-        then every feature of ``feature_set`` that is not an m002 feature, in the set's order
-        (the 157 Alpha158 columns of ``"m002+alpha158"``), then the ``state_prob_*`` columns
-        with ``use_state_probs``: for ``"m002"`` exactly `m002.head.HEAD_FEATURES` (or the m002
-        features alone).
+        The head's own set is ``self.feature_set``, or ``feature_set`` where that is None.
+        Where it holds the m002 set, the columns are the scale-free m002 features
+        (`m002.regime.DEFAULT_SEQUENCE_FEATURES`) and then its other features in the set's
+        order (the 157 Alpha158 columns of ``"m002+alpha158"``); otherwise (``"alpha158"``)
+        its features. Then the ``state_prob_*`` columns with ``use_state_probs``. For
+        ``"m002"`` this is exactly `m002.head.HEAD_FEATURES` (or the m002 features alone).
 
         Raises
         ------
         ConfigError
-            If ``feature_set`` is not a set of `m002.features.FEATURE_SETS` that holds every
-            m002 feature.
+            If ``feature_set`` is not one of `pipeline_feature_sets`, or the head's set has a
+            feature that ``feature_set`` does not build.
         """
-        from m002.head import MultiTaskHead
         from m002.regime import DEFAULT_SEQUENCE_FEATURES, state_prob_columns
 
         check_feature_set(feature_set)
-        params = dataclasses.asdict(self)
-        use_state_probs = params.pop("use_state_probs")
-        for fitting in ("early_stopping_fraction", "refit_all"):
-            params.pop(fitting)
+        own = self.feature_set or feature_set
+        names, built = feature_names(own), set(feature_names(feature_set))
+        if not set(names) <= built:
+            msg = (
+                f"the head reads `feature_set={own!r}`, whose features the pipeline's "
+                f"`feature_set={feature_set!r}` does not build; set the pipeline's "
+                f"`feature_set` to one that holds them (e.g. 'm002+alpha158')"
+            )
+            raise ConfigError(msg)
         m002 = set(feature_names("m002"))
-        columns = [
-            *DEFAULT_SEQUENCE_FEATURES,
-            *(name for name in feature_names(feature_set) if name not in m002),
-            *(state_prob_columns() if use_state_probs else ()),
+        base = DEFAULT_SEQUENCE_FEATURES if m002 <= set(names) else ()
+        return [
+            *base,
+            *(name for name in names if name not in m002),
+            *(state_prob_columns() if self.use_state_probs else ()),
         ]
-        return MultiTaskHead(**params, feature_columns=columns)
+
+    def build(self, feature_set: str = "m002") -> MultiTaskHead:
+        """An unfitted `MultiTaskHead` with these parameters, reading `feature_columns` of
+        ``feature_set``.
+
+        Raises
+        ------
+        ConfigError
+            As `feature_columns`.
+        """
+        from m002.head import MultiTaskHead
+
+        params = dataclasses.asdict(self)
+        for pipeline_only in ("use_state_probs", "feature_set", "early_stopping_fraction",
+                              "refit_all"):  # fmt: skip
+            params.pop(pipeline_only)
+        return MultiTaskHead(**params, feature_columns=self.feature_columns(feature_set))
 
 
 @dataclass(frozen=True)
@@ -252,6 +297,7 @@ class M002Config:
 
     def __post_init__(self) -> None:
         check_feature_set(self.feature_set)
+        self.head.feature_columns(self.feature_set)
         check_mode(self.validate)
         check_int("max_gap_days", self.max_gap_days, 1)
 

@@ -63,6 +63,9 @@ FOLD_COLUMNS: Final = (
     ("ic_ir", "IC IR", "metric"),
     ("rank_ic_mean", "Rank IC mean", "metric"),
     ("rank_ic_ir", "Rank IC IR", "metric"),
+    ("rank_ic_next_mean", "Rank IC mean (from t+1)", "metric"),
+    ("rank_ic_no_state_probs_mean", "Rank IC mean, no layer 1", "metric"),
+    ("rank_ic_next_no_state_probs_mean", "Rank IC mean (from t+1), no layer 1", "metric"),
     ("regime_macro_f1", "Regime macro F1 (labelled rows)", "metric"),
     ("regime_all_rows_macro_f1", "Regime macro F1 (all rows)", "metric"),
     ("regime_all_rows_log_loss", "Regime log loss (all rows)", "metric"),
@@ -368,6 +371,8 @@ def experiment_section(experiment: Mapping[str, Any]) -> str:
                 format_value(head.get("ap"), "metric"),
                 format_value(head.get("base_rate"), "metric"),
                 format_value(head.get("rank_ic"), "other"),
+                format_value(head.get("rank_ic_next"), "other"),
+                format_value(head.get("rank_ic_next_no_state_probs"), "other"),
                 format_value(book.get("sharpe"), "ratio"),
                 format_value(book.get("cagr"), "pct"),
                 format_value(book.get("max_drawdown"), "pct"),
@@ -378,14 +383,15 @@ def experiment_section(experiment: Mapping[str, Any]) -> str:
         )
     reference = experiment["reference"].get("buy_and_hold") or {}
     rows.append(
-        ["buy_and_hold", "(reference)", *[MISSING] * 5]
+        ["buy_and_hold", "(reference)", *[MISSING] * 7]
         + [format_value(reference.get(k), kind) for k, kind in
            (("sharpe", "ratio"), ("cagr", "pct"), ("max_drawdown", "pct"), ("turnover", "ratio"))]
         + [MISSING, MISSING]
     )  # fmt: skip
-    headings = ["Arm", "Changes", "F1 all rows", "F1 labelled", "AP", "Base rate", "Rank IC",
-                "Sharpe", "CAGR", "Max DD", "Turnover/y", "Layer-1 fits", "Wall s"]  # fmt: skip
-    groups = [("", 2), ("Layer 1", 2), ("Head", 3), (escape(experiment["strategy"]), 4), ("", 2)]
+    headings = ["Arm", "Changes", "F1 all rows", "F1 labelled", "AP", "Base rate",
+                "Rank IC (t)", "Rank IC (t+1)", "Rank IC (t+1), no layer 1", "Sharpe", "CAGR",
+                "Max DD", "Turnover/y", "Layer-1 fits", "Wall s"]  # fmt: skip
+    groups = [("", 2), ("Layer 1", 2), ("Head", 5), (escape(experiment["strategy"]), 4), ("", 2)]
     return "\n".join(
         [
             '<section id="experiment">',
@@ -395,7 +401,10 @@ def experiment_section(experiment: Mapping[str, Any]) -> str:
             "all figures out of sample. Changes: the keys an arm sets unlike the first one; "
             "layer 1's macro F1 on every row with a known outcome and on the rows labelled "
             "with a state; the head's average precision beside the rebound base rate and the "
-            "rank IC of its expected return. The rest of this page is the first arm's run.</p>",
+            "rank IC of its expected return, against the return from the prediction's close (t) "
+            "and from the next close (t+1, Qlib's label), and that of the same head without "
+            "layer 1's probabilities (the ablation). The rest of this page is the first arm's "
+            "run.</p>",
             '<div class="scroll">'
             + _table(headings, rows, table_id="experiment-table", groups=groups)
             + "</div>",
