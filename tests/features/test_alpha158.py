@@ -122,6 +122,20 @@ def test_idxmax_idxmin_and_rank_with_ties(ticked: pl.DataFrame, d: int) -> None:
             np.testing.assert_allclose(actual, expected, rtol=3e-16, atol=0, err_msg=ticker)
 
 
+@pytest.mark.parametrize("d", WINDOWS)
+def test_quantiles_with_ties_against_numpy(ticked: pl.DataFrame, d: int) -> None:
+    """QTLU and QTLD (a sorting network for 5 rows, a rolling quantile for longer windows)
+    against numpy's linear quantile of each window."""
+    out = add_features(ticked, "alpha158").collect()
+    for (ticker,), rows in out.group_by("ticker"):
+        rows = rows.sort("date")
+        close = rows["close"].to_numpy()
+        for name, q in (("QTLU", 0.8), ("QTLD", 0.2)):
+            expected = np.quantile(windows(close, d), q, axis=1) / close[d - 1 :]
+            actual = rows[f"{name}{d}"].to_numpy()[d - 1 :]
+            np.testing.assert_allclose(actual, expected, rtol=1e-14, atol=0, err_msg=ticker)
+
+
 # --- warm-ups and causality ----------------------------------------------------------------------
 
 

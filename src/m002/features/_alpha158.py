@@ -25,10 +25,21 @@ by a scalar into that on part of a column only (its vector body, not the tail), 
 reciprocal keeps every row's bits independent of the column's length, as causality requires
 (Qlib divides; the two differ by at most one unit in the last place).
 
-Rolling regressions and correlations come from rolling sums; ranks from counts of signs of
-differences with shifted columns; ``IdxMax``/``IdxMin`` of 5 rows from comparisons with shifted
-columns, and those of 10, 20, 30 and 60 rows by merging two shorter windows. No Python callback
-runs per row or window.
+How it is computed, with no Python callback per row or window:
+
+- Every windowed sum (of closes, row x close, log volumes, volumes, gains and losses, their
+  squares and products) is added up in a fixed order from shifted columns: 5 rows, then each
+  longer window as the sum of two consecutive shorter ones (10 = 5 + 5, 20 = 10 + 10,
+  30 = 10 + 20, 60 = 30 + 30). Such a sum is an exact function of its window's rows, so it
+  runs over the whole column at once (`m002.features._engine`, ``exact_window``), where a
+  sliding sum would need a pass per ticker. Means, regressions, correlations and the sds of
+  volumes, log volumes and returns come from these sums (CORD's return less 1, so that its
+  sums of squares keep their digits); the closes' sd is a rolling sd per ticker, which loses
+  no digits to the price level and gives exactly 0 on equal closes.
+- Ranks are counts of signs of differences with shifted columns; ``IdxMax``/``IdxMin`` and
+  the highest high and lowest low of 5 rows come from shifted columns or a rolling extreme,
+  and those of 10, 20, 30 and 60 rows by merging two shorter windows.
+- Quantiles are polars' rolling quantile per ticker.
 """
 
 from __future__ import annotations
@@ -71,52 +82,18 @@ def _hc(name: str) -> pl.Expr:
 # --- expressions ------------------------------------------------------------------------------
 
 
-def slope_numerator(y: pl.Expr, *, window: int) -> pl.Expr:
-    """``sum_k (x_k - mean x) * y_k`` over the window, ``x`` the row number: the covariance
-    of ``y`` with time, times ``window``. From rolling sums of ``y`` and ``row * y``."""
-    row = pl.col(ROW_IN_TICKER).cast(pl.Float64)
-    x_mean = row - (window - 1) / 2
-    return (row * y).rolling_sum(window) - x_mean * y.rolling_sum(window)
-
-
 def time_sum_of_squares(window: int) -> float:
     """``sum_k (x_k - mean x)^2`` for ``x = 1..window``."""
     return window * (window * window - 1) / 12
 
 
-def rolling_corr(
-    x: pl.Expr,
-    y: pl.Expr,
-    *,
-    window: int,
-    x_mean: pl.Expr | None = None,
-    x_std: pl.Expr | None = None,
-) -> pl.Expr:
-    """Pearson's correlation of ``x`` and ``y`` over the window, null where either rolling
-    standard deviation is at most Qlib's flatness tolerance. ``x_mean`` and ``x_std``: the
-    rolling mean and sd of ``x`` where a column already holds them."""
-    x_mean = x.rolling_mean(window) if x_mean is None else x_mean
-    x_std = x.rolling_std(window) if x_std is None else x_std
-    y_std = y.rolling_std(window)
-    products = (x * y).rolling_sum(window) - window * x_mean * y.rolling_mean(window)
-    corr = products / ((window - 1) * x_std * y_std)
-    return pl.when((x_std > _FLAT_STD) & (y_std > _FLAT_STD)).then(corr)
-
-
-def rolling_corr_of_pairs(x: pl.Expr, y: pl.Expr, *, window: int) -> pl.Expr:
-    """Pearson's correlation over the rows of the window where both ``x`` and ``y`` are
-    defined (``y`` may be null), as pandas, and so Qlib, computes it: null where fewer than 2
-    such rows remain, or where the rolling sd of ``x`` (all its rows) or of ``y`` (its defined
-    rows) is at most Qlib's flatness tolerance."""
-    both = x.is_not_null() & y.is_not_null()
-    xp, yp = pl.when(both).then(x), pl.when(both).then(y)
-    n = both.cast(pl.Float64).rolling_sum(window)
-    sx, sy = xp.rolling_sum(window, min_samples=1), yp.rolling_sum(window, min_samples=1)
-    products = (xp * yp).rolling_sum(window, min_samples=1) - sx * sy / n
-    y_std = yp.rolling_std(window, min_samples=2)  # that of y's defined rows when x has no gap
-    spread = (n - 1) * xp.rolling_std(window, min_samples=2) * y_std
-    flat_x = x.rolling_std(window) <= _FLAT_STD
-    return pl.when((n >= 2) & ~flat_x & (y_std > _FLAT_STD)).then(products / spread)
+def sample_sd(total: pl.Expr, squares: pl.Expr, count: int) -> pl.Expr:
+    """Sample standard deviation (ddof=1) of ``count`` values from their sum and the sum of
+    their squares; 0 where rounding leaves a negative sum of squared deviations. For series
+    whose mean is not far larger than their spread (volumes, log volumes, returns): the
+    closes' own sd comes from a rolling sd, which does not lose digits to a large mean."""
+    deviations = (squares - total * total * (1 / count)).clip(lower_bound=0.0)
+    return (deviations * (1 / (count - 1))).sqrt()
 
 
 def sign_count(column: pl.Expr, *, lags: range) -> pl.Expr:
@@ -188,48 +165,95 @@ def _price() -> list[Feature]:
     ]
 
 
+def _sum(name: str, d: int) -> pl.Expr:
+    """Sum of series ``name`` (`_SUMMED`) over the last ``d`` rows."""
+    return _hc(f"{name}_s{d}")
+
+
+def _pairs() -> dict[str, tuple[pl.Expr, int]]:
+    """CORD's series: over the rows where both the close ratio and the log volume ratio are
+    defined, the count, the ratio less 1 (centred, so that sums of squares keep their
+    digits), the log volume ratio and their products (0 elsewhere); and over every row the
+    ratio less 1 and its square, for its own flatness."""
+    both = _hc("cret").is_not_null() & _hc("vlr").is_not_null()
+    x = pl.when(both).then(_hc("cret") - 1.0).otherwise(0.0)
+    y = pl.when(both).then(_hc("vlr")).otherwise(0.0)
+    every = _hc("cret") - 1.0
+    return {
+        "pn": (both.cast(pl.Float64), 1),
+        "px": (x, 1),
+        "py": (y, 1),
+        "pxx": (x * x, 1),
+        "pyy": (y * y, 1),
+        "pxy": (x * y, 1),
+        "ax": (every, 1),
+        "axx": (every * every, 1),
+    }
+
+
+def _summed() -> dict[str, tuple[pl.Expr, int]]:
+    """Every series summed over each window, with its warm-up: ``name -> (expr, warmup)``."""
+    row = pl.col(ROW_IN_TICKER).cast(pl.Float64)
+    logv = (v + 1).log()
+    wv = (_hc("cret") - 1).abs() * v
+    return {
+        "c": (c, 0),
+        "rc": (row * c, 0),
+        "lv": (logv, 0),
+        "lv2": (logv * logv, 0),
+        "clv": (c * logv, 0),
+        "v": (v, 0),
+        "v2": (v * v, 0),
+        "wv": (wv, 1),
+        "wv2": (wv * wv, 1),
+        "up": ((_hc("dc") > 0).cast(pl.Float64), 1),
+        "down": ((_hc("dc") < 0).cast(pl.Float64), 1),
+        "gain": (_hc("dc").clip(lower_bound=0.0), 1),
+        "loss": ((-_hc("dc")).clip(lower_bound=0.0), 1),
+        "vgain": (_hc("dv").clip(lower_bound=0.0), 1),
+        "vloss": ((-_hc("dv")).clip(lower_bound=0.0), 1),
+        **_pairs(),
+    }
+
+
 def _helpers() -> list[Feature]:
-    """Per-row inputs shared by several families, and the rolling extremes."""
+    """Per-row inputs shared by several families, their sums over each window, the rolling
+    extremes and the closes' rolling sd."""
     prev_c, prev_v = c.shift(1), v.shift(1)
     log_ratio = (v / prev_v + 1).log()
     out = [
-        Feature(_h("dc"), c - prev_c, warmup=1),
-        Feature(_h("dv"), v - prev_v, warmup=1),
-        Feature(_h("cret"), c / prev_c, warmup=1),
-        Feature(_h("vlr"), pl.when(prev_v != 0).then(log_ratio), warmup=1),
-        Feature(_h("logv"), (v + 1).log(), warmup=0, pointwise=True),
+        Feature(_h("dc"), c - prev_c, warmup=1, exact_window=True),
+        Feature(_h("dv"), v - prev_v, warmup=1, exact_window=True),
+        Feature(_h("cret"), c / prev_c, warmup=1, exact_window=True),
+        Feature(_h("vlr"), pl.when(prev_v != 0).then(log_ratio), warmup=1, exact_window=True),
     ]
+    summed = _summed()
     out += [
-        Feature(_h("up"), (_hc("dc") > 0).cast(pl.Float64), warmup=1, pointwise=True),
-        Feature(_h("down"), (_hc("dc") < 0).cast(pl.Float64), warmup=1, pointwise=True),
-        Feature(_h("gain"), _hc("dc").clip(lower_bound=0.0), warmup=1, pointwise=True),
-        Feature(_h("loss"), (-_hc("dc")).clip(lower_bound=0.0), warmup=1, pointwise=True),
-        Feature(_h("vgain"), _hc("dv").clip(lower_bound=0.0), warmup=1, pointwise=True),
-        Feature(_h("vloss"), (-_hc("dv")).clip(lower_bound=0.0), warmup=1, pointwise=True),
-        Feature(_h("wv"), (_hc("cret") - 1).abs() * v, warmup=1, pointwise=True),
+        Feature(_h(name), expr, warmup=warmup, pointwise=True)
+        for name, (expr, warmup) in summed.items()
+        if name not in ("c", "v")
     ]
     for d in ALPHA158_WINDOWS:
         out += [
-            Feature(_h(f"hmax{d}"), _window_extreme(h, "hmax", d, top=True), warmup=d - 1),
-            Feature(_h(f"lmin{d}"), _window_extreme(lo, "lmin", d, top=False), warmup=d - 1),
-            Feature(_h(f"slope{d}"), slope_numerator(c, window=d), warmup=d - 1),
-            Feature(_h(f"cstd{d}"), c.rolling_std(d), warmup=d - 1),
-            Feature(_h(f"cmean{d}"), c.rolling_mean(d), warmup=d - 1),
-        ]
-    # window sums of the non-negative changes, each window summed afresh from its own rows (a
-    # sliding sum keeps rounding residue of rows that left it: a window of no gains must give 0)
-    # (a window's sum of absolute changes is that of its gains plus that of its losses)
-    for name in ("gain", "loss", "vgain", "vloss"):
+            Feature(_h(f"{name}_s{d}"), _window_sum(name, d), warmup=warmup + d - 1,
+                    exact_window=True)
+            for name, (_, warmup) in summed.items()
+        ]  # fmt: skip
         out += [
-            Feature(_h(f"{name}_s{d}"), _window_sum(name, d), warmup=d) for d in ALPHA158_WINDOWS
-        ]
+            Feature(_h(f"hmax{d}"), _window_extreme(h, "hmax", d, top=True), warmup=d - 1,
+                    exact_window=True),
+            Feature(_h(f"lmin{d}"), _window_extreme(lo, "lmin", d, top=False), warmup=d - 1,
+                    exact_window=True),
+            Feature(_h(f"cstd{d}"), c.rolling_std(d), warmup=d - 1),
+            Feature(_h(f"cmean{d}"), _sum("c", d) * (1 / d), warmup=d - 1, pointwise=True),
+        ]  # fmt: skip
     # sign counts of close against the last 4, 9, 19, 29, 59 rows, each from the previous
     previous = 1
     for d in ALPHA158_WINDOWS:
         count = sign_count(c, lags=range(previous, d))
         if previous > 1:
             count = _hc(f"sgn{previous}") + count
-        out.append(Feature(_h(f"sgn{d}"), count, warmup=d - 1))
+        out.append(Feature(_h(f"sgn{d}"), count, warmup=d - 1, exact_window=True))
         previous = d
     return out
 
@@ -246,12 +270,15 @@ def _window_extreme(column: pl.Expr, name: str, d: int, *, top: bool) -> pl.Expr
 
 
 def _window_sum(name: str, d: int) -> pl.Expr:
-    """Sum of helper ``name`` over ``d`` rows: 5 rows added up, longer windows as the sum of
-    two consecutive shorter ones."""
+    """Sum of series ``name`` over ``d`` rows, in a fixed order (an exact function of the
+    window's rows, unlike a sliding sum, which keeps the rounding residue of rows that left
+    it: a window of no gains gives exactly 0): 5 rows added up, longer windows as the sum
+    of two consecutive shorter ones."""
     if d not in _HALVES:
-        return reduce(operator.add, [_hc(name).shift(k) for k in range(d)])
+        series = {"c": c, "v": v}.get(name, _hc(name))
+        return reduce(operator.add, [series.shift(k) for k in range(d)])
     older, newer = _HALVES[d]
-    return _hc(f"{name}_s{older}").shift(newer) + _hc(f"{name}_s{newer}")
+    return _sum(name, older).shift(newer) + _sum(name, newer)
 
 
 def _full(d: int) -> int:
@@ -273,6 +300,7 @@ def _family(
     units: str,
     formula: str,
     pointwise: bool = False,
+    exact_window: bool = False,
 ) -> list[Feature]:
     """``name<d>`` for each window ``d``: ``expr(d)`` with warm-up ``warmup(d)``, ``formula``
     with ``{d}`` placeholders."""
@@ -282,6 +310,7 @@ def _family(
             expr(d),
             warmup=warmup(d),
             pointwise=pointwise,
+            exact_window=exact_window,
             units=units,
             formula=formula.format(d=d),
         )
@@ -290,14 +319,42 @@ def _family(
 
 
 def _regression(d: int) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """BETA, RSQR and RESI of window ``d`` from the helper columns."""
-    sxy = _hc(f"slope{d}")
+    """BETA, RSQR and RESI of window ``d``: the slope's numerator ``sum_k (x_k - mean x) *
+    close_k`` (``x`` the row number) from the sums of ``row * close`` and of close."""
+    row = pl.col(ROW_IN_TICKER).cast(pl.Float64)
+    sxy = _sum("rc", d) - (row - (d - 1) / 2) * _sum("c", d)
     sxx = time_sum_of_squares(d)
     std = _hc(f"cstd{d}")
     slope = sxy * (1 / sxx)
     rsquare = pl.when(std > _FLAT_STD).then(sxy * sxy / (sxx * std * std * (d - 1)))
     resi = c - (_hc(f"cmean{d}") + slope * ((d - 1) / 2))
     return slope / c, rsquare, resi / c
+
+
+def _corr(d: int) -> pl.Expr:
+    """``Corr(close, Log(volume + 1), d)``, null where either sd is at most Qlib's
+    flatness tolerance."""
+    y_mean = _sum("lv", d) * (1 / d)
+    y_std = sample_sd(_sum("lv", d), _sum("lv2", d), d)
+    x_std = _hc(f"cstd{d}")
+    products = _sum("clv", d) - _sum("c", d) * y_mean
+    corr = products / (x_std * y_std) * (1 / (d - 1))
+    return pl.when((x_std > _FLAT_STD) & (y_std > _FLAT_STD)).then(corr)
+
+
+def _cord(d: int) -> pl.Expr:
+    """Pearson's correlation of the close ratio and the log volume ratio over the rows of
+    the window where both are defined, as pandas, and so Qlib, computes it: null where fewer
+    than 2 such rows remain, or where the sd of the ratio (all its rows) or of the log volume
+    ratio (its defined rows) is at most Qlib's flatness tolerance."""
+    n, sx, sy = _sum("pn", d), _sum("px", d), _sum("py", d)
+    products = _sum("pxy", d) - sx * sy / n
+    x_squares = (_sum("pxx", d) - sx * sx / n).clip(lower_bound=0.0)
+    y_squares = (_sum("pyy", d) - sy * sy / n).clip(lower_bound=0.0)
+    y_std = (y_squares / (n - 1)).sqrt()
+    flat_x = sample_sd(_sum("ax", d), _sum("axx", d), d) <= _FLAT_STD
+    corr = products / (x_squares * y_squares).sqrt()
+    return pl.when((n >= 2) & ~flat_x & (y_std > _FLAT_STD)).then(corr)
 
 
 def _rolling() -> list[Feature]:
@@ -331,7 +388,12 @@ def _rolling() -> list[Feature]:
 
     return [
         *_family(
-            "ROC", lambda d: c.shift(d) / c, warmup=_diff, units=_P, formula="close_(t-{d}) / close"
+            "ROC",
+            lambda d: c.shift(d) / c,
+            warmup=_diff,
+            units=_P,
+            exact_window=True,
+            formula="close_(t-{d}) / close",
         ),
         *_family(
             "MA",
@@ -421,8 +483,8 @@ def _rolling() -> list[Feature]:
             pointwise=True,
             formula="(close - Min(low, {d})) / (Max(high, {d}) - Min(low, {d}) + 1e-12)",
         ),
-        *_family("_a158_imax", imax, warmup=_full, units="", formula=""),
-        *_family("_a158_imin", imin, warmup=_full, units="", formula=""),
+        *_family("_a158_imax", imax, warmup=_full, units="", formula="", exact_window=True),
+        *_family("_a158_imin", imin, warmup=_full, units="", formula="", exact_window=True),
         *_family(
             "IMAX",
             lambda d: _hc(f"imax{d}") * (1 / d),
@@ -450,34 +512,36 @@ def _rolling() -> list[Feature]:
         ),
         *_family(
             "CORR",
-            lambda d: rolling_corr(
-                c, _hc("logv"), window=d, x_mean=_hc(f"cmean{d}"), x_std=_hc(f"cstd{d}")
-            ),
+            _corr,
             warmup=_full,
             units="-1..1",
+            pointwise=True,
             formula="Corr(close, Log(volume + 1), {d}); null where either Std <= 2e-5",
         ),
         *_family(
             "CORD",
-            lambda d: rolling_corr_of_pairs(_hc("cret"), _hc("vlr"), window=d),
+            _cord,
             warmup=_diff,
             units="-1..1",
+            pointwise=True,
             formula="Corr(close / close_(t-1), Log(volume / volume_(t-1) + 1), {d}) over the "
             "rows where the volume ratio is defined (previous volume > 0); null where either "
             "Std <= 2e-5",
         ),
         *_family(
             "CNTP",
-            lambda d: _hc("up").rolling_mean(d),
+            lambda d: _sum("up", d) * (1 / d),
             warmup=_diff,
             units="fraction of rows",
+            pointwise=True,
             formula="Mean(close > close_(t-1), {d})",
         ),
         *_family(
             "CNTN",
-            lambda d: _hc("down").rolling_mean(d),
+            lambda d: _sum("down", d) * (1 / d),
             warmup=_diff,
             units="fraction of rows",
+            pointwise=True,
             formula="Mean(close < close_(t-1), {d})",
         ),
         *_family(
@@ -493,6 +557,7 @@ def _rolling() -> list[Feature]:
             lambda d: share("gain", "gain", "loss", d),
             warmup=_diff,
             units="0..1",
+            pointwise=True,
             formula="Sum(max(close - close_(t-1), 0), {d}) / (Sum(abs(close - close_(t-1)), {d}) "
             "+ 1e-12)",
         ),
@@ -501,6 +566,7 @@ def _rolling() -> list[Feature]:
             lambda d: share("loss", "gain", "loss", d),
             warmup=_diff,
             units="0..1",
+            pointwise=True,
             formula="Sum(max(close_(t-1) - close, 0), {d}) / (Sum(abs(close - close_(t-1)), {d}) "
             "+ 1e-12)",
         ),
@@ -509,28 +575,34 @@ def _rolling() -> list[Feature]:
             lambda d: share("net", "gain", "loss", d),
             warmup=_diff,
             units="-1..1",
+            pointwise=True,
             formula="(Sum(gains, {d}) - Sum(losses, {d})) / (Sum(abs(close - close_(t-1)), {d}) "
             "+ 1e-12)",
         ),
         *_family(
             "VMA",
-            lambda d: v.rolling_mean(d) / (v + _EPS),
+            lambda d: _sum("v", d) * (1 / d) / (v + _EPS),
             warmup=_full,
             units="ratio to volume",
+            pointwise=True,
             formula="Mean(volume, {d}) / (volume + 1e-12)",
         ),
         *_family(
             "VSTD",
-            lambda d: v.rolling_std(d) / (v + _EPS),
+            lambda d: sample_sd(_sum("v", d), _sum("v2", d), d) / (v + _EPS),
             warmup=_full,
             units="ratio to volume",
+            pointwise=True,
             formula="Std(volume, {d}) / (volume + 1e-12), ddof=1",
         ),
         *_family(
             "WVMA",
-            lambda d: _hc("wv").rolling_std(d) / (_hc("wv").rolling_mean(d) + _EPS),
+            lambda d: (
+                sample_sd(_sum("wv", d), _sum("wv2", d), d) / (_sum("wv", d) * (1 / d) + _EPS)
+            ),
             warmup=_diff,
             units=_R,
+            pointwise=True,
             formula="Std(w, {d}) / (Mean(w, {d}) + 1e-12), w = abs(close / close_(t-1) - 1) * "
             "volume",
         ),
@@ -539,6 +611,7 @@ def _rolling() -> list[Feature]:
             lambda d: share("gain", "vgain", "vloss", d),
             warmup=_diff,
             units="0..1",
+            pointwise=True,
             formula="Sum(max(volume - volume_(t-1), 0), {d}) / (Sum(abs(volume - volume_(t-1)), "
             "{d}) + 1e-12)",
         ),
@@ -547,6 +620,7 @@ def _rolling() -> list[Feature]:
             lambda d: share("loss", "vgain", "vloss", d),
             warmup=_diff,
             units="0..1",
+            pointwise=True,
             formula="Sum(max(volume_(t-1) - volume, 0), {d}) / (Sum(abs(volume - volume_(t-1)), "
             "{d}) + 1e-12)",
         ),
@@ -555,6 +629,7 @@ def _rolling() -> list[Feature]:
             lambda d: share("net", "vgain", "vloss", d),
             warmup=_diff,
             units="-1..1",
+            pointwise=True,
             formula="(Sum(volume gains, {d}) - Sum(volume losses, {d})) / (Sum(abs(volume - "
             "volume_(t-1)), {d}) + 1e-12)",
         ),

@@ -19,7 +19,13 @@ Two engines give identical numbers:
     look-back features run with ``.over`` a sorted integer segment id, which polars groups
     without hashing (0.02-0.05 s per rolling op on 5M rows, about the cost of the same op over
     the whole column; ``.over`` the ticker string costs 3-8x more). Pointwise features, which
-    only combine columns of the same row, run over the whole column at once.
+    only combine columns of the same row, run over the whole column at once, and so do
+    exact-window features (``exact_window``): those whose value is an exact function of the
+    rows of their window in a fixed order (shifts and sums of shifts, rolling max, min and
+    quantile), so that where the window lies inside one ticker the whole column gives the
+    same bits as the ticker alone, and where it reaches the ticker before, the warm-up
+    nulls the row. A sliding float sum (``rolling_sum``, ``rolling_mean``, ``rolling_std``)
+    is not one: it carries the rounding of the rows that left its window.
 ``"over"``
     the plain reference: every feature ``.over("ticker", <segment number in the ticker>)``.
 
@@ -69,6 +75,11 @@ class Feature:
         True when the expression only combines columns of the same row (no shift, rolling
         window or EWM); it then runs over the whole column at once. A wrong True would leak
         across tickers, which the test suite checks by computing each ticker alone.
+    exact_window : bool
+        True when the expression reads at most ``warmup`` rows back and its value is an
+        exact function of those rows (see the module docstring); it then runs over the
+        whole column too, its warm-up nulling every row whose window reaches the ticker
+        before. Checked like ``pointwise``.
     units : str
         Unit of the value, for the docs.
     formula : str
@@ -81,9 +92,18 @@ class Feature:
     expr: pl.Expr
     warmup: int
     pointwise: bool = False
+    exact_window: bool = False
     units: str = ""
     formula: str = ""
     dtype: pl.DataType = field(default_factory=pl.Float64)
+
+    def __post_init__(self) -> None:
+        if self.exact_window and self.warmup < 1:
+            msg = (
+                f"feature `{self.name}`: an exact-window feature reads earlier rows, so its "
+                f"warm-up must be at least 1, got {self.warmup}"
+            )
+            raise ConfigError(msg)
 
     @property
     def inputs(self) -> list[str]:
@@ -156,7 +176,7 @@ def _masked(feature: Feature, engine: Engine) -> pl.Expr:
     expr = feature.expr
     if engine == "over":
         expr = expr.over(TICKER, _SEGMENT_IN_TICKER)
-    elif not feature.pointwise:
+    elif not (feature.pointwise or feature.exact_window):
         expr = expr.over(SEGMENT_ID)
     if feature.warmup > 0:
         expr = pl.when(pl.col(ROW_IN_TICKER) >= feature.warmup).then(expr)
