@@ -12,8 +12,10 @@ from m002.features import (
     add_m002_features,
     apply_features,
     feature_names,
+    feature_set,
     longest_warmup,
 )
+from m002.features._engine import ticker_chunks
 
 SETS = sorted(FEATURE_SETS)
 
@@ -208,3 +210,32 @@ def test_max_gap_days_is_checked_and_moves_the_break(gapped: pl.DataFrame) -> No
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ConfigError, match="`max_gap_days` must be"):
             add_features(t02, "v1", max_gap_days=bad)  # type: ignore[arg-type]
+
+
+# --- chunks of tickers --------------------------------------------------------------------------
+
+
+def test_ticker_chunks_cut_only_where_a_ticker_starts() -> None:
+    frame = pl.DataFrame({"ticker": list("AAABBBBCD"), "x": range(9)})
+    chunks = ticker_chunks(frame, 3)
+    assert [chunk["ticker"].to_list() for chunk in chunks] == [
+        list("AAA"),
+        list("BBBB"),
+        list("CD"),
+    ]
+    assert ticker_chunks(frame, 9) == [frame]
+    one_ticker = frame.with_columns(pl.lit("A").alias("ticker"))
+    assert [chunk.height for chunk in ticker_chunks(one_ticker, 2)] == [9]
+
+
+@pytest.mark.parametrize("set_name", ["m002", "alpha158"])
+def test_small_chunks_give_the_values_of_one_pass(gapped: pl.DataFrame, set_name: str) -> None:
+    """Slices of one or two tickers (one cut right after the gapped ticker) give the bits of
+    the whole frame at once, in its row order."""
+    frame = gapped.sort("ticker", "date").lazy()
+    whole = apply_features(frame, feature_set(set_name), chunk_rows=10**9).collect()
+    rows_per_ticker = gapped.group_by("ticker").len()["len"].min()
+    assert rows_per_ticker is not None
+    pieces = apply_features(frame, feature_set(set_name), chunk_rows=rows_per_ticker).collect()
+    assert pieces.equals(whole)
+    assert len(ticker_chunks(gapped.sort("ticker", "date"), rows_per_ticker)) > 2

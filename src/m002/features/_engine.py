@@ -35,17 +35,29 @@ segment after a gap.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
+import numpy as np
 import polars as pl
 
 from m002._checks import check_int
+from m002._polars import collect
 from m002._schema import DATE, MAX_GAP_DAYS, TICKER
 from m002.exceptions import ConfigError
 
-__all__ = ["ROW_IN_TICKER", "SEGMENT_ID", "Engine", "Feature", "apply_features", "row_in_ticker"]
+__all__ = [
+    "CHUNK_ROWS",
+    "ROW_IN_TICKER",
+    "SEGMENT_ID",
+    "Engine",
+    "Feature",
+    "apply_features",
+    "row_in_ticker",
+    "ticker_chunks",
+]
 
 Engine = Literal["fast", "over"]
 
@@ -183,12 +195,32 @@ def _masked(feature: Feature, engine: Engine) -> pl.Expr:
     return expr.cast(feature.dtype).alias(feature.name)
 
 
+CHUNK_ROWS: Final = 200_000
+"""Rows of the pieces the fast engine cuts a large frame into (whole tickers each)."""
+
+
+def ticker_chunks(frame: pl.DataFrame, rows: int) -> list[pl.DataFrame]:
+    """``frame`` (sorted by ticker) as consecutive slices of about ``rows`` rows, each cut at
+    the start of a ticker (a ticker longer than ``rows`` is a slice of its own); the frame
+    itself where it has at most ``rows`` rows. Slices share the frame's memory."""
+    if frame.height <= rows:
+        return [frame]
+    tickers = frame[TICKER]
+    new_ticker = tickers.ne_missing(tickers.shift(1)).fill_null(True).to_numpy()
+    starts = np.flatnonzero(new_ticker)
+    wanted = np.arange(rows, frame.height, rows)
+    cuts = starts[np.minimum(np.searchsorted(starts, wanted), starts.size - 1)]
+    edges = np.unique(np.concatenate([[0], cuts, [frame.height]]))
+    return [frame.slice(int(a), int(b - a)) for a, b in itertools.pairwise(edges)]
+
+
 def apply_features(
     frame: pl.LazyFrame,
     features: Sequence[Feature],
     *,
     engine: Engine = "fast",
     max_gap_days: int = MAX_GAP_DAYS,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> pl.LazyFrame:
     """Add ``features`` to ``frame`` (sorted by ticker, date), dropping helper columns.
 
@@ -203,11 +235,16 @@ def apply_features(
     max_gap_days : int, default :data:`m002._schema.MAX_GAP_DAYS` (10)
         A gap of more calendar days between two rows of a ticker breaks its history: the
         features after it restart their warm-up. At least 1.
+    chunk_rows : int, default `CHUNK_ROWS`
+        The fast engine collects ``frame`` and computes it in slices of whole tickers of
+        about this many rows, side by side (`ticker_chunks`), which keeps each step's
+        columns in the processor's caches; the values are those of one pass, since no
+        ticker's features read another's. At least 1.
 
     Returns
     -------
     pl.LazyFrame
-        ``frame`` plus one column per public feature.
+        ``frame`` plus one column per public feature, in ``frame``'s row order.
 
     Raises
     ------
@@ -219,14 +256,18 @@ def apply_features(
         msg = f"`engine` must be 'fast' or 'over', got `engine={engine!r}`"
         raise ConfigError(msg)
     check_int("max_gap_days", max_gap_days, 1)
-    columns = frame.collect_schema().names()
+    check_int("chunk_rows", chunk_rows, 1)
+    stages = _stages(features, [*frame.collect_schema().names(), ROW_IN_TICKER])
+    dropped = [f.name for f in features if f.name.startswith("_")]
     if engine == "over":
         out = _reference_segments(frame, max_gap_days)
-        helpers = [ROW_IN_TICKER, _SEGMENT_IN_TICKER]
-    else:
-        out = frame.with_columns(row_in_ticker(max_gap_days), segment_id(max_gap_days))
-        helpers = [ROW_IN_TICKER, SEGMENT_ID]
-    for stage in _stages(features, [*columns, ROW_IN_TICKER]):
-        out = out.with_columns(_masked(f, engine) for f in stage)
-    helpers += [f.name for f in features if f.name.startswith("_")]
-    return out.drop(helpers)
+        for stage in stages:
+            out = out.with_columns(_masked(f, engine) for f in stage)
+        return out.drop(ROW_IN_TICKER, _SEGMENT_IN_TICKER, *dropped)
+    pieces = []
+    for chunk in ticker_chunks(collect(frame), chunk_rows):
+        out = chunk.lazy().with_columns(row_in_ticker(max_gap_days), segment_id(max_gap_days))
+        for stage in stages:
+            out = out.with_columns(_masked(f, engine) for f in stage)
+        pieces.append(out.drop(ROW_IN_TICKER, SEGMENT_ID, *dropped))
+    return pieces[0] if len(pieces) == 1 else pl.concat(pieces, rechunk=True)
