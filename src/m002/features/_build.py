@@ -82,6 +82,8 @@ def add_features(
     Returns
     -------
     pl.LazyFrame
+        With the fast engine the features are already computed (`apply_features`); the
+        ``warmup`` rule is applied when it is collected.
 
     Raises
     ------
@@ -150,9 +152,9 @@ def build_dataset(
     Returns
     -------
     pl.LazyFrame
-        Canonical columns plus the set's features, sorted by (ticker, date). Collect it with
-        ``.collect(engine="in-memory")``: on these plans polars' in-memory engine is about 20%
-        faster and needs about 25% less peak memory than its default engine.
+        Canonical columns plus the set's features, sorted by (ticker, date); the features
+        are already computed (`m002.features.apply_features`), what is left to collect is
+        the date filter.
 
     Examples
     --------

@@ -236,15 +236,17 @@ def apply_features(
         A gap of more calendar days between two rows of a ticker breaks its history: the
         features after it restart their warm-up. At least 1.
     chunk_rows : int, default `CHUNK_ROWS`
-        The fast engine collects ``frame`` and computes it in slices of whole tickers of
-        about this many rows, side by side (`ticker_chunks`), which keeps each step's
-        columns in the processor's caches; the values are those of one pass, since no
-        ticker's features read another's. At least 1.
+        The fast engine computes ``frame`` in slices of whole tickers of about this many
+        rows, side by side (`ticker_chunks`), which keeps more of each step's columns in the
+        processor's caches; the values are those of one pass, since no ticker's features
+        read another's. At least 1.
 
     Returns
     -------
     pl.LazyFrame
-        ``frame`` plus one column per public feature, in ``frame``'s row order.
+        ``frame`` plus one column per public feature, in ``frame``'s row order. The fast
+        engine has computed it already (with polars' in-memory engine, whichever engine
+        collects the result); the reference engine returns the plan.
 
     Raises
     ------
@@ -270,4 +272,6 @@ def apply_features(
         for stage in stages:
             out = out.with_columns(_masked(f, engine) for f in stage)
         pieces.append(out.drop(ROW_IN_TICKER, SEGMENT_ID, *dropped))
-    return pieces[0] if len(pieces) == 1 else pl.concat(pieces, rechunk=True)
+    # computed here, with polars' in-memory engine: its streaming engine takes 4-5x longer on
+    # the whole-column shifts of these plans
+    return collect(pieces[0] if len(pieces) == 1 else pl.concat(pieces, rechunk=True)).lazy()
