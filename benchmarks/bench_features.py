@@ -9,8 +9,8 @@ Scenarios, each in a fresh subprocess so that its peak RSS is its own:
   per-ticker parquet files to a temporary folder first (writing is not timed).
 
 Timed per scenario and set (best of ``--repeats``): loading + validation
-(``load_silver(...).collect()``) and the set's features on the loaded frame, collected with
-``engine="in-memory"`` (what m002 itself uses) and with polars' default engine. Memory: a fresh
+(``load_silver(...).collect()``) and the set's features on the loaded frame (``add_features``
+computes them, with polars' in-memory engine, in slices of whole tickers). Memory: a fresh
 process runs one ``build_dataset(path, set)`` and collects it; its peak RSS (VmHWM) is set
 against the size of the output frame, with the interpreter's RSS after the imports beside it.
 Prints one JSON line: per scenario the m002 figures as before, and those of every other set
@@ -53,45 +53,41 @@ def time_scenario(path: Path, repeats: int, set_name: str = "m002") -> dict[str,
     from m002.data import load_silver
     from m002.features import add_features, feature_names, longest_warmup
 
-    best: dict[str, float] = {"load": float("inf"), "in-memory": float("inf"), "auto": float("inf")}
+    best: dict[str, float] = {"load": float("inf"), "features": float("inf")}
     frame = pl.DataFrame()
     for _ in range(repeats):
         t0 = time.perf_counter()
         frame = load_silver(path, min_rows=longest_warmup(set_name) + 1).collect()
         best["load"] = min(best["load"], time.perf_counter() - t0)
-        for engine in ("in-memory", "auto"):
-            t0 = time.perf_counter()
-            out = add_features(frame, set_name, assume_sorted=True).collect(engine=engine)
-            best[engine] = min(best[engine], time.perf_counter() - t0)
-            del out
+        t0 = time.perf_counter()
+        out = add_features(frame, set_name, assume_sorted=True).collect()
+        best["features"] = min(best["features"], time.perf_counter() - t0)
+        del out
     rows = frame.height
-    total = best["load"] + best["in-memory"]
+    total = best["load"] + best["features"]
     return {
         "rows": rows,
         "tickers": frame["ticker"].n_unique(),
         "set": set_name,
         "features": len(feature_names(set_name)),
         "load_validate_s": round(best["load"], 3),
-        "features_s": round(best["in-memory"], 3),
-        "features_default_engine_s": round(best["auto"], 3),
+        "features_s": round(best["features"], 3),
         "total_s": round(total, 3),
         "rows_per_s_total": round(rows / total),
-        "rows_per_s_features": round(rows / best["in-memory"]),
-        "rows_per_s_total_default_engine": round(rows / (best["load"] + best["auto"])),
+        "rows_per_s_features": round(rows / best["features"]),
         "repeats": repeats,
     }
 
 
-def peak_scenario(path: Path, engine: str, set_name: str = "m002") -> dict[str, object]:
+def peak_scenario(path: Path, set_name: str = "m002") -> dict[str, object]:
     """One `build_dataset(path, set_name)` collected, in this fresh process: its peak RSS."""
     from m002.features import build_dataset
 
     after_imports = _status_mb("VmRSS")
-    out = build_dataset(path, set_name).collect(engine=engine)  # type: ignore[call-overload]
+    out = build_dataset(path, set_name).collect()
     peak = _status_mb("VmHWM")
     out_mb = out.estimated_size() / 2**20
     return {
-        "engine": engine,
         "output_mb": round(out_mb, 1),
         "peak_rss_mb": round(peak, 1),
         "rss_after_imports_mb": round(after_imports, 1),
@@ -110,8 +106,7 @@ def spawn(path: Path, mode: str, arg: str, set_name: str = "m002") -> dict[str, 
 def measure_set(path: Path, repeats: int, set_name: str) -> dict[str, object]:
     return {
         **spawn(path, "time", str(repeats), set_name),
-        "memory": spawn(path, "peak", "in-memory", set_name),
-        "memory_default_engine": spawn(path, "peak", "auto", set_name),
+        "memory": spawn(path, "peak", "-", set_name),
     }
 
 
@@ -142,7 +137,7 @@ def main() -> None:
         if mode == "time":
             print(json.dumps(time_scenario(Path(path), int(arg), set_name)))
         else:
-            print(json.dumps(peak_scenario(Path(path), arg, set_name)))
+            print(json.dumps(peak_scenario(Path(path), set_name)))
         return
 
     import platform
