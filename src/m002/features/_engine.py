@@ -274,4 +274,4 @@ def apply_features(
         pieces.append(out.drop(ROW_IN_TICKER, SEGMENT_ID, *dropped))
     # computed here, with polars' in-memory engine: its streaming engine takes 4-5x longer on
     # the whole-column shifts of these plans
-    return collect(pieces[0] if len(pieces) == 1 else pl.concat(pieces, rechunk=True)).lazy()
+    return collect(pieces[0] if len(pieces) == 1 else pl.concat(pieces, rechunk=False)).lazy()
