@@ -554,3 +554,5 @@ def test_the_return_from_the_next_close_stays_in_its_ticker() -> None:
     )
     values = frame.select(future_return_from_next(1))[FUTURE_RET_NEXT_PCT].to_list()
     assert values == [pytest.approx(25.0), pytest.approx(20.0), None, None, -50.0, None, None]
+    with pytest.raises(ConfigError, match="horizon"):
+        future_return_from_next(0)

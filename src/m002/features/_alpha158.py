@@ -231,13 +231,13 @@ def _helpers() -> list[Feature]:
     out += [
         Feature(_h(name), expr, warmup=warmup, pointwise=True)
         for name, (expr, warmup) in summed.items()
-        if name not in ("c", "v")
+        if not expr.meta.is_column()  # an input column is summed as it is
     ]
     for d in ALPHA158_WINDOWS:
         out += [
-            Feature(_h(f"{name}_s{d}"), _window_sum(name, d), warmup=warmup + d - 1,
+            Feature(_h(f"{name}_s{d}"), _window_sum(name, expr, d), warmup=warmup + d - 1,
                     exact_window=True)
-            for name, (_, warmup) in summed.items()
+            for name, (expr, warmup) in summed.items()
         ]  # fmt: skip
         out += [
             Feature(_h(f"hmax{d}"), _window_extreme(h, "hmax", d, top=True), warmup=d - 1,
@@ -269,13 +269,14 @@ def _window_extreme(column: pl.Expr, name: str, d: int, *, top: bool) -> pl.Expr
     return pl.max_horizontal(parts) if top else pl.min_horizontal(parts)
 
 
-def _window_sum(name: str, d: int) -> pl.Expr:
-    """Sum of series ``name`` over ``d`` rows, in a fixed order (an exact function of the
-    window's rows, unlike a sliding sum, which keeps the rounding residue of rows that left
-    it: a window of no gains gives exactly 0): 5 rows added up, longer windows as the sum
-    of two consecutive shorter ones."""
+def _window_sum(name: str, expr: pl.Expr, d: int) -> pl.Expr:
+    """Sum of series ``name`` (``expr``: its helper column, or an input column as it is)
+    over ``d`` rows, in a fixed order (an exact function of the window's rows, unlike a
+    sliding sum, which keeps the rounding residue of rows that left it: a window of no
+    gains gives exactly 0): 5 rows added up, longer windows as the sum of two consecutive
+    shorter ones."""
     if d not in _HALVES:
-        series = {"c": c, "v": v}.get(name, _hc(name))
+        series = expr if expr.meta.is_column() else _hc(name)
         return reduce(operator.add, [series.shift(k) for k in range(d)])
     older, newer = _HALVES[d]
     return _sum(name, older).shift(newer) + _sum(name, newer)

@@ -261,17 +261,19 @@ def apply_features(
     check_int("chunk_rows", chunk_rows, 1)
     stages = _stages(features, [*frame.collect_schema().names(), ROW_IN_TICKER])
     dropped = [f.name for f in features if f.name.startswith("_")]
+
+    def staged(out: pl.LazyFrame, helpers: tuple[str, str]) -> pl.LazyFrame:
+        for stage in stages:
+            out = out.with_columns(_masked(f, engine) for f in stage)
+        return out.drop(*helpers, *dropped)
+
     if engine == "over":
-        out = _reference_segments(frame, max_gap_days)
-        for stage in stages:
-            out = out.with_columns(_masked(f, engine) for f in stage)
-        return out.drop(ROW_IN_TICKER, _SEGMENT_IN_TICKER, *dropped)
-    pieces = []
-    for chunk in ticker_chunks(collect(frame), chunk_rows):
-        out = chunk.lazy().with_columns(row_in_ticker(max_gap_days), segment_id(max_gap_days))
-        for stage in stages:
-            out = out.with_columns(_masked(f, engine) for f in stage)
-        pieces.append(out.drop(ROW_IN_TICKER, SEGMENT_ID, *dropped))
+        return staged(_reference_segments(frame, max_gap_days), (ROW_IN_TICKER, _SEGMENT_IN_TICKER))
+    segments = (row_in_ticker(max_gap_days), segment_id(max_gap_days))
+    pieces = [
+        staged(chunk.lazy().with_columns(*segments), (ROW_IN_TICKER, SEGMENT_ID))
+        for chunk in ticker_chunks(collect(frame), chunk_rows)
+    ]
     # computed here, with polars' in-memory engine: its streaming engine takes 4-5x longer on
     # the whole-column shifts of these plans
     return collect(pieces[0] if len(pieces) == 1 else pl.concat(pieces, rechunk=False)).lazy()

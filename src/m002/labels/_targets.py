@@ -77,7 +77,7 @@ from typing import Final
 
 import polars as pl
 
-from m002._checks import check_field_types
+from m002._checks import check_field_types, check_int
 from m002._schema import DATE, TICKER, require_columns
 from m002.exceptions import ConfigError
 
@@ -187,7 +187,8 @@ def future_return_from_next(horizon: int) -> pl.Expr:
     """``future_ret_next_pct``: the return in percent from the next row's close to the close
     ``horizon`` rows after it, per ticker of a frame sorted by (ticker, date); null where
     either close is past the ticker's last row or null. A scoring column (it looks ahead
-    ``horizon + 1`` rows), never a model input.
+    ``horizon + 1`` rows), never a model input. `ConfigError` unless ``horizon`` is an int
+    >= 1.
 
     Examples
     --------
@@ -195,6 +196,7 @@ def future_return_from_next(horizon: int) -> pl.Expr:
     >>> frame.select(future_return_from_next(2))["future_ret_next_pct"].to_list()
     [50.0, None, None, None]
     """
+    check_int("horizon", horizon, 1)
     close = pl.col("close")
     ahead = close.shift(-(horizon + 1)) / close.shift(-1)
     return (100.0 * (ahead - 1.0)).over(TICKER).alias(FUTURE_RET_NEXT_PCT)

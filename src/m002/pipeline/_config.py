@@ -157,13 +157,9 @@ class HeadParams:
                 f"for the pipeline's own, got `feature_set={self.feature_set!r}`"
             )
             raise ConfigError(msg)
-        # the head's parameters, in the smallest pipeline that builds its features
-        needed = set(feature_names(self.feature_set or "m002"))
-        pipeline = min(
-            (name for name in pipeline_feature_sets() if needed <= set(feature_names(name))),
-            key=lambda name: len(feature_names(name)),
-        )
-        self.build(pipeline)._validate_params()
+        # the head's parameters, in the pipeline that builds every feature (so any head set)
+        widest = max(pipeline_feature_sets(), key=lambda name: len(feature_names(name)))
+        self.build(widest)._validate_params()
         if not 0.0 < self.early_stopping_fraction < 1.0:
             value = self.early_stopping_fraction
             msg = (
