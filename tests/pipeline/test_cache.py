@@ -3,9 +3,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import gc
 import json
 import os
-import shutil
+import pickle
 import subprocess
 import sys
 import time
@@ -646,8 +647,23 @@ def test_disabled_cache_builds_folders_outside_root(tmp_path: Path) -> None:
     assert (first / "folds.json").is_file()
     assert not root.exists()
     assert not first.is_relative_to(root)
-    shutil.rmtree(first)
-    shutil.rmtree(second)
+    # the folders go with the cache object: nothing is left in the system's temp folder
+    del cache
+    gc.collect()
+    assert not first.exists()
+    assert not second.exists()
+
+
+def test_disabled_cache_pickles_without_its_scratch_folder(tmp_path: Path) -> None:
+    cache = StageCache(tmp_path / "cache", enabled=False)
+    first, _ = cache.get_or_build_dir(_key("regime"), _builder([]))
+    copy = pickle.loads(pickle.dumps(cache))
+    made, _ = copy.get_or_build_dir(_key("regime"), _builder([]))
+    assert made.parent != first.parent
+    del copy
+    gc.collect()
+    assert first.is_dir()
+    assert not made.exists()
 
 
 def test_default_cache_dir_reads_env_at_call_time(

@@ -108,6 +108,12 @@ class StageCache:
         self._max_bytes = (
             None if not auto_prune else default_max_bytes() if max_bytes is None else max_bytes
         )
+        # when disabled, `get_or_build_dir` builds under this; removed with the cache object
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a copy sent to another process makes scratch folders of its own
+        return {**self.__dict__, "_scratch": None}
 
     @property
     def root(self) -> Path:
@@ -329,8 +335,8 @@ class StageCache:
         -------
         tuple[Path, bool]
             The folder (treat it as read-only; see `get_dir`) and whether it came from the
-            cache. When the cache is disabled the folder is a fresh one from
-            `tempfile.mkdtemp`, owned by the caller.
+            cache. When the cache is disabled the folder is a fresh temporary one, removed
+            when this cache object is (or when the process exits).
 
         Raises
         ------
@@ -342,7 +348,9 @@ class StageCache:
         if cached is not None:
             return cached, True
         if not self._enabled:
-            folder = Path(tempfile.mkdtemp(prefix=f"m002-{key.stage}-"))
+            if self._scratch is None:
+                self._scratch = tempfile.TemporaryDirectory(prefix="m002-uncached-")
+            folder = Path(tempfile.mkdtemp(prefix=f"{key.stage}-", dir=self._scratch.name))
             build(folder)
             return folder, False
 
