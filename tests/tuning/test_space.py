@@ -83,6 +83,21 @@ def test_a_parameter_of_another_sizing_is_not_drawn() -> None:
     assert "sizing" not in values
 
 
+def test_an_override_of_the_sizings_choices_still_draws_each_sizings_parameters() -> None:
+    # an override moves `sizing` to the end of the space; it must still be drawn first
+    space, _ = space_from_dict({"sizing": {"choices": ["spec", "topk"]}})
+    assert space[-1].name == "sizing"
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5))
+    sizings = set()
+    for _ in range(20):
+        values = suggest(study.ask(), space, "rank")
+        sizings.add(values["sizing"])
+        assert ("topk" in values) == (values["sizing"] == "topk")
+        assert ("k" in values) == (values["sizing"] == "spec")
+        assert "enter_quantile" not in values
+    assert sizings == {"spec", "topk"}
+
+
 def test_the_docs_list_the_default_space() -> None:
     import dataclasses
     from pathlib import Path

@@ -146,10 +146,13 @@ def suggest(trial: Any, space: tuple[Param, ...], sizing: str) -> dict[str, Valu
     """Draw the trial's values (an ``optuna.Trial``); ``sizing`` is the run's own, used where
     the space does not search it."""
     values: dict[str, Value] = {}
+    # the sizing first, wherever an override put it: it decides which parameters apply
     for param in space:
         if param.name == "sizing" and param.choices is not None:
             sizing = str(trial.suggest_categorical("sizing", list(param.choices)))
             values["sizing"] = sizing
+    for param in space:
+        if param.name == "sizing" and param.choices is not None:
             continue
         if param.when is not None and sizing not in param.when:
             continue
