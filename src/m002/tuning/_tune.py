@@ -10,8 +10,9 @@ costs. A last study over every fold chooses the configuration written to ``tuned
 in-sample figure comes with the deflated Sharpe ratio and the probability of backtest
 overfitting, and the file records the nested figures beside it.
 
-Every study is an Optuna study (TPE, multivariate, seeded) over `m002.tuning._space`; a trial
-is one compiled pass over the run's cached predictions (`Evaluator`): no layer is re-trained.
+Every study is an Optuna study (TPE, multivariate, seeded; `m002.tuning._sampler`) over
+`m002.tuning._space`; a trial is one compiled pass over the run's cached predictions
+(`Evaluator`): no layer is re-trained.
 """
 
 from __future__ import annotations
@@ -170,6 +171,11 @@ class _Search:
     def params(self, changes: dict[str, Value]) -> npt.NDArray[np.float64]:
         return encode(*self.configs(changes))
 
+    @property
+    def sizing(self) -> str:
+        """The sizing of trials where the search does not draw one."""
+        return str(self.fixed.get("sizing", self.portfolio.sizing))
+
 
 def _storage(url: str | None) -> Any:
     """An Optuna storage: None (in memory), ``sqlite:///FILE`` (RDB, with a busy timeout so
@@ -212,12 +218,9 @@ def _study(search: _Search, name: str, seed: int) -> Any:
 
     storage = _storage(search.storage_url)
     directions: list[Any] = ["maximize", "minimize"] if search.config.pareto else ["maximize"]
-    with warnings.catch_warnings():  # `group` is marked experimental; it is what the
-        # conditional space needs (one group of parameters per sizing)
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(
-            multivariate=True, group=True, seed=seed, constant_liar=True
-        )
+    from m002.tuning._sampler import SizingTPESampler
+
+    sampler = SizingTPESampler(search.space, search.sizing, seed=seed)
     if storage is not None and not search.resume:
         names = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
         if name in names and names[name].n_trials:
@@ -274,10 +277,9 @@ def _optimise(
     config = search.config
     batch = config.jobs
     done = len(_complete(study))
-    sizing = str(search.fixed.get("sizing", search.portfolio.sizing))
     # a nested study scores the early folds only: its trials stop after their last date
     until = int(np.flatnonzero(days)[-1]) + 1
-    state = _Draw(search, study, sizing, until)
+    state = _Draw(search, study, search.sizing, until)
     with concurrent.futures.ThreadPoolExecutor(config.jobs) as pool:
         try:
             in_flight = state.ask(pool, min(batch, config.trials - done))

@@ -1,0 +1,77 @@
+"""The tuner's sampler: a trial's conditional parameters are sampled for its own sizing only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from m002.tuning import DEFAULT_SPACE, space_from_dict
+from m002.tuning._sampler import SizingTPESampler
+from m002.tuning._space import Param, suggest
+
+ALWAYS = {p.name for p in DEFAULT_SPACE if p.when is None}
+
+
+class _Recording(SizingTPESampler):
+    """Keeps what each trial's relative sampling returned."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.relative: dict[int, dict[str, Any]] = {}
+
+    def sample_relative(self, study: Any, trial: Any, search_space: Any) -> dict[str, Any]:
+        params = super().sample_relative(study, trial, search_space)
+        self.relative[trial.number] = params
+        return params
+
+
+def _objective(values: dict[str, Any]) -> float:
+    # any smooth function of the drawn values, so that TPE has something to learn
+    return sum(float(v) for v in values.values() if isinstance(v, int | float)) + (
+        0.5 if values.get("sizing") == "rank" else 0.0
+    )
+
+
+def _run(
+    space: tuple[Param, ...], sizing: str, trials: int, seed: int = 0
+) -> tuple[_Recording, optuna.Study]:
+    sampler = _Recording(space, sizing, seed=seed)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    for _ in range(trials):
+        trial = study.ask()
+        study.tell(trial, _objective(suggest(trial, space, sizing)))
+    return sampler, study
+
+
+def test_a_trial_samples_the_group_of_its_sizing_and_no_other() -> None:
+    sampler, study = _run(DEFAULT_SPACE, "rank", 40)
+    study_trials = {t.number: t for t in study.trials}
+    sampled = 0
+    for number, params in sampler.relative.items():
+        trial = study_trials[number]
+        if not params:  # the random start-up trials
+            continue
+        sampled += 1
+        sizing = trial.params["sizing"]
+        group = {p.name for p in DEFAULT_SPACE if p.when is not None and sizing in p.when}
+        assert set(params) == ALWAYS | group
+        # every value the trial used came from the relative (multivariate) draw
+        assert params == trial.params
+    assert sampled == 40 - 10  # TPE's 10 random start-up trials (Optuna's default)
+
+
+def test_the_same_seed_draws_the_same_trials() -> None:
+    _, first = _run(DEFAULT_SPACE, "rank", 25, seed=7)
+    _, second = _run(DEFAULT_SPACE, "rank", 25, seed=7)
+    assert [t.params for t in first.trials] == [t.params for t in second.trials]
+
+
+def test_a_search_over_one_sizing_samples_that_sizings_group() -> None:
+    space, _ = space_from_dict({"sizing": {"choices": ["topk"]}})
+    sampler, _ = _run(space, "rank", 20)
+    late = [params for params in sampler.relative.values() if params]
+    assert late
+    for params in late:
+        assert {"topk", "n_drop"} <= set(params)
+        assert "enter_quantile" not in params
