@@ -12,8 +12,9 @@ from m002.evaluation import BacktestConfig, run_backtest
 from m002.exceptions import ConfigError, SchemaError
 from m002.policy import POLICY_COLUMNS, PolicyConfig, apply_policy
 from m002.portfolio import PortfolioConfig, build_portfolio
+from m002.portfolio._select import _dropout_step
 from m002.tuning import Evaluator, check_supported, encode
-from m002.tuning._kernel import _stable_order
+from m002.tuning._kernel import _dropout, _stable_order
 
 CASES = {
     "shipped": (PolicyConfig(), PortfolioConfig()),
@@ -164,6 +165,38 @@ def test_the_compiled_order_is_numpys_stable_argsort(values: list[float]) -> Non
     x = np.array(values, dtype=np.float64)
     np.testing.assert_array_equal(_stable_order(x, 1.0), np.argsort(x, kind="stable"))
     np.testing.assert_array_equal(_stable_order(x, -1.0), np.argsort(-x, kind="stable"))
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    st.integers(1, 40).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.sampled_from([0.0, -0.0, 0.5, -0.5, 1.0, -2.0, 3.0]), min_size=n,
+                     max_size=n),
+            st.lists(st.booleans(), min_size=n, max_size=n),
+            st.lists(st.booleans(), min_size=n, max_size=n),
+            st.lists(st.booleans(), min_size=n, max_size=n),
+        )
+    ),
+    st.integers(1, 12),
+    st.integers(0, 5),
+    st.sampled_from([1.0, -1.0]),
+)  # fmt: skip
+def test_the_compiled_dropout_step_is_the_portfolios(
+    vectors: tuple[list[float], list[bool], list[bool], list[bool]],
+    topk: int,
+    n_drop: int,
+    sign: float,
+) -> None:
+    # ties (few distinct scores), more names held than topk, nothing buyable: all covered
+    score, held, can_sell, can_buy = (np.array(v) for v in vectors)
+    order = np.argsort(-sign * score, kind="stable")
+    expected = _dropout_step(order, held, can_sell, can_buy, topk, n_drop)
+    n = score.size
+    got = np.empty(n, dtype=np.bool_)
+    work = (np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64))
+    _dropout(score, sign, held, can_sell, can_buy, topk, n_drop, got, *work)
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_a_pass_that_stops_early_agrees_on_its_dates(predictions: pl.DataFrame) -> None:

@@ -196,12 +196,17 @@ def _order_into(values: np.ndarray, sign: float, out: np.ndarray, work: np.ndarr
             n_negative += sign * values[i] < 0.0
     a, b = out[:n_nonzero], work[n_zero : n_zero + n_nonzero]
     if n_nonzero <= _COUNT_UP_TO:
+        # the keys side by side, so that the count over them runs in vector instructions
+        keys = np.empty(n_nonzero)
         for p in range(n_nonzero):
-            v = sign * values[a[p]]
+            keys[p] = sign * values[a[p]]
+        for p in range(n_nonzero):
+            v = keys[p]
             before = 0
-            for q in range(n_nonzero):
-                w = sign * values[a[q]]
-                before += (w < v) | ((w == v) & (q < p))
+            for q in range(p):
+                before += keys[q] <= v
+            for q in range(p + 1, n_nonzero):
+                before += keys[q] < v
             b[before] = a[p]
         a[:] = b
     else:
@@ -251,35 +256,59 @@ def _merge(values: np.ndarray, sign: float, a: np.ndarray, b: np.ndarray) -> Non
 
 
 @numba.njit(nogil=True, cache=True)
+def _ahead(score: np.ndarray, sign: float, i: int, j: int) -> bool:
+    """Whether name ``i`` comes before name ``j`` in the book's order: ``sign * score``
+    descending, equal values in index (ticker) order (`_stable_order` of ``-sign``)."""
+    a, b = sign * score[i], sign * score[j]
+    return a > b or (a == b and i < j)
+
+
+@numba.njit(nogil=True, cache=True)
+def _insert(score: np.ndarray, sign: float, names: np.ndarray, count: int, i: int) -> None:
+    """Put name ``i`` into ``names[:count + 1]``, kept in the book's order (``names[:count]``
+    already is)."""
+    m = count
+    while m > 0 and _ahead(score, sign, i, names[m - 1]):
+        names[m] = names[m - 1]
+        m -= 1
+    names[m] = i
+
+
+@numba.njit(nogil=True, cache=True)
 def _dropout(
-    order: np.ndarray, held: np.ndarray, can_sell: np.ndarray, can_buy: np.ndarray,
-    topk: int, n_drop: int,
-) -> np.ndarray:  # fmt: skip
-    """One TopkDropout step (`m002.portfolio._select._dropout_step`)."""
+    score: np.ndarray, sign: float, held: np.ndarray, can_sell: np.ndarray,
+    can_buy: np.ndarray, topk: int, n_drop: int, out: np.ndarray, candidates: np.ndarray,
+    combined: np.ndarray,
+) -> None:  # fmt: skip
+    """One TopkDropout step (`m002.portfolio._select._dropout_step`) into ``out``, the order
+    being ``sign * score`` descending. Only the names the step reads are ordered: the best
+    ``n_drop + topk - held`` names it may buy (kept while scanning, as a short sorted list)
+    and those with the held ones; ``candidates`` and ``combined`` are work space."""
     n = held.size
     h = 0
     for i in range(n):
         if held[i]:
             h += 1
     wanted = max(n_drop + topk - h, 0)
-    candidates = np.empty(n, dtype=np.int64)
     n_cand = 0
-    is_candidate = np.zeros(n, dtype=np.bool_)
-    for i in order:
-        if n_cand >= wanted:
-            break
-        if can_buy[i] and not held[i]:
-            candidates[n_cand] = i
-            is_candidate[i] = True
+    for i in range(n):
+        if not can_buy[i] or held[i] or wanted == 0:
+            continue
+        if n_cand < wanted:
+            _insert(score, sign, candidates, n_cand, i)
             n_cand += 1
-    combined = np.empty(n, dtype=np.int64)
+        elif _ahead(score, sign, i, candidates[n_cand - 1]):
+            _insert(score, sign, candidates, n_cand - 1, i)
     n_comb = 0
-    for i in order:
-        if held[i] or is_candidate[i]:
-            combined[n_comb] = i
+    for i in range(n):
+        if held[i]:
+            _insert(score, sign, combined, n_comb, i)
             n_comb += 1
-    out = held.copy()
+    for m in range(n_cand):
+        _insert(score, sign, combined, n_comb, candidates[m])
+        n_comb += 1
     sold = 0
+    out[:] = held
     if n_drop > 0:
         for m in range(max(n_comb - n_drop, 0), n_comb):
             i = combined[m]
@@ -288,7 +317,6 @@ def _dropout(
                 sold += 1
     for m in range(min(max(sold + topk - h, 0), n_cand)):
         out[candidates[m]] = True
-    return out
 
 
 @numba.njit(nogil=True, cache=True)
@@ -586,15 +614,17 @@ def _raw_topk(
     topk, n_drop = int(par[_TOPK]), int(par[_NDROP])
     has_view = score != 0.0
     can_sell = age >= par[_MINHOLD]
-    _order_into(score, -1.0, order, work)
-    new_long = _dropout(order, held > 0.0, can_sell, ~block_long & has_view, topk, n_drop)
+    new_long = np.empty(n, dtype=np.bool_)
+    _dropout(score, 1.0, held > 0.0, can_sell, ~block_long & has_view, topk, n_drop,
+             new_long, order, work)  # fmt: skip
     for i in range(n):
         raw[i] = 1.0 if new_long[i] else 0.0
     if not long_only:
-        _order_into(score, 1.0, reverse, work)
         held_short = (held < 0.0) & ~new_long
         can_short = ~block_short & has_view & ~new_long
-        new_short = _dropout(reverse, held_short, can_sell, can_short, topk, n_drop)
+        new_short = np.empty(n, dtype=np.bool_)
+        _dropout(score, -1.0, held_short, can_sell, can_short, topk, n_drop, new_short,
+                 reverse, work)  # fmt: skip
         for i in range(n):
             raw[i] -= 1.0 if new_short[i] else 0.0
     for i in range(n):
