@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import optuna
+import optuna.samplers._tpe._truncnorm as truncnorm
 
 from m002.tuning import DEFAULT_SPACE, space_from_dict
-from m002.tuning._sampler import SizingTPESampler
-from m002.tuning._space import Param, suggest
+from m002.tuning._sampler import SizingTPESampler, vectorised_log_ndtr
+from m002.tuning._space import Param, distribution, suggest
 
 ALWAYS = {p.name for p in DEFAULT_SPACE if p.when is None}
 
@@ -75,3 +77,28 @@ def test_a_search_over_one_sizing_samples_that_sizings_group() -> None:
     for params in late:
         assert {"topk", "n_drop"} <= set(params)
         assert "enter_quantile" not in params
+
+
+def test_the_sampler_sees_the_distributions_a_trial_draws_from() -> None:
+    # a relative value is used only where its distribution is the one the trial suggests
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen: dict[str, object] = {}
+    for _ in range(30):
+        trial = study.ask()
+        suggest(trial, DEFAULT_SPACE, "rank")
+        seen.update(study.trials[-1].distributions)
+        study.tell(trial, 0.0)
+    assert seen == {p.name: distribution(p) for p in DEFAULT_SPACE}
+
+
+def test_the_vectorised_log_ndtr_is_optunas_within_its_block_only() -> None:
+    x = np.concatenate([np.linspace(-45.0, 45.0, 4001), [-1e3, -20.0, 6.0, 0.0]])
+    optunas = truncnorm._log_ndtr
+    expected = optunas(x)
+    with vectorised_log_ndtr():
+        assert truncnorm._log_ndtr is not optunas
+        got = truncnorm._log_ndtr(x)
+    assert truncnorm._log_ndtr is optunas
+    # Optuna's loses digits as x grows (the log of a value near 1): 4e-8 just below x = 6
+    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-300)  # SciPy: 0 below 1e-300
+    np.testing.assert_allclose(got[x < 0.0], expected[x < 0.0], rtol=1e-13, atol=0)

@@ -24,7 +24,7 @@ from m002.exceptions import ConfigError
 from m002.policy import PolicyConfig
 from m002.portfolio import PortfolioConfig
 
-__all__ = ["DEFAULT_SPACE", "Param", "changes_of", "space_from_dict", "suggest"]
+__all__ = ["DEFAULT_SPACE", "Param", "changes_of", "distribution", "space_from_dict", "suggest"]
 
 Value = float | int | bool | str
 
@@ -140,6 +140,21 @@ def space_from_dict(
         else:
             fixed[name] = value
     return tuple(params.values()), fixed
+
+
+def distribution(param: Param) -> Any:
+    """The Optuna distribution `suggest` draws ``param`` from."""
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    if param.choices is not None:
+        return CategoricalDistribution(list(param.choices))
+    if param.integer:
+        return IntDistribution(int(param.low or 0), int(param.high or 0), log=param.log)
+    return FloatDistribution(float(param.low or 0.0), float(param.high or 0.0), log=param.log)
 
 
 def suggest(trial: Any, space: tuple[Param, ...], sizing: str) -> dict[str, Value]:

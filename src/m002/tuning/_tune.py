@@ -274,13 +274,18 @@ def _optimise(
     overlap, and as each batch is drawn at the same point of the sequence whatever the
     timing, one process with one seed always draws the same trials.
     """
+    from m002.tuning._sampler import vectorised_log_ndtr
+
     config = search.config
     batch = config.jobs
     done = len(_complete(study))
     # a nested study scores the early folds only: its trials stop after their last date
     until = int(np.flatnonzero(days)[-1]) + 1
     state = _Draw(search, study, search.sizing, until)
-    with concurrent.futures.ThreadPoolExecutor(config.jobs) as pool:
+    with (
+        concurrent.futures.ThreadPoolExecutor(config.jobs) as pool,
+        vectorised_log_ndtr(),
+    ):
         try:
             in_flight = state.ask(pool, min(batch, config.trials - done))
             rounds = 0
