@@ -209,6 +209,22 @@ def test_xgboost_round_trip(tmp_path: Path) -> None:
     assert raw(loaded.refit(FRAME)) == raw(head.refit(FRAME))
 
 
+def test_a_head_saved_over_another_librarys_leaves_none_of_its_boosters(tmp_path: Path) -> None:
+    folder = tmp_path / "head"
+    fast(model="lightgbm").fit(FRAME).save(folder)
+    head = fast(model="xgboost").fit(FRAME)
+    head.save(folder)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "head_dd.json",
+        "head_meta.json",
+        "head_rebound.json",
+        "head_ret.json",
+    ]
+    assert_frame_equal(MultiTaskHead.load(folder).predict(FRAME), head.predict(FRAME))
+    fast(model="lightgbm").fit(FRAME).save(folder)
+    assert not any(p.suffix == ".json" and p.name != "head_meta.json" for p in folder.iterdir())
+
+
 def test_an_xgboost_head_missing_a_booster_names_it(tmp_path: Path) -> None:
     folder = fast(model="xgboost").fit(FRAME).save(tmp_path)
     (folder / "head_dd.json").unlink()

@@ -92,6 +92,10 @@ def write_head(
     for name, booster in boosters.items():
         with atomic_file(folder / files[name]) as tmp:
             backend.save(booster, tmp)
+    # a head of another library saved here before would leave its boosters beside these
+    for kind in HEAD_BACKENDS.values():
+        for stale in set(booster_files(kind).values()) - set(files.values()):
+            (folder / stale).unlink(missing_ok=True)
     meta = {
         "format_version": FORMAT_VERSION,
         "m002_version": __version__,
