@@ -126,12 +126,15 @@ def test_bad_values_of_the_new_parameters_name_them() -> None:
         RegimeClassifier(focal_gamma=-1.0)._validate_params()
     with pytest.raises(ConfigError, match="`curriculum_epochs` must be >= 1"):
         RegimeClassifier(curriculum_epochs=0)._validate_params()
+    for cap in (0, 2.5, "many", True):
+        with pytest.raises(ConfigError, match="`max_windows_per_epoch` must be None"):
+            RegimeClassifier(max_windows_per_epoch=cap)._validate_params()
 
 
 def test_a_regime_table_reaches_the_classifier() -> None:
     table = {"model": "transformer", "n_heads": 2, "hidden_size": 8, "loss": "focal",
              "focal_gamma": 1, "sampling": "none", "curriculum": "loss",
-             "pseudo_label_threshold": 0.9}  # fmt: skip
+             "pseudo_label_threshold": 0.9, "max_windows_per_epoch": 5000}  # fmt: skip
     params = config_from_dict({"regime": table}).regime
     assert params == RegimeParams(**{**table, "focal_gamma": 1.0})
     model = RegimeClassifier(**dataclasses.asdict(params))
@@ -207,6 +210,42 @@ def test_smote_sees_training_windows_of_the_epoch_draw_and_no_validation_window(
         captured = {row.tobytes() for row in x}
         assert captured <= train_rows
         assert not captured & valid_rows
+
+
+@pytest.mark.parametrize("sampling", list(SAMPLERS))
+def test_a_capped_epoch_trains_on_a_seeded_subset_of_its_draw(
+    frame: pl.DataFrame, sampling: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn: list[np.ndarray] = []
+    original = SAMPLERS[sampling].capped
+
+    def spy(self: Any, positions: np.ndarray) -> np.ndarray:
+        kept = original(self, positions)
+        drawn.append(kept)
+        assert np.isin(kept, positions).all()
+        assert (np.diff(kept) > 0).all()
+        return kept
+
+    monkeypatch.setattr(SAMPLERS[sampling], "capped", spy)
+    params = {**TINY, "sampling": sampling, "max_windows_per_epoch": 150}
+    one = RegimeClassifier(**params).fit(frame)
+    assert [kept.size for kept in drawn] == [150] * len(one.history_)
+    first = [kept.copy() for kept in drawn]
+    drawn.clear()
+    two = RegimeClassifier(**params).fit(frame)
+    assert all(np.array_equal(a, b) for a, b in zip(first, drawn, strict=True))
+    assert _same_weights(one.model_, two.model_)
+    # the epochs draw different windows, and the cap changes the model
+    assert not np.array_equal(first[0], first[1])
+    assert not _same_weights(
+        one.model_, RegimeClassifier(**TINY, sampling=sampling).fit(frame).model_
+    )
+
+
+def test_a_cap_above_the_draw_is_todays_model(frame: pl.DataFrame) -> None:
+    default = RegimeClassifier(**TINY).fit(frame)
+    capped = RegimeClassifier(**TINY, max_windows_per_epoch=10**9).fit(frame)
+    assert _same_weights(default.model_, capped.model_)
 
 
 # --- networks ----------------------------------------------------------------------------

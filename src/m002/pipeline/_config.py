@@ -90,6 +90,7 @@ class RegimeParams:
     curriculum: str = "none"
     curriculum_epochs: int = 2
     pseudo_label_threshold: float | None = None
+    max_windows_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
         from m002.regime import RegimeClassifier

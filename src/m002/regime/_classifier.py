@@ -180,6 +180,10 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         of them from the middle of ``max_epochs`` on (`m002.regime.CURRICULA`).
     curriculum_epochs : int
         Epochs of the curriculum's scoring fit (default 2).
+    max_windows_per_epoch : int or None
+        The most training windows one epoch draws (a seeded random subset of the sampler's
+        draw, before any synthetic windows): an epoch then costs the same whatever the
+        history's length. None (the default) keeps every window the sampler draws.
     pseudo_label_threshold : float or None
         When set (in (0, 1]), a first fit's calibrated probabilities relabel each no-state
         training window whose most likely state reaches the threshold to that state, and
@@ -253,6 +257,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         curriculum: str = "none",
         curriculum_epochs: int = 2,
         pseudo_label_threshold: float | None = None,
+        max_windows_per_epoch: int | None = None,
         verbose: bool = True,
     ) -> None:
         self.seq_len = seq_len
@@ -279,6 +284,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         self.curriculum = curriculum
         self.curriculum_epochs = curriculum_epochs
         self.pseudo_label_threshold = pseudo_label_threshold
+        self.max_windows_per_epoch = max_windows_per_epoch
         self.verbose = verbose
 
     # --- checks ---------------------------------------------------------------------------
@@ -352,6 +358,13 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
             msg = (
                 "`pseudo_label_threshold` must be None (off) or in (0, 1], got "
                 f"`pseudo_label_threshold={threshold!r}`"
+            )
+            raise ConfigError(msg)
+        cap = self.max_windows_per_epoch
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            msg = (
+                "`max_windows_per_epoch` must be None (every window) or an int >= 1, got "
+                f"`max_windows_per_epoch={cap!r}`"
             )
             raise ConfigError(msg)
         if SAMPLERS[self.sampling].needs_imblearn:
@@ -640,6 +653,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
             seed=self.seed,
             threads=self.threads,
             scaler=(model.feature_mean.numpy(), model.feature_std.numpy()),
+            max_windows=self.max_windows_per_epoch,
         )
         history: list[dict[str, float]] = []
         best_loss, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0

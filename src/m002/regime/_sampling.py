@@ -89,6 +89,10 @@ class WindowSampler:
         BLAS/OpenMP threads of a neighbour search.
     scaler : (np.ndarray, np.ndarray)
         The network's feature mean and std (std > 0).
+    max_windows : int or None
+        The most training windows an epoch's draw keeps: a larger draw is cut to a seeded
+        random subset of this size (drawn with the no-state draw's generator), so that an
+        epoch costs the same on 20 years of history as on 5. None keeps every window drawn.
 
     Attributes
     ----------
@@ -110,8 +114,10 @@ class WindowSampler:
         seed: int,
         threads: int,
         scaler: tuple[np.ndarray, np.ndarray],
+        max_windows: int | None = None,
     ) -> None:
         self.batch_size = batch_size
+        self.max_windows = max_windows
         self.threads = threads
         self.scaler = scaler
         self.shuffle = torch.Generator().manual_seed(seed)
@@ -124,13 +130,21 @@ class WindowSampler:
         (sorted)."""
         raise NotImplementedError
 
+    def capped(self, positions: np.ndarray) -> np.ndarray:
+        """``positions`` (sorted), or a seeded draw of ``max_windows`` of them, sorted."""
+        if self.max_windows is None or positions.size <= self.max_windows:
+            return positions
+        keep = torch.randperm(positions.size, generator=self.draw)[: self.max_windows].numpy()
+        kept: np.ndarray = positions[np.sort(keep)]
+        return kept
+
 
 class BalancedBatchSampler(WindowSampler):
     """``"balanced_batch"``: `epoch_windows`, then `balanced_batches`."""
 
     def epoch(self, train: SequenceSet, allowed: np.ndarray) -> Epoch:
         labels = train.require_labels()
-        chosen = train.subset(allowed[epoch_windows(labels[allowed], self.draw)])
+        chosen = train.subset(self.capped(allowed[epoch_windows(labels[allowed], self.draw)]))
         batches = balanced_batches(
             chosen, self.batch_size, shuffle=self.shuffle, balance=self.balance
         )
@@ -143,7 +157,7 @@ class ShuffledSampler(WindowSampler):
     balanced = False
 
     def epoch(self, train: SequenceSet, allowed: np.ndarray) -> Epoch:
-        chosen = train.subset(allowed)
+        chosen = train.subset(self.capped(allowed))
         labels = torch.from_numpy(chosen.require_labels().astype(np.int64))
         matrix = torch.from_numpy(chosen.features)
         permutation = torch.randperm(len(chosen), generator=self.shuffle)
@@ -166,7 +180,7 @@ class _SyntheticSampler(WindowSampler):
 
     def epoch(self, train: SequenceSet, allowed: np.ndarray) -> Epoch:
         labels = train.require_labels()
-        chosen = allowed[epoch_windows(labels[allowed], self.draw)]
+        chosen = self.capped(allowed[epoch_windows(labels[allowed], self.draw)])
         raw = train.features[window_indices(train.ends[chosen], train.seq_len)]
         y = labels[chosen]
         new_x, new_y = self.synthesise(raw, y)
