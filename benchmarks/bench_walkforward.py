@@ -7,14 +7,15 @@ the stage cache, the time of a backtest re-run at another cost (the cost-sensiti
 re-training), and the strategy / baseline / ablation table. ``--compare RUN_DIR`` prints the
 out-of-sample prediction metrics and the strategy's Sharpe next to an earlier run's (same
 test years), for a change that must not make them worse; ``--warm-start-epochs N`` runs with
-layer 1's warm start.
+layer 1's warm start, ``--max-windows-per-epoch N`` with its epochs capped at N windows.
 Each table is printed for every test year, and for the years up to ``--split`` and after it
 (the default configuration was chosen on the first, `benchmarks/bench_portfolio.py`); then one
 JSON line. The run directory is kept for `m002 report`.
 
     python benchmarks/bench_walkforward.py [--source ../shared/data/sp500_sample]
         [--out /tmp/m002_walkforward_run] [--cache-dir DIR] [--split 2013-12-31]
-        [--compare RUN_DIR] [--warm-start-epochs N] [--executor local|processes|ray]
+        [--compare RUN_DIR] [--warm-start-epochs N] [--max-windows-per-epoch N]
+        [--executor local|processes|ray]
         [--workers N]
 """
 
@@ -56,6 +57,7 @@ def main() -> None:
     parser.add_argument("--split", default="2013-12-31")
     parser.add_argument("--compare", type=Path, default=None)
     parser.add_argument("--warm-start-epochs", type=int, default=None)
+    parser.add_argument("--max-windows-per-epoch", type=int, default=None)
     parser.add_argument("--executor", default="local")
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
@@ -82,6 +84,12 @@ def main() -> None:
         config = dataclasses.replace(
             config, pipeline=dataclasses.replace(pipeline, crossfit=crossfit)
         )
+    if args.max_windows_per_epoch is not None:
+        pipeline = config.pipeline
+        regime = dataclasses.replace(
+            pipeline.regime, max_windows_per_epoch=args.max_windows_per_epoch
+        )
+        config = dataclasses.replace(config, pipeline=dataclasses.replace(pipeline, regime=regime))
     with tempfile.TemporaryDirectory(prefix="m002_bench_wf_") as tmp:
         cache = args.cache_dir or Path(tmp) / "cache"
         t0 = time.perf_counter()
