@@ -126,8 +126,14 @@ def test_bad_values_of_the_new_parameters_name_them() -> None:
         RegimeClassifier(focal_gamma=-1.0)._validate_params()
     with pytest.raises(ConfigError, match="`curriculum_epochs` must be >= 1"):
         RegimeClassifier(curriculum_epochs=0)._validate_params()
-    for cap in (0, 2.5, "many", True):
-        with pytest.raises(ConfigError, match="`max_windows_per_epoch` must be None"):
+    with pytest.raises(
+        ConfigError, match=r"`max_windows_per_epoch` must be >= 1, got `max_windows_per_epoch=0`"
+    ):
+        RegimeClassifier(max_windows_per_epoch=0)._validate_params()
+    for cap in (2.5, "many", True):
+        with pytest.raises(
+            ConfigError, match=r"`max_windows_per_epoch` must be an int >= 1, got `max_windows_"
+        ):
             RegimeClassifier(max_windows_per_epoch=cap)._validate_params()
 
 

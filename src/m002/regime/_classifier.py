@@ -30,7 +30,7 @@ from sklearn.base import BaseEstimator
 from torch import nn
 
 from m002 import __version__
-from m002._checks import check_choice
+from m002._checks import check_choice, check_int
 from m002._io import atomic_file, read_json, write_json
 from m002._schema import DATE, require_columns
 from m002.exceptions import ConfigError, NotFittedError, SchemaError
@@ -360,13 +360,8 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
                 f"`pseudo_label_threshold={threshold!r}`"
             )
             raise ConfigError(msg)
-        cap = self.max_windows_per_epoch
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-            msg = (
-                "`max_windows_per_epoch` must be None (every window) or an int >= 1, got "
-                f"`max_windows_per_epoch={cap!r}`"
-            )
-            raise ConfigError(msg)
+        if self.max_windows_per_epoch is not None:
+            check_int("max_windows_per_epoch", self.max_windows_per_epoch, 1)
         if SAMPLERS[self.sampling].needs_imblearn:
             require_imblearn(self.sampling)
 
