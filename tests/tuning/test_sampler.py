@@ -9,7 +9,7 @@ import optuna
 import optuna.samplers._tpe._truncnorm as truncnorm
 
 from m002.tuning import DEFAULT_SPACE, space_from_dict
-from m002.tuning._sampler import SizingTPESampler, vectorised_log_ndtr
+from m002.tuning._sampler import SizingTPESampler, vectorised_truncnorm
 from m002.tuning._space import Param, distribution, suggest
 
 ALWAYS = {p.name for p in DEFAULT_SPACE if p.when is None}
@@ -91,14 +91,41 @@ def test_the_sampler_sees_the_distributions_a_trial_draws_from() -> None:
     assert seen == {p.name: distribution(p) for p in DEFAULT_SPACE}
 
 
-def test_the_vectorised_log_ndtr_is_optunas_within_its_block_only() -> None:
+def test_the_vectorised_truncnorm_is_optunas_within_its_block_only() -> None:
     x = np.concatenate([np.linspace(-45.0, 45.0, 4001), [-1e3, -20.0, 6.0, 0.0]])
-    optunas = truncnorm._log_ndtr
-    expected = optunas(x)
-    with vectorised_log_ndtr():
-        assert truncnorm._log_ndtr is not optunas
-        got = truncnorm._log_ndtr(x)
-    assert truncnorm._log_ndtr is optunas
+    optunas_log_ndtr, optunas_erf = truncnorm._log_ndtr, truncnorm.erf
+    expected, expected_erf = optunas_log_ndtr(x), optunas_erf(x[:1999])
+    with vectorised_truncnorm():
+        assert truncnorm._log_ndtr is not optunas_log_ndtr
+        assert truncnorm.erf is not optunas_erf
+        got, got_erf = truncnorm._log_ndtr(x), truncnorm.erf(x[:1999])
+    assert truncnorm._log_ndtr is optunas_log_ndtr
+    assert truncnorm.erf is optunas_erf
     # Optuna's loses digits as x grows (the log of a value near 1): 4e-8 just below x = 6
     np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-300)  # SciPy: 0 below 1e-300
     np.testing.assert_allclose(got[x < 0.0], expected[x < 0.0], rtol=1e-13, atol=0)
+    # under 2,000 values Optuna's erf is math.erf one value at a time: SciPy's is the same
+    np.testing.assert_allclose(got_erf, expected_erf, rtol=1e-15, atol=1e-300)
+
+
+def test_the_internal_form_is_tpes_own_with_finished_trials_converted_once() -> None:
+    sampler, study = _run(DEFAULT_SPACE, "rank", 30)
+    running = study.ask()  # a running trial with part of its values: never kept
+    sizing = next(p for p in DEFAULT_SPACE if p.name == "sizing")
+    running.suggest_categorical("sizing", list(sizing.choices or ()))
+    trials = study.get_trials(deepcopy=False)
+    tpe = optuna.samplers.TPESampler(multivariate=True, seed=0)
+    groups = [
+        {n: d for n, d in sampler._space.items() if n in ALWAYS},
+        {n: d for n, d in sampler._space.items() if n in ("topk", "n_drop")},
+        {n: d for n, d in sampler._space.items() if n == "enter_quantile"},
+    ]
+    for _ in range(2):  # the second time from what the first kept
+        for group in groups:
+            ours = sampler._get_internal_repr(trials, group, study)
+            theirs = tpe._get_internal_repr(trials, group, study)
+            assert ours.keys() == theirs.keys()
+            for name in group:
+                np.testing.assert_array_equal(ours[name], theirs[name])
+    assert running.number not in sampler._internal
+    assert len(sampler._internal) == 30

@@ -274,7 +274,7 @@ def _optimise(
     overlap, and as each batch is drawn at the same point of the sequence whatever the
     timing, one process with one seed always draws the same trials.
     """
-    from m002.tuning._sampler import vectorised_log_ndtr
+    from m002.tuning._sampler import vectorised_truncnorm
 
     config = search.config
     batch = config.jobs
@@ -284,7 +284,7 @@ def _optimise(
     state = _Draw(search, study, search.sizing, until)
     with (
         concurrent.futures.ThreadPoolExecutor(config.jobs) as pool,
-        vectorised_log_ndtr(),
+        vectorised_truncnorm(),
     ):
         try:
             in_flight = state.ask(pool, min(batch, config.trials - done))
