@@ -231,3 +231,33 @@ def test_a_warm_start_needs_a_model_of_the_same_shape(
 ) -> None:
     with pytest.raises(ConfigError, match=r"same shape.*hidden_size=32.*hidden_size=8"):
         RegimeClassifier(**{**PARAMS, "hidden_size": 8}).fit(frame, init=fitted)
+
+
+def test_scoring_gives_the_same_logits_on_any_threads_batches_and_subsets(
+    frame: pl.DataFrame, fitted: RegimeClassifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import m002.regime._classifier as classifier
+
+    sequences = build_sequences(frame, fitted.feature_names_, seq_len=fitted.seq_len)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        serial = fitted._logits(fitted.model_, sequences)
+    finally:
+        torch.set_num_threads(before)
+    torch.set_num_threads(2)
+    try:
+        # batches of 7 on two workers, the last one a lone window (7 * k + 1 windows)
+        monkeypatch.setattr(classifier, "_PREDICT_BATCH", 7)
+        keep = np.zeros(len(sequences), dtype=bool)
+        keep[: 7 * 40 + 1] = True
+        part = fitted._logits(fitted.model_, sequences.subset(keep))
+        threaded = fitted._logits(fitted.model_, sequences)
+        assert torch.get_num_threads() == 2  # restored after the single-thread workers
+    finally:
+        torch.set_num_threads(before)
+    assert len(sequences) > 7 * 40 + 1
+    assert torch.equal(threaded, serial)
+    assert torch.equal(part, serial[: 7 * 40 + 1])
+    single = sequences.subset(np.arange(len(sequences)) == 5)
+    assert torch.equal(fitted._logits(fitted.model_, single), serial[5:6])
