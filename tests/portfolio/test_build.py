@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from m002.data import load_silver
 from m002.exceptions import SchemaError
 from m002.portfolio import TARGET_WEIGHT, PortfolioConfig, build_portfolio
+from m002.portfolio._config import CONVERGED, COUPLING_DATES
 from tests.portfolio.conftest import (
     ABSENT,
     PLAIN,
@@ -608,6 +609,38 @@ def test_a_shorter_history_agrees_after_memory_dates(config: PortfolioConfig) ->
     )
     assert joined.height > 1000
     assert (joined[TARGET_WEIGHT] == joined[TARGET_WEIGHT + "_full"]).all()
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        PortfolioConfig(),
+        PortfolioConfig(long_only=False, trade_rate=0.3),
+        PortfolioConfig(sizing="spec", trade_rate=0.2, max_weight=0.05, gross_target=None),
+        PortfolioConfig(
+            long_only=False, trade_rate=0.5, beta_neutral=True, vol_target=0.1, beta_window=20
+        ),
+        PortfolioConfig(sizing="spec", trade_rate=0.4, net_min=-0.2, net_max=0.3),
+    ],
+    ids=["default", "two-sided", "spec-capped", "beta-vol", "spec-band"],
+)
+def test_without_discrete_state_a_shorter_history_converges_sooner(
+    config: PortfolioConfig,
+) -> None:
+    assert not config.has_discrete_state()
+    assert config.memory_dates(exact=False) == config.memory_dates() - COUPLING_DATES
+    frame = random_frame(12, n_dates=900, n_tickers=30, persistence=0.95)
+    start = START + dt.timedelta(days=60)
+    full = build_portfolio(frame, config).filter(pl.col("date") >= start)
+    short = build_portfolio(frame.filter(pl.col("date") >= start), config)
+    dates = short["date"].unique().sort()
+    settled = dates[config.memory_dates(exact=False)]
+    joined = short.join(full, on=["ticker", "date"], suffix="_full")
+    gap = (joined[TARGET_WEIGHT] - joined[TARGET_WEIGHT + "_full"]).abs()
+    after = joined["date"] >= settled
+    assert after.sum() > 1000
+    assert gap.filter(after).max() <= CONVERGED
+    assert gap.filter(~after).max() > CONVERGED  # the runs did start apart
 
 
 def test_sample_momentum_book(sample_dir: Path) -> None:

@@ -462,12 +462,13 @@ class M002FullArchitecture:
         exponential averages (MACD, Wilder RSI/ATR, EMA spread), whose memory never ends, have
         forgotten where the data starts: the decisions then match a run over the full history
         to about 1e-8, and the portfolio's `memory_dates` so that its memory (trade rate,
-        hysteresis, cooldown) is rebuilt as a full-history run has it
+        hysteresis, cooldown) is rebuilt as a full-history run has it, to within 1e-12 where
+        the book has no discrete state (``exact=False``: no tighter than the features)
         (`m002._dates.calendar_days` converts the rows).
         """
         warmup = longest_warmup(self.config.feature_set)
         rows = warmup + self.config.regime.seq_len + EWM_SETTLE_ROWS
-        return calendar_days(rows + self.config.portfolio.memory_dates())
+        return calendar_days(rows + self.config.portfolio.memory_dates(exact=False))
 
     def predict(self, source: Source, *, asof: date | str | None = None) -> pl.DataFrame:
         """Decisions per (ticker, date).
@@ -523,9 +524,8 @@ class M002FullArchitecture:
             raise SchemaError(msg)
         # for one day, the layers score only the dates the portfolio's memory reaches back
         # to; the dates before them are the features' and windows' history
-        since = (
-            None if day is None else _first_of_last(prices, self.config.portfolio.memory_dates())
-        )
+        memory = self.config.portfolio.memory_dates(exact=False)
+        since = None if day is None else _first_of_last(prices, memory)
         per_row = not self.head_.cross_sectional
         tickers = prices[TICKER].unique().sort()
         parts = [

@@ -311,29 +311,38 @@ class PortfolioConfig:
     def is_stateless(self) -> bool:
         """Whether every date's weights depend on that date's rows alone (plus the return
         window): no rule carries state from one date to the next."""
+        return self.trade_rate == 1.0 and not self.has_discrete_state()
+
+    def has_discrete_state(self) -> bool:
+        """Whether a rule carries a discrete state from one date to the next (who is held for
+        hysteresis, top-k or the free places, the cooldown and holding clocks, a position
+        the band or the edge leaves in place); the partial trade alone carries weights,
+        whose differences between two runs shrink by ``1 - trade_rate`` a date."""
         return (
-            self.sizing != Sizing.TOPK
-            and self.enter_quantile is None
-            and self.cooldown_days == 0
-            and self.min_hold_days == 0
-            and self.trade_rate == 1.0
-            and self.no_trade_band == 0.0
-            and not self.edge_over_cost
-            and self.max_positions is None
+            self.sizing == Sizing.TOPK
+            or self.enter_quantile is not None
+            or self.cooldown_days > 0
+            or self.min_hold_days > 0
+            or self.no_trade_band > 0.0
+            or self.edge_over_cost
+            or self.max_positions is not None
         )
 
-    def memory_dates(self) -> int:
+    def memory_dates(self, *, exact: bool = True) -> int:
         """Dates of history before a date D that a run needs for D's weights to equal those
-        of a run over the full history.
+        of a run over the full history (``exact=False``: to within `CONVERGED`, which is all
+        a book without discrete state needs the coupling allowance for).
 
         The trailing returns need ``return_window() + 1`` dates (a return needs the close
         before it): from then on the returns rules agree bit for bit. A partial trade
         (``trade_rate < 1``) leaves a difference between two runs that shrinks by
         ``1 - trade_rate`` a date: the dates it takes to fall below 1e-12 of a full book are
-        added. Any stateful rule adds `COUPLING_DATES` (measured, not a bound: a name whose
-        rank quantile stays between ``exit_quantile`` and ``enter_quantile`` keeps the runs
-        apart for as long as it stays there) and its clocks (``cooldown_days``,
-        ``min_hold_days``). 0 for a stateless configuration without returns.
+        added. A rule with a discrete state (`has_discrete_state`) adds `COUPLING_DATES`
+        (measured, not a bound: a name whose rank quantile stays between ``exit_quantile``
+        and ``enter_quantile`` keeps the runs apart for as long as it stays there) and its
+        clocks (``cooldown_days``, ``min_hold_days``); so does the partial trade alone when
+        ``exact``, for its last differences to round away. 0 for a stateless configuration
+        without returns.
 
         A ``no_trade_band`` and the edge rule have no such number: two runs that hold a
         name at different weights, where neither the band nor the edge lets either trade,
@@ -346,6 +355,8 @@ class PortfolioConfig:
         0
         >>> PortfolioConfig(trade_rate=0.5).memory_dates()
         292
+        >>> PortfolioConfig(trade_rate=0.5).memory_dates(exact=False)
+        40
         """
         window = self.return_window() + 1 if self.return_window() else 0
         if self.is_stateless():
@@ -353,7 +364,8 @@ class PortfolioConfig:
         decay = 0
         if self.trade_rate < 1.0:
             decay = math.ceil(math.log(CONVERGED) / math.log1p(-self.trade_rate))
-        return window + decay + COUPLING_DATES + self.cooldown_days + self.min_hold_days
+        coupling = COUPLING_DATES if exact or self.has_discrete_state() else 0
+        return window + decay + coupling + self.cooldown_days + self.min_hold_days
 
     def required_columns(self) -> tuple[str, ...]:
         """Columns `build_portfolio` reads with this configuration: ticker, date, the score,
