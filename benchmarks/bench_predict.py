@@ -8,7 +8,7 @@ Measured, each in a fresh process so that its peak RSS is its own:
   tickers (500) read from parquet files: the load time and the predict time after it,
   in-process;
 - research use: `predict` over every date of ``--research-tickers`` x ``--research-days``
-  (403 x 4,800: 1.93M rows), in chunks of `PREDICT_CHUNK_TICKERS` tickers, and once more
+  (403 x 4,800: 1.93M rows), in chunks of at most `PREDICT_CHUNK_ROWS` rows, and once more
   with one chunk for every ticker (how `predict` worked before it chunked): wall time, peak
   RSS, and whether the two outputs are equal.
 
@@ -80,14 +80,14 @@ def _research(model_dir: Path, data: Path, out: Path, chunk: int) -> dict[str, f
     from m002.pipeline import M002FullArchitecture, _architecture
 
     if chunk:
-        _architecture.PREDICT_CHUNK_TICKERS = chunk  # type: ignore[misc]
+        _architecture.PREDICT_CHUNK_ROWS = chunk  # type: ignore[misc]
     model = M002FullArchitecture.load(model_dir, use_cache=False, verbose=False)
     t0 = time.perf_counter()
     frame = model.predict(data)
     seconds = time.perf_counter() - t0
     frame.write_parquet(out)
     return {
-        "chunk_tickers": chunk or _architecture.PREDICT_CHUNK_TICKERS,
+        "chunk_rows": chunk or _architecture.PREDICT_CHUNK_ROWS,
         "seconds": round(seconds, 1),
         "rows": frame.height,
         "peak_rss_mb": round(_peak_mb(), 1),
@@ -148,7 +148,7 @@ def main() -> None:
             str(model_dir),
             str(research_data),
             str(root / "b.pq"),
-            str(args.research_tickers),
+            str(args.research_tickers * args.research_days),  # every row in one chunk
         )
         same = pl.read_parquet(root / "a.pq").equals(pl.read_parquet(root / "b.pq"))
     summary = {

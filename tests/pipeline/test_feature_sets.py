@@ -110,7 +110,7 @@ def test_a_pipeline_on_m002_plus_alpha158_trains_its_head_on_both(
     from m002.pipeline import _architecture
 
     with monkeypatch.context() as patch:
-        patch.setattr(_architecture, "PREDICT_CHUNK_TICKERS", 4)
+        patch.setattr(_architecture, "PREDICT_CHUNK_ROWS", 1)  # a chunk per ticker
         assert model.predict(prices).equals(out)
     loaded = M002FullArchitecture.load(model.save(tmp_path / "model"), cache_dir=tmp_path)
     assert loaded.head_.normalize == "cs_rank"
