@@ -36,7 +36,6 @@ import polars as pl
 from m002 import __version__
 from m002._dates import calendar_days, parse_date
 from m002._io import atomic_dir, folder_checksums, read_json, verify_checksums, write_json
-from m002._memory import release_free_memory
 from m002._polars import collect
 from m002._schema import DATE, TICKER
 from m002.exceptions import DamagedFileError, DecisionWarning, NotFittedError, SchemaError
@@ -545,11 +544,10 @@ class M002FullArchitecture:
         memory = self.config.portfolio.memory_dates(exact=False)
         since = None if day is None else _first_of_last(prices, memory)
         per_row = not self.head_.cross_sectional
-        parts = []
-        for chunk in _ticker_chunks(prices, PREDICT_CHUNK_ROWS):
-            parts.append(self._scored(prices.filter(pl.col(TICKER).is_in(chunk)), since,
-                                      with_head=per_row))  # fmt: skip
-            release_free_memory()  # what the chunk freed, before the next one allocates
+        parts = [
+            self._scored(prices.filter(pl.col(TICKER).is_in(chunk)), since, with_head=per_row)
+            for chunk in _ticker_chunks(prices, PREDICT_CHUNK_ROWS)
+        ]
         frame = pl.concat(parts)
         if not per_row:  # the head normalises each date across every ticker
             frame = self._with_head(frame)
