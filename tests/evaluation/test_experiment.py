@@ -148,6 +148,10 @@ def test_cli_compares_config_files(cache: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "head.target=rank" in result.output
+    from m002.cli._evaluation import _change
+
+    assert _change("head.feature_set", None) == "head.feature_set unset"
+    assert _change("head.target", "rank") == "head.target=rank"
     assert "buy_and_hold" in result.output
     written = json.loads((tmp_path / "exp" / EXPERIMENT_FILE).read_text())
     assert [row["name"] for row in written["arms"]] == ["small", "rank"]
@@ -173,6 +177,11 @@ def test_the_report_of_an_experiment_shows_the_arms(
     assert "head.target = rank" in page
     sharpe = result["arms"][1]["backtest"]["sharpe"]
     assert f"<td>{sharpe:.2f}</td>" in page
+    # a key the arm leaves out reads "unset", not None or a dash
+    from m002.report._html import experiment_section
+
+    unset = {**result, "arms": [{**result["arms"][1], "changes": {"head.feature_set": None}}]}
+    assert "head.feature_set unset" in experiment_section(unset)
     # the rest of the page is the first arm's run; a run's own page has no such section
     alone = render_report(folder / "runs" / "base", tmp_path / "run.html").read_text()
     assert 'id="experiment"' not in alone

@@ -364,7 +364,11 @@ def experiment_section(experiment: Mapping[str, Any]) -> str:
         rows.append(
             [
                 f"<strong>{escape(arm['name'])}</strong>",
-                "<br>".join(f"{escape(k)} = {_parameter(v)}" for k, v in changes.items())
+                "<br>".join(
+                    # a key the arm leaves out: a rule off, or a default that follows another
+                    f"{escape(k)} unset" if v is None else f"{escape(k)} = {_parameter(v)}"
+                    for k, v in changes.items()
+                )
                 or MISSING,
                 format_value(layer1.get("macro_f1_all_rows"), "metric"),
                 format_value(layer1.get("macro_f1_labelled"), "metric"),
