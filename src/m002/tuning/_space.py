@@ -164,24 +164,29 @@ def suggest(trial: Any, space: tuple[Param, ...], sizing: str) -> dict[str, Valu
     # the sizing first, wherever an override put it: it decides which parameters apply
     for param in space:
         if param.name == "sizing" and param.choices is not None:
-            sizing = str(trial.suggest_categorical("sizing", list(param.choices)))
+            sizing = str(_draw(trial, "sizing", distribution(param)))
             values["sizing"] = sizing
     for param in space:
         if param.name == "sizing" and param.choices is not None:
             continue
         if param.when is not None and sizing not in param.when:
             continue
-        if param.choices is not None:
-            values[param.name] = trial.suggest_categorical(param.name, list(param.choices))
-        elif param.integer:
-            values[param.name] = trial.suggest_int(
-                param.name, int(param.low or 0), int(param.high or 0), log=param.log
-            )
-        else:
-            values[param.name] = trial.suggest_float(
-                param.name, float(param.low or 0.0), float(param.high or 0.0), log=param.log
-            )
+        values[param.name] = _draw(trial, param.name, distribution(param))
     return values
+
+
+def _draw(trial: Any, name: str, dist: Any) -> Value:
+    """The trial's value of ``name`` from ``dist`` (`distribution`), through Optuna's public
+    ``suggest_*`` calls."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(dist, CategoricalDistribution):
+        value: Value = trial.suggest_categorical(name, list(dist.choices))
+    elif isinstance(dist, IntDistribution):
+        value = trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+    else:
+        value = trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+    return value
 
 
 def changes_of(values: Mapping[str, Value], fixed: Mapping[str, Value]) -> dict[str, Value]:
