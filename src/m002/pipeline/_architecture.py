@@ -104,6 +104,7 @@ _ALL_ROW_KEYS: Final = (
 )
 
 # the slowest EWM is Wilder's (alpha 1/14): its start weighs (13/14)**250 ~ 1e-8 after 250 rows
+# (the bound the portfolio's memory_dates(exact=False) matches: m002.portfolio SETTLED)
 EWM_SETTLE_ROWS: Final = 250
 
 Source = str | Path | pl.DataFrame | pl.LazyFrame
@@ -479,9 +480,9 @@ class M002FullArchitecture:
         exponential averages (MACD, Wilder RSI/ATR, EMA spread), whose memory never ends, have
         forgotten where the data starts: the decisions then match a run over the full history
         to about 1e-8, and the portfolio's `memory_dates` so that its memory (trade rate,
-        hysteresis, cooldown) is rebuilt as a full-history run has it, to within 1e-12 where
-        the book has no discrete state (``exact=False``: no tighter than the features)
-        (`m002._dates.calendar_days` converts the rows).
+        hysteresis, cooldown) is rebuilt as a full-history run has it: to within 1e-8 where
+        the book has no discrete state (``exact=False``: no tighter than the features), bit
+        for bit where it has (`m002._dates.calendar_days` converts the rows).
         """
         warmup = longest_warmup(self.config.feature_set)
         rows = warmup + self.config.regime.seq_len + EWM_SETTLE_ROWS

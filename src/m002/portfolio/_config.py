@@ -26,6 +26,12 @@ TRADING_DAYS: Final = 252
 CONVERGED: Final = 1e-12
 """Largest weight difference that `PortfolioConfig.memory_dates` lets a partial trade leave
 between two runs that started at different dates."""
+SETTLED: Final = 1e-8
+"""The same for `PortfolioConfig.memory_dates` with ``exact=False``: a run that reads only
+the history a date needs matches a full-history run to about 1e-8 whatever the portfolio
+does (the exponential averages among the features forget their start to that degree after
+the pipeline's `EWM_SETTLE_ROWS`), so a tighter bound on the partial trade would buy nothing
+but longer histories."""
 COUPLING_DATES: Final = 252
 """Dates allowed for the discrete state (hysteresis, top-k holdings, cooldown and holding
 clocks, free places) and for rounding to line up, before two runs that started at different
@@ -330,19 +336,19 @@ class PortfolioConfig:
 
     def memory_dates(self, *, exact: bool = True) -> int:
         """Dates of history before a date D that a run needs for D's weights to equal those
-        of a run over the full history (``exact=False``: to within `CONVERGED`, which is all
-        a book without discrete state needs the coupling allowance for).
+        of a run over the full history (``exact=False``: to within `SETTLED`, where the book
+        has no discrete state; a book with one gets the exact count either way).
 
         The trailing returns need ``return_window() + 1`` dates (a return needs the close
         before it): from then on the returns rules agree bit for bit. A partial trade
         (``trade_rate < 1``) leaves a difference between two runs that shrinks by
-        ``1 - trade_rate`` a date: the dates it takes to fall below 1e-12 of a full book are
-        added. A rule with a discrete state (`has_discrete_state`) adds `COUPLING_DATES`
-        (measured, not a bound: a name whose rank quantile stays between ``exit_quantile``
-        and ``enter_quantile`` keeps the runs apart for as long as it stays there) and its
-        clocks (``cooldown_days``, ``min_hold_days``); so does the partial trade alone when
-        ``exact``, for its last differences to round away. 0 for a stateless configuration
-        without returns.
+        ``1 - trade_rate`` a date: the dates it takes to fall below `CONVERGED` (1e-12) of a
+        full book are added, or below `SETTLED` (1e-8) when not ``exact``. A rule with a
+        discrete state (`has_discrete_state`) adds `COUPLING_DATES` (measured, not a bound: a
+        name whose rank quantile stays between ``exit_quantile`` and ``enter_quantile`` keeps
+        the runs apart for as long as it stays there) and its clocks (``cooldown_days``,
+        ``min_hold_days``); so does the partial trade alone when ``exact``, for its last
+        differences to round away. 0 for a stateless configuration without returns.
 
         A ``no_trade_band`` and the edge rule have no such number: two runs that hold a
         name at different weights, where neither the band nor the edge lets either trade,
@@ -356,15 +362,17 @@ class PortfolioConfig:
         >>> PortfolioConfig(trade_rate=0.5).memory_dates()
         292
         >>> PortfolioConfig(trade_rate=0.5).memory_dates(exact=False)
-        40
+        27
         """
         window = self.return_window() + 1 if self.return_window() else 0
         if self.is_stateless():
             return window
+        exact = exact or self.has_discrete_state()
         decay = 0
         if self.trade_rate < 1.0:
-            decay = math.ceil(math.log(CONVERGED) / math.log1p(-self.trade_rate))
-        coupling = COUPLING_DATES if exact or self.has_discrete_state() else 0
+            bound = CONVERGED if exact else SETTLED
+            decay = math.ceil(math.log(bound) / math.log1p(-self.trade_rate))
+        coupling = COUPLING_DATES if exact else 0
         return window + decay + coupling + self.cooldown_days + self.min_hold_days
 
     def required_columns(self) -> tuple[str, ...]:
