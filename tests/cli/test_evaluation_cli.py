@@ -54,6 +54,8 @@ def test_walkforward_writes_the_run(run_dir: Path) -> None:
     assert run["config"]["walkforward"]["retrain_every"] == "200d"
     assert run["config"]["regime"]["max_epochs"] == 2
     assert (run_dir / "backtest" / "metrics.json").is_file()
+    # the folds and layer 1's fits ran in worker processes, one per core, by default
+    assert run["executor"] == {"kind": "processes", "workers": 0, "address": ""}
 
 
 def test_backtest_reruns_with_other_costs(run_dir: Path, tmp_path: Path) -> None:

@@ -235,11 +235,19 @@ def test_changing_prices_after_t_leaves_every_decision_up_to_t(
 
 
 def test_a_rerun_reads_every_fold_from_the_cache(
-    run_dir: Path, prices: pl.DataFrame, cache: Path, tmp_path: Path
+    run_dir: Path,
+    prices: pl.DataFrame,
+    cache: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    run = run_walkforward(
-        prices, tmp_path / "again", small_config(), cache_dir=cache, verbose=False
-    )
+    run = run_walkforward(prices, tmp_path / "again", small_config(), cache_dir=cache)
+    # progress on layer 1's models, each read back: one line per model, in finishing order
+    said = [line for line in capsys.readouterr().out.splitlines() if " done (dates up to " in line]
+    models = read_run_json(run_dir)["layer1_models"]["fitted_before_folds"]
+    assert len(said) == models
+    assert said[-1].startswith(f"[m002 walkforward] layer 1: {models}/{models} done")
+    assert all("read back) at " in line for line in said)
     assert all(f["train"]["cache"]["regime_hit"] for f in run["folds"])
     assert all(f["train"]["cache"]["head_hit"] for f in run["folds"])
     first = pl.read_parquet(run_dir / RUN_FILES["signals"])

@@ -256,33 +256,44 @@ def _with_cache_options(func: Callable[P, R]) -> Callable[P, R]:
     return func
 
 
-_executor_options = [
-    click.option(
-        "--executor",
-        type=click.Choice(["local", "processes", "ray"]),
-        default="local",
-        show_default=True,
-        help="Where independent tasks run: here, in worker processes, or on Ray.",
-    ),
-    click.option(
-        "--workers",
-        type=click.IntRange(min=0),
-        default=0,
-        help="Worker processes, or CPUs of a local Ray instance (0: every core).",
-    ),
-    click.option(
-        "--ray-address",
-        default="",
-        help="A running Ray cluster's address (`ray start --head` prints it); empty: start a "
-        "local instance.",
-    ),
-]
+def _executor_options(default: str) -> list[Callable[[Callable[P, R]], Callable[P, R]]]:
+    return [
+        click.option(
+            "--executor",
+            type=click.Choice(["local", "processes", "ray"]),
+            default=default,
+            show_default=True,
+            help="Where independent tasks run: here, in worker processes, or on Ray.",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=0),
+            default=0,
+            help="Worker processes, or CPUs of a local Ray instance (0: every core).",
+        ),
+        click.option(
+            "--ray-address",
+            default="",
+            help="A running Ray cluster's address (`ray start --head` prints it); empty: start "
+            "a local instance.",
+        ),
+    ]
 
 
-def _with_executor_options(func: Callable[P, R]) -> Callable[P, R]:
-    for option in reversed(_executor_options):
-        func = option(func)
-    return func
+def _with_executor_options(
+    default: str,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``--executor`` (default ``default``), ``--workers`` and ``--ray-address``. A
+    walk-forward's tasks (layer 1's fits, each on one torch thread, then the folds) default to
+    worker processes, one per core: in this process they would run one after another on one
+    core. Tuning's studies run here by default, each evaluating trials on ``--jobs`` threads."""
+
+    def wrap(func: Callable[P, R]) -> Callable[P, R]:
+        for option in reversed(_executor_options(default)):
+            func = option(func)
+        return func
+
+    return wrap
 
 
 def _fmt(value: float | None, spec: str) -> str:

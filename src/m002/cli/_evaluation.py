@@ -134,7 +134,7 @@ def _with_folds(config: Any, **options: Any) -> Any:
 @click.option("--first-test-date", default=None, help="First out-of-sample date (ISO).")
 @click.option("--last-test-date", default=None, help="Last out-of-sample date (ISO).")
 @_with_cache_options
-@_with_executor_options
+@_with_executor_options("processes")
 @_friendly_errors
 def walkforward_cmd(
     source: Path,
@@ -258,7 +258,7 @@ def _experiment_table(experiment: dict[str, Any]) -> Table:
 @click.option("--first-test-date", default=None, help="First out-of-sample date (ISO).")
 @click.option("--last-test-date", default=None, help="Last out-of-sample date (ISO).")
 @_with_cache_options
-@_with_executor_options
+@_with_executor_options("processes")
 @_friendly_errors
 def experiment_cmd(
     source: Path,

@@ -141,7 +141,7 @@ def _overfitting_lines(summary: dict[str, Any]) -> list[str]:
     help="First test fold (0-based) decided by nested-tuned parameters; the folds before it "
     "only tune.",
 )
-@_with_executor_options
+@_with_executor_options("local")
 @_friendly_errors
 def tune_cmd(
     run_dir: Path,

@@ -352,7 +352,20 @@ def _fit_regime_models(
     # with a warm start each model needs the one before: one chain, in date order
     chains = [steps] if warm else [[step] for step in steps]
     items = [(chain, config, cache_dir) for chain in chains]
-    return sum(run_tasks(_fit_regime_chain, panel, items, executor))
+    started = time.perf_counter()
+    finished = 0
+
+    def done(index: int, fitted: int) -> None:
+        nonlocal finished
+        finished += 1
+        how = f"{fitted} fitted" if fitted else "read back"
+        _say(
+            verbose,
+            f"layer 1: {finished}/{len(chains)} done (dates up to {chains[index][-1][0]}, "
+            f"{how}) at {time.perf_counter() - started:.0f} s",
+        )
+
+    return sum(run_tasks(_fit_regime_chain, panel, items, executor, on_done=done))
 
 
 def _fit_regime_chain(
