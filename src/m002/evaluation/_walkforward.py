@@ -72,7 +72,14 @@ from m002.labels import (
     fitted_labeller,
     future_return_from_next,
 )
-from m002.pipeline import M002FullArchitecture, RegimeFits, StageCache, block_plan, read_prices
+from m002.pipeline import (
+    M002FullArchitecture,
+    RegimeFits,
+    StageCache,
+    read_prices,
+    regime_block_plan,
+    regime_gap,
+)
 from m002.pipeline._architecture import Source
 from m002.pipeline._cache import default_cache_dir
 from m002.pipeline._crossfit import regime_fit_frame
@@ -161,7 +168,7 @@ def _regime_fit_end(calendar: pl.Series, fold: Fold, config: RunConfig) -> date 
     starting on the fold's first test date has, so that this model is the next fold's model
     of that block (fitted once). None where the fold's dates do not reach that far back."""
     cfg = config.pipeline
-    position = fold.test_start_pos - 1 - (cfg.regime.seq_len + cfg.labels.lookahead)
+    position = fold.test_start_pos - 1 - regime_gap(cfg.regime, cfg.labels)
     return calendar[position] if position >= fold.train_start_pos else None
 
 
@@ -319,15 +326,14 @@ def _fit_regime_models(
     if config.walkforward.window != "expanding":
         return 0
     warm = cfg.crossfit.warm_start_epochs > 0
-    gap = cfg.regime.seq_len + cfg.labels.lookahead
+    gap = regime_gap(cfg.regime, cfg.labels)
     starts: dict[date, date | None] = {}  # each model's fit end -> its warm start's
     for fold in folds:
-        plan = block_plan(
+        plan = regime_block_plan(
             calendar[fold.train_start_pos : fold.train_stop_pos],
-            block=cfg.crossfit.block,
-            gap=gap,
-            history=2 * cfg.regime.seq_len,
-            min_fit_dates=cfg.crossfit.min_fit_dates,
+            cfg.regime,
+            cfg.labels,
+            cfg.crossfit,
         )
         if not plan:
             continue  # the fold cannot cross-fit: it says so itself, naming the fold

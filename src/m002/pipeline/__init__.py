@@ -30,7 +30,7 @@ from m002.pipeline._config import (
     config_to_dict,
     section_from_dict,
 )
-from m002.pipeline._crossfit import RegimeFits, block_plan
+from m002.pipeline._crossfit import RegimeFits, block_plan, regime_block_plan, regime_gap
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -60,5 +60,7 @@ __all__ = [
     "parse_duration",
     "parse_size",
     "read_prices",
+    "regime_block_plan",
+    "regime_gap",
     "section_from_dict",
 ]

@@ -56,7 +56,7 @@ from m002.pipeline._cache import StageCache, StageKey, config_fingerprint, frame
 from m002.pipeline._config import CrossFitConfig, RegimeParams
 from m002.regime import DEFAULT_SEQUENCE_FEATURES, RegimeClassifier, longest_usable_run
 
-__all__ = ["CROSSFIT_FOLD", "RegimeFits", "block_plan"]
+__all__ = ["CROSSFIT_FOLD", "RegimeFits", "block_plan", "regime_block_plan", "regime_gap"]
 
 CROSSFIT_FOLD = "crossfit_fold"
 """Output column: the block whose model predicted the row."""
@@ -148,6 +148,29 @@ def block_plan(
     return plan
 
 
+def regime_gap(params: RegimeParams, labels: RegimeLabelConfig) -> int:
+    """Dates between a layer-1 model's last fitted row and the first row it predicts: one
+    window (``seq_len``) and a label's hindsight (``lookahead``)."""
+    return params.seq_len + labels.lookahead
+
+
+def regime_block_plan(
+    calendar: pl.Series,
+    params: RegimeParams,
+    labels: RegimeLabelConfig,
+    crossfit: CrossFitConfig,
+) -> list[dict[str, Any]]:
+    """`block_plan` of layer 1's cross-fitting over ``calendar``: ``crossfit``'s blocks and
+    least fit length, the `regime_gap`, and two windows of history before each block."""
+    return block_plan(
+        calendar,
+        block=crossfit.block,
+        gap=regime_gap(params, labels),
+        history=2 * params.seq_len,
+        min_fit_dates=crossfit.min_fit_dates,
+    )
+
+
 @dataclass
 class RegimeFits:
     """Layer-1 models of one frame, each fitted once and kept in the stage cache.
@@ -187,7 +210,7 @@ class RegimeFits:
     @property
     def gap(self) -> int:
         """Dates between a model's last fitted row and the first row it predicts."""
-        return self.params.seq_len + self.labels.lookahead
+        return regime_gap(self.params, self.labels)
 
     def model(
         self, fit_end: date | None, init: tuple[RegimeClassifier, StageKey] | None = None
@@ -270,13 +293,7 @@ class RegimeFits:
             If no block can be predicted (too little history for ``min_fit_dates``).
         """
         calendar = self.frame[DATE].unique().sort()
-        plan = block_plan(
-            calendar,
-            block=self.crossfit.block,
-            gap=self.gap,
-            history=2 * self.params.seq_len,
-            min_fit_dates=self.crossfit.min_fit_dates,
-        )
+        plan = regime_block_plan(calendar, self.params, self.labels, self.crossfit)
         if not plan:
             longest = longest_usable_run(
                 self.frame, DEFAULT_SEQUENCE_FEATURES, max_gap_days=self.max_gap_days
