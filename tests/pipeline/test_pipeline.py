@@ -4,6 +4,7 @@ import dataclasses
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -310,6 +311,20 @@ def test_the_pipeline_trains_on_hmm_labels_each_model_fitted_on_its_own_rows(
     assert not labelled_for_models[0]["regime_state_id"].equals(first_rows["regime_state_id"])
     assert state["regime"]["crossfit"]["n"] > 0
     assert model.predict(prices, asof="latest").height == 8
+    # trained again, layer 1 is read back and no HMM is fitted, not even the one whose labels
+    # score the out-of-fold probabilities: that score is kept with them
+    hmm_fits: list[int] = []
+    hmm_fit = HMMLabeller.fit
+
+    def counted(self: HMMLabeller, *args: Any, **kwargs: Any) -> HMMLabeller:
+        hmm_fits.append(len(args[0]) if args else 0)
+        return hmm_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(HMMLabeller, "fit", counted)
+    again = M002FullArchitecture(config, cache_dir=tmp_path, verbose=False).train(prices)
+    assert again.trained_state["cache"]["regime_hit"]
+    assert hmm_fits == []
+    assert json.dumps(again.trained_state["regime"]) == json.dumps(state["regime"])
 
 
 def test_cli_train_and_predict_with_a_config_file(tmp_path: Path, prices: pl.DataFrame) -> None:

@@ -288,11 +288,12 @@ class M002FullArchitecture:
         features, features_key, features_hit = self._features(prices)
         timings["features_s"] = time.perf_counter() - t0
 
-        # "hmm": these labels (an HMM fitted on every training row) score layer 1 only;
-        # RegimeFits keeps their inputs and labels each model's rows with an HMM of its own
-        labelled = collect(
-            compute_future_returns(label_fit_rows(features, cfg.labels), cfg.targets)
-        )
+        # "priority" labels every row by its rules (nothing is fitted). A fitted labeller
+        # ("hmm") labels each layer-1 model's own rows inside RegimeFits, from the inputs kept
+        # here, and every training row only where the regime stage is computed, to score its
+        # out-of-fold probabilities (kept with them): a cache hit fits no HMM
+        rows = label_fit_rows(features, cfg.labels) if cfg.labels.method == "priority" else features
+        labelled = collect(compute_future_returns(rows, cfg.targets))
         t0 = time.perf_counter()
         regime_key = self._key(
             "regime",
@@ -310,6 +311,7 @@ class M002FullArchitecture:
         self.regime_ = RegimeClassifier.load(regime_dir / "model")
         oof = pl.read_parquet(regime_dir / "oof.parquet")
         folds = json.loads((regime_dir / "folds.json").read_text())
+        quality = json.loads((regime_dir / "quality.json").read_text())
         timings["regime_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -342,12 +344,7 @@ class M002FullArchitecture:
                     **_pick(self.regime_.metrics_, *LABELLED_KEYS),
                     "all_rows": _pick(self.regime_.metrics_.get("all_rows", {}), *_ALL_ROW_KEYS),
                 },
-                "crossfit": {
-                    **{
-                        k: v for k, v in regime_quality(labelled, oof).items() if k != "reliability"
-                    },
-                    "folds": sorted(oof[CROSSFIT_FOLD].unique().to_list()),
-                },
+                "crossfit": {**quality, "folds": sorted(oof[CROSSFIT_FOLD].unique().to_list())},
                 "folds": folds,
             },
             "head": {**head_info, "held_out": head_metrics(held_out)},
@@ -395,6 +392,14 @@ class M002FullArchitecture:
             final.save(folder / "model")
             oof.write_parquet(folder / "oof.parquet")
             (folder / "folds.json").write_text(json.dumps(folds, indent=2))
+            # the out-of-fold probabilities against every training row's labels (for "hmm",
+            # those of one more HMM, fitted on all of these rows: an in-sample yardstick)
+            scored = labelled
+            if cfg.labels.method != "priority":
+                scored = collect(label_fit_rows(labelled, cfg.labels))
+            quality = regime_quality(scored, oof)
+            quality.pop("reliability", None)
+            write_json(folder / "quality.json", quality)
 
         folder, hit = self.cache.get_or_build_dir(key, fit)
         return folder, hit, None if hit else fits
