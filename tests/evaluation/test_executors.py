@@ -58,6 +58,17 @@ def test_executor_options_are_checked() -> None:
         ExecutorConfig("local", address="auto")
 
 
+def test_executors_say_where_the_tasks_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    assert ExecutorConfig().describe() == "in this process"
+    assert ExecutorConfig("processes").describe() == "in 6 worker processes"
+    assert ExecutorConfig("processes", workers=2).describe() == "in 2 worker processes"
+    assert ExecutorConfig("ray", workers=3).describe() == "on a local Ray instance of 3 CPUs"
+    assert ExecutorConfig("ray", address="10.0.0.1:6379").describe() == (
+        "on the Ray cluster at 10.0.0.1:6379"
+    )
+
+
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
     from m002.data import generate_synthetic

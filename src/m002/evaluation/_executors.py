@@ -68,6 +68,17 @@ class ExecutorConfig:
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
 
+    def describe(self) -> str:
+        """Where the tasks run, for progress lines: "in this process", "in 2 worker
+        processes", "on a local Ray instance of 2 CPUs", "on the Ray cluster at ADDR"."""
+        if self.kind == "local":
+            return "in this process"
+        if self.kind == "processes":
+            return f"in {self.worker_count()} worker processes"
+        if self.address:
+            return f"on the Ray cluster at {self.address}"
+        return f"on a local Ray instance of {self.worker_count()} CPUs"
+
 
 def _threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(workers, 1))

@@ -354,7 +354,7 @@ def _fit_regime_models(
     )
     panel = collect(regime_fit_frame(features, cfg.labels))
     steps = sorted(starts.items())
-    _say(verbose, f"layer 1: {len(steps)} models for {len(folds)} folds ({executor.kind})")
+    _say(verbose, f"layer 1: {len(steps)} models for {len(folds)} folds, {executor.describe()}")
     # with a warm start each model needs the one before: one chain, in date order
     chains = [steps] if warm else [[step] for step in steps]
     items = [(chain, config, cache_dir) for chain in chains]
@@ -486,7 +486,7 @@ def run_walkforward(
             _say(verbose, f"fold {index + 1}/{len(folds)} done in {seconds:.1f} s")
 
         if not in_driver:
-            _say(verbose, f"{len(folds)} folds as {executor.kind} tasks")
+            _say(verbose, f"{len(folds)} folds, {executor.describe()}")
         results = run_tasks(_fold_task, prices, tasks, executor, on_done=done)
     parts = [part for part, _ in results]
     infos = [info for _, info in results]
