@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import polars as pl
 import pytest
@@ -16,6 +18,7 @@ from polars.testing import assert_frame_equal
 
 from m002.exceptions import ConfigError, DamagedFileError, SchemaError
 from m002.head import HEAD_BACKENDS, HEAD_SAMPLERS, PRED_COLUMNS, MultiTaskHead, daily_ic
+from m002.head._backends import LightGBMBackend
 from m002.head._sampling import K_NEIGHBORS, smote
 from m002.pipeline import HeadParams, config_from_dict
 from tests.head.conftest import REBOUND_SIGNAL, SIGNAL, head_frame, split_dates
@@ -310,6 +313,41 @@ def test_sampling_changes_the_classifier_only() -> None:
     lifted = sampled.predict(FRAME)[REBOUND].mean()
     assert isinstance(lifted, float)
     assert lifted > plain.predict(FRAME)[REBOUND].mean() + 0.05  # type: ignore[operator]
+
+
+def test_lightgbm_bins_the_rows_its_models_share_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fit() -> MultiTaskHead:
+        return fast(n_estimators=100, early_stopping_rounds=10).fit(FIT_ROWS, valid=VALID_ROWS)
+
+    made: list[int] = []
+
+    class Counted(lgb.Dataset):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            made.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(lgb, "Dataset", Counted)
+    shared = fit()
+    assert len(made) == 2  # the fitting rows and the validation rows, for three models
+
+    def fresh(
+        self: LightGBMBackend,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        feature_names: Sequence[str] | None = None,
+        reference: Any = None,
+    ) -> Any:
+        names = "auto" if feature_names is None else list(feature_names)
+        return lgb.Dataset(x, y, feature_name=names, reference=reference)
+
+    monkeypatch.setattr(LightGBMBackend, "_dataset", fresh)
+    alone = fit()
+    assert len(made) == 2 + 2 * len(PRED_COLUMNS)
+    for name in PRED_COLUMNS:
+        text = shared.boosters_[name].model_to_string()
+        assert text == alone.boosters_[name].model_to_string()
+    assert shared.valid_scores_ == alone.valid_scores_
 
 
 @pytest.mark.parametrize("model", list(HEAD_BACKENDS))
