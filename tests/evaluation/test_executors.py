@@ -60,11 +60,13 @@ def test_executor_options_are_checked() -> None:
 
 def test_executors_say_where_the_tasks_run(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 6)
-    assert ExecutorConfig().describe() == "in this process"
-    assert ExecutorConfig("processes").describe() == "in 6 worker processes"
-    assert ExecutorConfig("processes", workers=2).describe() == "in 2 worker processes"
-    assert ExecutorConfig("ray", workers=3).describe() == "on a local Ray instance of 3 CPUs"
-    assert ExecutorConfig("ray", address="10.0.0.1:6379").describe() == (
+    assert ExecutorConfig().describe(10) == "in this process"
+    assert ExecutorConfig("processes").describe(10) == "in 6 worker processes"
+    assert ExecutorConfig("processes").describe(4) == "in 4 worker processes"
+    assert ExecutorConfig("processes").describe(1) == "in this process"  # as run_tasks does
+    assert ExecutorConfig("processes", workers=2).describe(10) == "in 2 worker processes"
+    assert ExecutorConfig("ray", workers=3).describe(1) == "on a local Ray instance of 3 CPUs"
+    assert ExecutorConfig("ray", address="10.0.0.1:6379").describe(5) == (
         "on the Ray cluster at 10.0.0.1:6379"
     )
 

@@ -68,13 +68,14 @@ class ExecutorConfig:
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
 
-    def describe(self) -> str:
-        """Where the tasks run, for progress lines: "in this process", "in 2 worker
-        processes", "on a local Ray instance of 2 CPUs", "on the Ray cluster at ADDR"."""
-        if self.kind == "local":
+    def describe(self, tasks: int) -> str:
+        """Where `run_tasks` runs ``tasks`` tasks, for progress lines: "in this process",
+        "in 2 worker processes" (never more workers than tasks), "on a local Ray instance of
+        2 CPUs", "on the Ray cluster at ADDR"."""
+        if self.kind == "local" or (self.kind == "processes" and tasks <= 1):
             return "in this process"
         if self.kind == "processes":
-            return f"in {self.worker_count()} worker processes"
+            return f"in {min(self.worker_count(), tasks)} worker processes"
         if self.address:
             return f"on the Ray cluster at {self.address}"
         return f"on a local Ray instance of {self.worker_count()} CPUs"

@@ -354,9 +354,10 @@ def _fit_regime_models(
     )
     panel = collect(regime_fit_frame(features, cfg.labels))
     steps = sorted(starts.items())
-    _say(verbose, f"layer 1: {len(steps)} models for {len(folds)} folds, {executor.describe()}")
     # with a warm start each model needs the one before: one chain, in date order
     chains = [steps] if warm else [[step] for step in steps]
+    where = executor.describe(len(chains))
+    _say(verbose, f"layer 1: {len(steps)} models for {len(folds)} folds, {where}")
     items = [(chain, config, cache_dir) for chain in chains]
     started = time.perf_counter()
     finished = 0
@@ -486,7 +487,7 @@ def run_walkforward(
             _say(verbose, f"fold {index + 1}/{len(folds)} done in {seconds:.1f} s")
 
         if not in_driver:
-            _say(verbose, f"{len(folds)} folds, {executor.describe()}")
+            _say(verbose, f"{len(folds)} folds, {executor.describe(len(folds))}")
         results = run_tasks(_fold_task, prices, tasks, executor, on_done=done)
     parts = [part for part, _ in results]
     infos = [info for _, info in results]
