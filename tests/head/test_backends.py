@@ -319,6 +319,9 @@ def test_lightgbm_bins_the_rows_its_models_share_once(monkeypatch: pytest.Monkey
     def fit() -> MultiTaskHead:
         return fast(n_estimators=100, early_stopping_rounds=10).fit(FIT_ROWS, valid=VALID_ROWS)
 
+    def refit(head: MultiTaskHead) -> MultiTaskHead:
+        return head.refit(FRAME)  # without validation rows: a fixed number of trees each
+
     made: list[int] = []
 
     class Counted(lgb.Dataset):  # type: ignore[misc]
@@ -329,6 +332,8 @@ def test_lightgbm_bins_the_rows_its_models_share_once(monkeypatch: pytest.Monkey
     monkeypatch.setattr(lgb, "Dataset", Counted)
     shared = fit()
     assert len(made) == 2  # the fitting rows and the validation rows, for three models
+    shared_refit = refit(shared)
+    assert len(made) == 3
 
     def fresh(
         self: LightGBMBackend,
@@ -343,10 +348,13 @@ def test_lightgbm_bins_the_rows_its_models_share_once(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(LightGBMBackend, "_dataset", fresh)
     alone = fit()
-    assert len(made) == 2 + 2 * len(PRED_COLUMNS)
-    for name in PRED_COLUMNS:
-        text = shared.boosters_[name].model_to_string()
-        assert text == alone.boosters_[name].model_to_string()
+    assert len(made) == 3 + 2 * len(PRED_COLUMNS)
+    alone_refit = refit(alone)
+    assert len(made) == 3 + 3 * len(PRED_COLUMNS)
+    for one, other in ((shared, alone), (shared_refit, alone_refit)):
+        for name in PRED_COLUMNS:
+            text = one.boosters_[name].model_to_string()
+            assert text == other.boosters_[name].model_to_string()
     assert shared.valid_scores_ == alone.valid_scores_
 
 
