@@ -68,14 +68,23 @@ class ExecutorConfig:
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
 
+    def busy_workers(self, tasks: int) -> int:
+        """Workers that ``tasks`` tasks keep busy: never more than there are tasks."""
+        return min(self.worker_count(), tasks)
+
+    def runs_here(self, tasks: int) -> bool:
+        """Whether `run_tasks` runs ``tasks`` tasks in this process: always with ``local``,
+        and one task or none with ``processes`` (a worker would only add its start-up)."""
+        return self.kind == "local" or (self.kind == "processes" and tasks <= 1)
+
     def describe(self, tasks: int) -> str:
         """Where `run_tasks` runs ``tasks`` tasks, for progress lines: "in this process",
-        "in 2 worker processes" (never more workers than tasks), "on a local Ray instance of
-        2 CPUs", "on the Ray cluster at ADDR"."""
-        if self.kind == "local" or (self.kind == "processes" and tasks <= 1):
+        "in 2 worker processes" (`busy_workers`), "on a local Ray instance of 2 CPUs", "on
+        the Ray cluster at ADDR"."""
+        if self.runs_here(tasks):
             return "in this process"
         if self.kind == "processes":
-            return f"in {min(self.worker_count(), tasks)} worker processes"
+            return f"in {self.busy_workers(tasks)} worker processes"
         if self.address:
             return f"on the Ray cluster at {self.address}"
         return f"on a local Ray instance of {self.worker_count()} CPUs"
@@ -142,7 +151,7 @@ def run_tasks(
     """
     cfg = config or ExecutorConfig()
     job = _Job(fn, shared, items, on_done)
-    if cfg.kind == "local" or (len(items) <= 1 and cfg.kind != "ray"):
+    if cfg.runs_here(len(items)):
         for index, args in enumerate(items):
             job.finished(index, fn(shared, *args))
     elif cfg.kind == "processes":
@@ -169,7 +178,7 @@ class _Job:
 
 
 def _run_processes(job: _Job, cfg: ExecutorConfig) -> None:
-    workers = min(cfg.worker_count(), len(job.items))
+    workers = cfg.busy_workers(len(job.items))
     threads = _threads_per_worker(workers)
     context = multiprocessing.get_context("spawn")
     with (
@@ -201,7 +210,7 @@ def _run_ray(job: _Job, cfg: ExecutorConfig) -> None:
         if cfg.address:
             ray.init(address=cfg.address, log_to_driver=False)
         else:
-            polars_threads = _threads_per_worker(min(cfg.worker_count(), len(job.items)))
+            polars_threads = _threads_per_worker(cfg.busy_workers(len(job.items)))
             ray.init(
                 num_cpus=cfg.worker_count(),
                 include_dashboard=False,
