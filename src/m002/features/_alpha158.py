@@ -39,7 +39,8 @@ How it is computed, with no Python callback per row or window:
 - Ranks are counts of signs of differences with shifted columns; ``IdxMax``/``IdxMin`` and
   the highest high and lowest low of 5 rows come from shifted columns or a rolling extreme,
   and those of 10, 20, 30 and 60 rows by merging two shorter windows.
-- Quantiles are polars' rolling quantile per ticker.
+- Both quantiles of a window come from one compiled pass over the whole column that keeps
+  the window sorted (`m002.features._quantile`): an exact function of the window's rows.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from typing import Final
 import polars as pl
 
 from m002.features._engine import ROW_IN_TICKER, Feature
+from m002.features._quantile import rolling_quantile_fields
 
 __all__ = ["ALPHA158_WINDOWS", "alpha158_features"]
 
@@ -218,7 +220,7 @@ def _summed() -> dict[str, tuple[pl.Expr, int]]:
 
 def _helpers() -> list[Feature]:
     """Per-row inputs shared by several families, their sums over each window, the rolling
-    extremes and the closes' rolling sd."""
+    extremes, the closes' rolling sd and quantiles."""
     prev_c, prev_v = c.shift(1), v.shift(1)
     log_ratio = (v / prev_v + 1).log()
     out = [
@@ -246,6 +248,8 @@ def _helpers() -> list[Feature]:
                     exact_window=True),
             Feature(_h(f"cstd{d}"), c.rolling_std(d), warmup=d - 1),
             Feature(_h(f"cmean{d}"), _sum("c", d) * (1 / d), warmup=d - 1, pointwise=True),
+            Feature(_h(f"qtl{d}"), _quantiles(d), warmup=d - 1, exact_window=True,
+                    dtype=_QUANTILES),
         ]  # fmt: skip
     # sign counts of close against the last 4, 9, 19, 29, 59 rows, each from the previous
     previous = 1
@@ -256,6 +260,14 @@ def _helpers() -> list[Feature]:
         out.append(Feature(_h(f"sgn{d}"), count, warmup=d - 1, exact_window=True))
         previous = d
     return out
+
+
+_QUANTILES: Final = pl.Struct({"upper": pl.Float64, "lower": pl.Float64})
+
+
+def _quantiles(d: int) -> pl.Expr:
+    """The 0.8 (``upper``) and 0.2 (``lower``) quantiles of the closes over ``d`` rows."""
+    return rolling_quantile_fields(c, d, [("upper", 0.8), ("lower", 0.2)])
 
 
 def _window_extreme(column: pl.Expr, name: str, d: int, *, top: bool) -> pl.Expr:
@@ -455,16 +467,18 @@ def _rolling() -> list[Feature]:
         ),
         *_family(
             "QTLU",
-            lambda d: c.rolling_quantile(0.8, "linear", d) / c,
+            lambda d: _hc(f"qtl{d}").struct.field("upper") / c,
             warmup=_full,
             units=_P,
+            pointwise=True,
             formula="Quantile(close, {d}, 0.8) / close, linear interpolation",
         ),
         *_family(
             "QTLD",
-            lambda d: c.rolling_quantile(0.2, "linear", d) / c,
+            lambda d: _hc(f"qtl{d}").struct.field("lower") / c,
             warmup=_full,
             units=_P,
+            pointwise=True,
             formula="Quantile(close, {d}, 0.2) / close, linear interpolation",
         ),
         *_family(

@@ -4,7 +4,7 @@ cached predictions, with the statistics that say how much of a tuned number is l
 `tune_run` runs the studies and writes ``tuned.toml`` and the run's ``tuning/`` folder;
 `Evaluator` scores one configuration in one compiled pass (policy, portfolio and backtest);
 `deflated_sharpe_ratio` and `probability_of_backtest_overfitting` are the overfitting
-statistics. Needs the ``tune`` extra (Optuna, numba).
+statistics. Needs the ``tune`` extra (Optuna).
 """
 
 from __future__ import annotations
