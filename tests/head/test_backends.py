@@ -69,6 +69,31 @@ def test_xgboost_learns_the_planted_signals() -> None:
     assert (importance.drop("feature").to_numpy() >= 0).all()
 
 
+def _depth(node: dict[str, Any]) -> int:
+    """Depth of a LightGBM tree (a leaf is 0)."""
+    children = [node[side] for side in ("left_child", "right_child") if side in node]
+    return 1 + max(_depth(child) for child in children) if children else 0
+
+
+@pytest.mark.parametrize("model", ["lightgbm", "xgboost"])
+def test_l1_penalty_and_depth_limit_reach_the_library(model: str) -> None:
+    free = fast(model=model, num_leaves=31).fit(FIT_ROWS)
+    held = fast(model=model, num_leaves=31, reg_alpha=3.0, max_depth=2).fit(FIT_ROWS)
+    for name in (REBOUND, RET, DD):
+        if model == "lightgbm":
+            params = held.boosters_[name].params
+            assert (params["lambda_l1"], params["max_depth"]) == (3.0, 2)
+            trees = held.boosters_[name].dump_model()["tree_info"]
+            assert max(_depth(t["tree_structure"]) for t in trees) <= 2
+            free_trees = free.boosters_[name].dump_model()["tree_info"]
+            assert max(_depth(t["tree_structure"]) for t in free_trees) > 2
+        else:
+            config = json.loads(held.boosters_[name].save_config())["learner"]
+            tree = config["gradient_booster"]["tree_train_param"]
+            assert (float(tree["alpha"]), tree["max_depth"]) == (3.0, "2")
+    assert not held.predict(FIT_ROWS).equals(free.predict(FIT_ROWS))
+
+
 def test_xgboost_parameters_follow_the_documented_mapping() -> None:
     head = fast(model="xgboost", subsample=0.7, colsample_bytree=0.6, reg_lambda=2.0)
     head.fit(FIT_ROWS)
@@ -86,6 +111,7 @@ def test_xgboost_parameters_follow_the_documented_mapping() -> None:
         assert float(tree["subsample"]) == pytest.approx(0.7)
         assert float(tree["colsample_bytree"]) == pytest.approx(0.6)
         assert float(tree["lambda"]) == pytest.approx(2.0)
+        assert float(tree["alpha"]) == 0.0
     objectives = {
         name: json.loads(b.save_config())["learner"]["objective"]["name"]
         for name, b in head.boosters_.items()

@@ -109,7 +109,7 @@ def test_each_return_target_trains(kind: ReturnTarget) -> None:
         assert -0.5 <= pred.min() <= pred.max() <= 0.5  # type: ignore[operator]
 
 
-@pytest.mark.parametrize("kind", ["excess", "rank"])
+@pytest.mark.parametrize("kind", ["excess", "rank", "zscore"])
 def test_cross_sectional_targets_ignore_the_market_move(kind: str) -> None:
     # adding the same return to every name on a date changes raw targets, not these
     shifted = FRAME.with_columns(
@@ -314,6 +314,11 @@ def test_lazy_and_eager_frames_fit_the_same() -> None:
         ({"subsample": 1.5}, "subsample"),
         ({"colsample_bytree": 0.0}, "colsample_bytree"),
         ({"reg_lambda": -1.0}, "reg_lambda"),
+        ({"reg_alpha": -1.0}, "reg_alpha"),
+        ({"reg_alpha": math.inf}, "reg_alpha"),
+        ({"max_depth": 0}, "max_depth"),
+        ({"max_depth": -2}, "max_depth"),
+        ({"max_depth": 2.5}, "max_depth"),
         ({"target": "demeaned"}, "target"),
         ({"target": None}, "target"),
         ({"loss": "l1"}, "loss"),

@@ -147,9 +147,19 @@ def test_a_missing_field_is_named(saved: Path) -> None:
 
 
 def test_an_unknown_parameter_is_named(saved: Path) -> None:
-    rewrite(saved, params={**meta(saved)["params"], "max_depth": 4})
-    with pytest.raises(DamagedFileError, match=r"\['max_depth'\]"):
+    rewrite(saved, params={**meta(saved)["params"], "max_leaf_depth": 4})
+    with pytest.raises(DamagedFileError, match=r"\['max_leaf_depth'\]"):
         MultiTaskHead.load(saved)
+
+
+def test_a_head_saved_before_the_l1_and_depth_parameters_loads_with_their_defaults(
+    saved: Path,
+) -> None:
+    params = {k: v for k, v in meta(saved)["params"].items() if k not in ("reg_alpha", "max_depth")}
+    rewrite(saved, params=params)
+    loaded = MultiTaskHead.load(saved)
+    assert (loaded.reg_alpha, loaded.max_depth) == (0.0, -1)
+    assert_frame_equal(loaded.predict(FRAME), MultiTaskHead(**FAST).fit(FRAME).predict(FRAME))
 
 
 def test_damaged_json_and_missing_files(saved: Path) -> None:

@@ -410,7 +410,8 @@ def with_target(frame: pl.DataFrame, kind: str, **kwargs: Any) -> pl.DataFrame:
 
 
 def test_return_target_kinds_and_column_name() -> None:
-    assert [k.value for k in ReturnTarget] == ["raw", "excess", "vol_scaled_excess", "rank"]
+    kinds = ["raw", "excess", "vol_scaled_excess", "rank", "zscore"]
+    assert [k.value for k in ReturnTarget] == kinds
     assert RET_TARGET == "ret_target"
     out = with_target(CROSS, "raw")
     assert out.columns == [*CROSS.columns, RET_TARGET]
@@ -429,7 +430,7 @@ def test_excess_is_the_return_less_the_date_mean_of_present_returns() -> None:
         assert rows[RET_TARGET].to_list() == expected
 
 
-@pytest.mark.parametrize("kind", ["excess", "vol_scaled_excess", "rank"])
+@pytest.mark.parametrize("kind", ["excess", "vol_scaled_excess", "rank", "zscore"])
 def test_cross_sectional_targets_use_their_own_date_only(kind: str) -> None:
     before = with_target(CROSS, kind)
     first = pl.col("date") == CROSS["date"].min()
@@ -443,7 +444,7 @@ def test_cross_sectional_targets_use_their_own_date_only(kind: str) -> None:
     assert_frame_equal(alone, before.filter(first))
 
 
-@pytest.mark.parametrize("kind", ["excess", "rank"])
+@pytest.mark.parametrize("kind", ["excess", "rank", "zscore"])
 def test_cross_sectional_targets_have_zero_mean_per_date(kind: str) -> None:
     means = with_target(CROSS, kind).group_by("date").agg(pl.col(RET_TARGET).mean())
     assert np.abs(means[RET_TARGET].to_numpy()).max() < 1e-12
@@ -464,6 +465,24 @@ def test_rank_is_in_range_with_averaged_ties_and_ends_at_the_edges() -> None:
     )
     # ranks 3, 1.5, 1.5 of n=3 -> (r - 1) / 2 - 0.5
     assert with_target(ties, "rank")[RET_TARGET].to_list() == [0.5, -0.25, -0.25, None]
+
+
+def test_zscore_is_the_excess_over_the_date_sample_sd() -> None:
+    out = with_target(CROSS, "zscore")
+    for (_,), rows in out.group_by("date"):
+        present = rows[FUTURE_RET_PCT].drop_nulls().to_numpy()
+        expected = [
+            None if r is None else pytest.approx((r - present.mean()) / present.std(ddof=1))
+            for r in rows[FUTURE_RET_PCT].to_list()
+        ]
+        assert rows[RET_TARGET].to_list() == expected
+        assert rows[RET_TARGET].drop_nulls().std() == pytest.approx(1.0)
+    flat = pl.DataFrame(
+        {"date": days(1) * 3 + days(2)[1:], FUTURE_RET_PCT: [0.1, 0.1, None, 5.0]},
+        schema={"date": pl.Date, FUTURE_RET_PCT: pl.Float64},
+    )
+    # equal returns: 0 (no dispersion to standardise); a lone return: no sd, null
+    assert with_target(flat, "zscore")[RET_TARGET].to_list() == [0.0, 0.0, None, None]
 
 
 def test_a_lone_row_on_a_date_gets_the_middle() -> None:
@@ -540,7 +559,7 @@ def test_return_target_names_missing_columns(kind: str, missing: list[str]) -> N
         (lambda: add_return_target(CROSS, "Rank"), "target"),
         (lambda: return_target("excess", min_vol=0.0), "min_vol"),
         (lambda: return_target("excess", min_vol=math.nan), "min_vol"),
-        (lambda: return_target_inputs("zscore"), "target"),
+        (lambda: return_target_inputs("z_score"), "target"),
     ],
 )
 def test_bad_return_target_arguments_name_the_parameter(call: Any, field: str) -> None:

@@ -13,8 +13,9 @@ head               XGBoost
 ================== ===================================================================
 learning_rate      ``eta``
 n_estimators       boosting rounds (one tree per round)
-num_leaves         ``max_leaves`` with ``grow_policy="lossguide"`` and ``max_depth=0``:
-                   trees grown best leaf first up to that many leaves, as LightGBM's
+num_leaves         ``max_leaves`` with ``grow_policy="lossguide"``: trees grown best leaf
+                   first up to that many leaves, as LightGBM's
+max_depth          ``max_depth`` (-1, no limit, is XGBoost's 0)
 min_child_samples  ``min_child_weight``, a least sum of hessians in a leaf rather than a
                    least number of rows: ``min_child_samples`` times the hessian of one
                    row at the start, which is 1 for l2 (so exactly a row count) and at
@@ -25,6 +26,7 @@ subsample          ``subsample`` (rows drawn anew for every tree, as LightGBM's 
                    with ``bagging_freq=1``)
 colsample_bytree   ``colsample_bytree``
 reg_lambda         ``lambda``
+reg_alpha          ``alpha``
 n_jobs, seed       ``nthread``, ``seed``
 loss "l2"          ``reg:squarederror``, stopping on ``rmse``; ``valid_score`` is its
                    square, the mean squared error, as LightGBM's ``l2``
@@ -80,6 +82,8 @@ class TreeParams:
     subsample: float
     colsample_bytree: float
     reg_lambda: float
+    reg_alpha: float
+    max_depth: int
     n_jobs: int
     seed: int
 
@@ -212,6 +216,8 @@ class LightGBMBackend(HeadBackend):
             "bagging_freq": 1 if params.subsample < 1.0 else 0,
             "feature_fraction": params.colsample_bytree,
             "lambda_l2": params.reg_lambda,
+            "lambda_l1": params.reg_alpha,
+            "max_depth": params.max_depth,
             "num_threads": params.n_jobs,
             "seed": params.seed,
             "deterministic": True,
@@ -302,12 +308,13 @@ class XGBoostBackend(HeadBackend):
             "tree_method": "hist",
             "grow_policy": "lossguide",
             "max_leaves": params.num_leaves,
-            "max_depth": 0,
+            "max_depth": max(params.max_depth, 0),
             "min_child_weight": params.min_child_samples * hessian,
             "eta": params.learning_rate,
             "subsample": params.subsample,
             "colsample_bytree": params.colsample_bytree,
             "lambda": params.reg_lambda,
+            "alpha": params.reg_alpha,
             "nthread": params.n_jobs,
             "seed": params.seed,
             "verbosity": 0,

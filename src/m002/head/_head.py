@@ -122,6 +122,10 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         (`m002.head._backends` maps them onto XGBoost: ``num_leaves`` is ``max_leaves``
         with leaf-wise growth, ``min_child_samples`` a ``min_child_weight`` of about as
         many rows).
+    reg_alpha : float, default 0.0
+        L1 penalty on leaf values (LightGBM's ``lambda_l1``, XGBoost's ``alpha``).
+    max_depth : int, default -1
+        Deepest a tree may grow, at least 1; -1 for no limit beyond ``num_leaves``.
     model : {"lightgbm", "xgboost"}, default "lightgbm"
         The library that grows the trees (`m002.head._backends.HEAD_BACKENDS`). XGBoost
         comes with ``pip install 'm002[experiments]'``.
@@ -132,12 +136,13 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         seeded by ``seed``; the regressors and the validation rows stay real. The
         classifier then learns on balanced classes, so ``pred_rebound_prob`` is no longer
         calibrated to the base rate: read it as a ranking, or recalibrate it.
-    target : {"raw", "excess", "vol_scaled_excess", "rank"}, default "raw"
+    target : {"raw", "excess", "vol_scaled_excess", "rank", "zscore"}, default "raw"
         What the return model learns (`m002.labels.ReturnTarget`). ``pred_expected_ret_pct``
         is then in percent for ``raw`` (an expected return) and ``excess`` (an expected
         return over the date's cross-sectional mean), and in the target's own units for
-        ``vol_scaled_excess`` (horizon-sigmas) and ``rank`` (a position on [-0.5, 0.5]): for
-        those two it is a cross-sectional score to rank names by, not a return.
+        ``vol_scaled_excess`` (horizon-sigmas), ``rank`` (a position on [-0.5, 0.5]) and
+        ``zscore`` (the date's cross-sectional sds): for those three it is a
+        cross-sectional score to rank names by, not a return.
     loss : {"l2", "huber"}, default "l2"
         Loss of the return and drawdown regressors (`RegressionLoss`); the classifier's is
         always the binary log loss.
@@ -214,6 +219,8 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,
         reg_lambda: float = 1.0,
+        reg_alpha: float = 0.0,
+        max_depth: int = -1,
         target: str = "raw",
         loss: str = "l2",
         huber_delta: float | None = None,
@@ -233,6 +240,8 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         self.subsample = subsample
         self.colsample_bytree = colsample_bytree
         self.reg_lambda = reg_lambda
+        self.reg_alpha = reg_alpha
+        self.max_depth = max_depth
         self.target = target
         self.loss = loss
         self.huber_delta = huber_delta
@@ -256,11 +265,14 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             ("early_stopping_rounds", 1),
         ):
             check_int(name, getattr(self, name), minimum)
+        if self.max_depth != -1:
+            check_int("max_depth", self.max_depth, 1)
         rules: tuple[tuple[str, Callable[[float], bool], str], ...] = (
             ("learning_rate", lambda v: v > 0, "> 0"),
             ("subsample", lambda v: 0 < v <= 1, "in (0, 1]"),
             ("colsample_bytree", lambda v: 0 < v <= 1, "in (0, 1]"),
             ("reg_lambda", lambda v: v >= 0, ">= 0"),
+            ("reg_alpha", lambda v: v >= 0, ">= 0"),
             ("huber_delta", lambda v: v > 0, "None or > 0"),
         )
         for name, ok, rule in rules:
@@ -298,6 +310,8 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             subsample=self.subsample,
             colsample_bytree=self.colsample_bytree,
             reg_lambda=self.reg_lambda,
+            reg_alpha=self.reg_alpha,
+            max_depth=self.max_depth,
             n_jobs=self.n_jobs,
             seed=self.seed,
         )

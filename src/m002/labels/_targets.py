@@ -61,8 +61,13 @@ is the same for every name on a date and so of no use in choosing between names.
     The average-tie rank of ``future_ret_pct`` among that date's rows that have one, mapped
     linearly onto ``[-0.5, 0.5]`` (``(rank - 1) / (n - 1) - 0.5``; 0 where the date has a
     single such row). Unit-free; its mean over each date is exactly 0.
+``zscore``
+    ``excess`` divided by the sample sd (ddof 1) of that date's ``future_ret_pct``: each
+    date's cross-section standardised, as Qlib's ``CSZScoreNorm`` of the label, so that a
+    date of wide dispersion weighs no more in the fit than a quiet one. Unit-free (0 on a
+    date whose returns are all equal; null where the date has a single such row).
 
-The excess, vol-scaled and rank targets depend on which tickers share the date in the frame
+The excess, vol-scaled, rank and z-score targets depend on which tickers share the date in the frame
 they are computed on: compute them on the frame a model is fitted on (the head does so
 itself, from its ``target`` parameter). Like ``future_ret_pct`` they look ahead by
 ``horizon`` rows.
@@ -286,6 +291,8 @@ class ReturnTarget(StrEnum):
     """The excess over the ticker's own volatility at t times sqrt(horizon) (unit-free)."""
     RANK = "rank"
     """The date's cross-sectional rank on [-0.5, 0.5] (unit-free)."""
+    ZSCORE = "zscore"
+    """The excess over the date's cross-sectional sd (unit-free)."""
 
 
 def _return_target_kind(kind: object) -> ReturnTarget:
@@ -318,7 +325,7 @@ def return_target(kind: str, *, min_vol: float = MIN_VOL) -> pl.Expr:
 
     Parameters
     ----------
-    kind : {"raw", "excess", "vol_scaled_excess", "rank"} or ReturnTarget
+    kind : {"raw", "excess", "vol_scaled_excess", "rank", "zscore"} or ReturnTarget
         The module documentation gives each formula. Every kind but ``raw`` is computed over
         the rows of one ``date`` at a time (``.over("date")``), never across dates.
     min_vol : float, default 1e-4
@@ -349,6 +356,8 @@ def return_target(kind: str, *, min_vol: float = MIN_VOL) -> pl.Expr:
     [-2.0, -1.0, 3.0, None, 0.0]
     >>> frame.select(return_target("rank"))["future_ret_pct"].to_list()
     [-0.5, 0.0, 0.5, None, 0.0]
+    >>> frame.select(return_target("zscore"))["future_ret_pct"].round(4).to_list()
+    [-0.7559, -0.378, 1.1339, None, None]
     """
     resolved = _return_target_kind(kind)
     if not (
@@ -370,6 +379,9 @@ def return_target(kind: str, *, min_vol: float = MIN_VOL) -> pl.Expr:
     excess = ret - ret.mean().over(DATE)
     if resolved is ReturnTarget.EXCESS:
         return excess
+    if resolved is ReturnTarget.ZSCORE:
+        sd = ret.std().over(DATE)
+        return pl.when(sd > 0).then(excess / sd).when(sd == 0).then(excess * 0.0)
     vol = pl.col(VOLATILITY_COLUMN).cast(pl.Float64)
     usable = vol.is_finite() & (vol >= min_vol)
     horizon = pl.col(TARGET_HORIZON).cast(pl.Float64)

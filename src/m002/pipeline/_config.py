@@ -104,20 +104,21 @@ class HeadParams:
     pipeline fits it.
 
     ``use_state_probs`` False trains the head on the m002 features alone, without layer 1's
-    ``state_prob_*`` (the "does layer 1 add value?" ablation); the rows it is fitted on are
-    the same as with them. ``target`` is what the return model learns (``raw``, ``excess``,
-    ``vol_scaled_excess``, ``rank``: `m002.labels.return_target`; the shipped default is
-    ``excess``, chosen with the portfolio's defaults, see `m002.portfolio.PortfolioConfig`,
-    while `MultiTaskHead` alone keeps the spec's ``raw``), ``loss`` its loss (``l2``
-    or ``huber``). ``normalize`` rescales each feature within each date (``none``,
-    ``cs_rank``, ``cs_robust_zscore``) and ``fill`` says what a missing value becomes
-    (``none``: left missing, ``zero``): `MultiTaskHead` defines both. ``model`` is the tree
-    library (``lightgbm``, ``xgboost``) and ``sampling`` over-samples the rebound
+    ``state_prob_*`` (the "does layer 1 add value?" ablation); the rows it is fitted on are the
+    same as with them. ``target`` is what the return model learns (``raw``, ``excess``,
+    ``vol_scaled_excess``, ``rank``, ``zscore``: `m002.labels.return_target`; the shipped
+    default is ``excess``, chosen with the portfolio's defaults, see
+    `m002.portfolio.PortfolioConfig`, while `MultiTaskHead` alone keeps the spec's ``raw``),
+    ``loss`` its loss (``l2`` or ``huber``). ``normalize`` rescales each feature within each
+    date (``none``, ``cs_rank``, ``cs_robust_zscore``) and ``fill`` says what a missing value
+    becomes (``none``: left missing, ``zero``): `MultiTaskHead` defines both. ``reg_alpha`` (L1)
+    and ``max_depth`` (-1: no limit) shape the trees with the other tree parameters. ``model``
+    is the tree library (``lightgbm``, ``xgboost``) and ``sampling`` over-samples the rebound
     classifier's fitting rows (``none``, ``smote``, ``adasyn``); ``xgboost``, ``smote`` and
     ``adasyn`` need ``pip install 'm002[experiments]'``. ``feature_set`` is the set whose
-    features the head reads (`head_feature_sets`; None: the pipeline's ``feature_set``), so
-    that a head on Alpha158 alone can be set beside one on every built feature; the pipeline
-    must build it.
+    features the head reads (`head_feature_sets`; None: the pipeline's ``feature_set``), so that
+    a head on Alpha158 alone can be set beside one on every built feature; the pipeline must
+    build it.
 
     Fitting: each booster stops early (``early_stopping_rounds``) on the last
     ``early_stopping_fraction`` of the head's training dates, after a purge of ``horizon +
@@ -135,6 +136,8 @@ class HeadParams:
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     reg_lambda: float = 1.0
+    reg_alpha: float = 0.0
+    max_depth: int = -1
     target: str = "excess"
     loss: str = "l2"
     huber_delta: float | None = None
