@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from m002.cli import main
 from m002.data import generate_synthetic
 from m002.exceptions import ConfigError, NotFittedError, SchemaError
-from m002.features import add_features
+from m002.features import add_features, ticker_chunks
 from m002.labels import LABEL_COLUMNS, HMMLabeller, TargetConfig
 from m002.pipeline import (
     OUTPUT_COLUMNS,
@@ -396,18 +396,8 @@ def test_predicting_in_chunks_of_tickers_changes_nothing(
     whole = trained.predict(prices)
     latest = trained.predict(prices, asof="latest")
     rows = prices.group_by("ticker").len()["len"]
-    # at most 3 tickers a chunk (20 tickers: 7 or more chunks)
+    # about 3 tickers a chunk (20 tickers: 7 or more chunks)
     monkeypatch.setattr(_architecture, "PREDICT_CHUNK_ROWS", 3 * int(rows.min()))
-    assert len(_architecture._ticker_chunks(prices, 3 * int(rows.min()))) >= 7
+    assert len(ticker_chunks(prices.sort("ticker", "date"), 3 * int(rows.min()))) >= 7
     assert trained.predict(prices).equals(whole)
     assert trained.predict(prices, asof="latest").equals(latest)
-
-
-def test_ticker_chunks_hold_whole_tickers_up_to_the_row_budget() -> None:
-    from m002.pipeline._architecture import _ticker_chunks
-
-    prices = pl.DataFrame({"ticker": ["B"] * 5 + ["A"] * 3 + ["D"] + ["C"] * 2})
-    assert _ticker_chunks(prices, 5) == [["A"], ["B"], ["C", "D"]]
-    assert _ticker_chunks(prices, 8) == [["A", "B"], ["C", "D"]]
-    assert _ticker_chunks(prices, 100) == [["A", "B", "C", "D"]]
-    assert _ticker_chunks(prices, 1) == [["A"], ["B"], ["C"], ["D"]]

@@ -10,7 +10,7 @@ from m002.features._build import (
     add_m002_features,
     build_dataset,
 )
-from m002.features._engine import Feature, apply_features
+from m002.features._engine import Feature, apply_features, ticker_chunks
 from m002.features._sets import FEATURE_SETS, feature_names, feature_set, longest_warmup
 
 __all__ = [
@@ -25,4 +25,5 @@ __all__ = [
     "feature_names",
     "feature_set",
     "longest_warmup",
+    "ticker_chunks",
 ]

@@ -39,7 +39,7 @@ from m002._io import atomic_dir, folder_checksums, read_json, verify_checksums, 
 from m002._polars import collect
 from m002._schema import DATE, TICKER
 from m002.exceptions import DamagedFileError, DecisionWarning, NotFittedError, SchemaError
-from m002.features import add_features, feature_names, longest_warmup
+from m002.features import add_features, feature_names, longest_warmup, ticker_chunks
 from m002.head import PRED_COLUMNS, MultiTaskHead, head_metrics
 from m002.labels import compute_future_returns, label_fit_rows
 from m002.pipeline._cache import (
@@ -112,25 +112,11 @@ Source = str | Path | pl.DataFrame | pl.LazyFrame
 
 PREDICT_CHUNK_ROWS: Final = 250_000
 """Price rows `M002FullArchitecture.predict` computes features, layer-1 probabilities and the
-head for at once, in whole tickers (a ticker with more rows is a chunk of its own): one
+head for at once, in whole tickers (`m002.features.ticker_chunks`: a chunk ends at the first
+ticker to start after this many rows; a ticker with more is a chunk of its own): one
 ticker's features never need another's, so its working memory is that of a chunk whatever
 the size of the universe. About 50 tickers of 20 years (0.6 GB above the rest on the 403 x
 4,800 benchmark), or 450 tickers in daily use, which reads about 550 rows of each."""
-
-
-def _ticker_chunks(prices: pl.DataFrame, max_rows: int) -> list[list[str]]:
-    """The tickers in order, cut into runs of at most ``max_rows`` price rows (a ticker with
-    more is a run of its own)."""
-    counts = prices.group_by(TICKER).len().sort(TICKER)
-    chunks: list[list[str]] = [[]]
-    rows = 0
-    for ticker, n in counts.iter_rows():
-        if chunks[-1] and rows + n > max_rows:
-            chunks.append([])
-            rows = 0
-        chunks[-1].append(ticker)
-        rows += n
-    return chunks if chunks[-1] else []
 
 
 def _first_of_last(prices: pl.DataFrame, dates: int) -> date:
@@ -551,8 +537,8 @@ class M002FullArchitecture:
         since = None if day is None else _first_of_last(prices, memory)
         per_row = not self.head_.cross_sectional
         parts = [
-            self._scored(prices.filter(pl.col(TICKER).is_in(chunk)), since, with_head=per_row)
-            for chunk in _ticker_chunks(prices, PREDICT_CHUNK_ROWS)
+            self._scored(chunk, since, with_head=per_row)
+            for chunk in ticker_chunks(prices, PREDICT_CHUNK_ROWS)
         ]
         frame = pl.concat(parts)
         if not per_row:  # the head normalises each date across every ticker
