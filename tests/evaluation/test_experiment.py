@@ -20,6 +20,7 @@ from m002.evaluation import (
     RunConfig,
     WalkForwardConfig,
     config_changes,
+    describe_change,
     run_experiment,
 )
 from m002.exceptions import ConfigError, OutputExistsError
@@ -147,11 +148,10 @@ def test_cli_compares_config_files(cache: Path, tmp_path: Path) -> None:
     args += ["--out", str(tmp_path / "exp"), "--cache-dir", str(cache)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert "head.target=rank" in result.output
-    from m002.cli._evaluation import _change
+    assert "head.target = rank" in result.output
 
-    assert _change("head.feature_set", None) == "head.feature_set unset"
-    assert _change("head.target", "rank") == "head.target=rank"
+    assert describe_change("head.feature_set", None) == "head.feature_set unset"
+    assert describe_change("head.target", "rank") == "head.target = rank"
     assert "buy_and_hold" in result.output
     written = json.loads((tmp_path / "exp" / EXPERIMENT_FILE).read_text())
     assert [row["name"] for row in written["arms"]] == ["small", "rank"]

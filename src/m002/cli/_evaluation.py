@@ -187,13 +187,9 @@ def walkforward_cmd(
     )
 
 
-def _change(key: str, value: Any) -> str:
-    """One key the arm sets unlike the first arm; a key it leaves out (a rule off, or a
-    default such as the head's feature set following the pipeline's) reads "unset"."""
-    return f"{key} unset" if value is None else f"{key}={value}"
-
-
 def _experiment_table(experiment: dict[str, Any]) -> Table:
+    from m002.evaluation import describe_change
+
     costs = experiment["backtest"]
     table = Table(
         title=f"experiment: every arm on the same folds, `{experiment['strategy']}` net of "
@@ -212,7 +208,7 @@ def _experiment_table(experiment: dict[str, Any]) -> Table:
         table.add_column(header, justify="left" if header in ("arm", "changes") else "right")
     for row in experiment["arms"]:
         layer1, head, book = row["layer1"], row["head"], row["backtest"]
-        changes = ", ".join(_change(k, v) for k, v in row["changes"].items()) or "-"
+        changes = ", ".join(describe_change(k, v) for k, v in row["changes"].items()) or "-"
         table.add_row(
             row["name"],
             changes,

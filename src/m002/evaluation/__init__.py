@@ -16,6 +16,7 @@ from m002.evaluation._experiment import (
     EXPERIMENT_STRATEGY,
     Arm,
     config_changes,
+    describe_change,
     run_experiment,
 )
 from m002.evaluation._predictive import (
@@ -63,6 +64,7 @@ __all__ = [
     "backtest_run",
     "calibration_bins",
     "config_changes",
+    "describe_change",
     "feature_stats_by_regime",
     "fold_prediction_metrics",
     "past_return",

@@ -41,6 +41,7 @@ __all__ = [
     "Arm",
     "arm_row",
     "config_changes",
+    "describe_change",
     "run_experiment",
 ]
 
@@ -99,6 +100,13 @@ def config_changes(config: RunConfig, reference: RunConfig) -> dict[str, Any]:
     """The keys where ``config`` differs from ``reference``: ``{"section.key": value}`` (a
     top-level key such as ``feature_set`` keeps its own name), in the config's order."""
     return _differences(config.to_dict(), reference.to_dict(), "")
+
+
+def describe_change(key: str, value: Any, *, show: Callable[[Any], str] = str) -> str:
+    """One key of `config_changes` in words: ``key = value`` (the value as ``show`` writes
+    it), or ``key unset`` for a key the arm leaves out (a rule off, or a default that follows
+    another setting, such as the head's feature set following the pipeline's)."""
+    return f"{key} unset" if value is None else f"{key} = {show(value)}"
 
 
 def _differences(mine: dict[str, Any], theirs: dict[str, Any], prefix: str) -> dict[str, Any]:

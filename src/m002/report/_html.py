@@ -356,6 +356,8 @@ def tuning_section(tuning: Mapping[str, Any], descriptions: Mapping[str, Any]) -
 def experiment_section(experiment: Mapping[str, Any]) -> str:
     """The experiment section (``experiment.json`` of ``m002 experiment``): one row per arm,
     what it changed, and each layer's out-of-sample figures on the shared folds and costs."""
+    from m002.evaluation import describe_change
+
     costs = experiment["backtest"]
     rows = []
     for arm in experiment["arms"]:
@@ -365,9 +367,7 @@ def experiment_section(experiment: Mapping[str, Any]) -> str:
             [
                 f"<strong>{escape(arm['name'])}</strong>",
                 "<br>".join(
-                    # a key the arm leaves out: a rule off, or a default that follows another
-                    f"{escape(k)} unset" if v is None else f"{escape(k)} = {_parameter(v)}"
-                    for k, v in changes.items()
+                    describe_change(escape(k), v, show=_parameter) for k, v in changes.items()
                 )
                 or MISSING,
                 format_value(layer1.get("macro_f1_all_rows"), "metric"),
