@@ -18,7 +18,7 @@ from polars.testing import assert_frame_equal
 
 from m002.exceptions import ConfigError, DamagedFileError, SchemaError
 from m002.head import HEAD_BACKENDS, HEAD_SAMPLERS, PRED_COLUMNS, MultiTaskHead, daily_ic
-from m002.head._backends import LightGBMBackend
+from m002.head._backends import LightGBMBackend, XGBoostBackend
 from m002.head._sampling import K_NEIGHBORS, smote
 from m002.pipeline import HeadParams, config_from_dict
 from tests.head.conftest import REBOUND_SIGNAL, SIGNAL, head_frame, split_dates
@@ -381,6 +381,36 @@ def test_lightgbm_bins_the_rows_its_models_share_once(monkeypatch: pytest.Monkey
         for name in PRED_COLUMNS:
             text = one.boosters_[name].model_to_string()
             assert text == other.boosters_[name].model_to_string()
+    assert shared.valid_scores_ == alone.valid_scores_
+
+
+def test_xgboost_indexes_the_rows_its_models_share_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fit() -> MultiTaskHead:
+        head = fast(model="xgboost", n_estimators=60, early_stopping_rounds=10)
+        return head.fit(FIT_ROWS, valid=VALID_ROWS)
+
+    made: list[int] = []
+
+    class Counted(xgb.DMatrix):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            made.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(xgb, "DMatrix", Counted)
+    shared = fit()
+    assert len(made) == 2  # the fitting rows and the validation rows, for three models
+    shared_refit = shared.refit(FRAME)
+    assert len(made) == 3
+
+    def fresh(self: XGBoostBackend, x: np.ndarray, y: np.ndarray, n_jobs: int) -> Any:
+        return xgb.DMatrix(x, y, missing=np.nan, nthread=n_jobs)
+
+    monkeypatch.setattr(XGBoostBackend, "_dmatrix", fresh)
+    alone = fit()
+    assert len(made) == 3 + 2 * len(PRED_COLUMNS)
+    alone_refit = alone.refit(FRAME)
+    for one, other in ((shared, alone), (shared_refit, alone_refit)):
+        assert raw(one) == raw(other)
     assert shared.valid_scores_ == alone.valid_scores_
 
 
