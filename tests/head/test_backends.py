@@ -341,6 +341,20 @@ def test_sampling_changes_the_classifier_only() -> None:
     assert lifted > plain.predict(FRAME)[REBOUND].mean() + 0.05  # type: ignore[operator]
 
 
+def count_made(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[int]:
+    """A list that grows by one each time ``module.name`` (a class) makes an object."""
+    made: list[int] = []
+    base = getattr(module, name)
+
+    class Counted(base):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            made.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, Counted)
+    return made
+
+
 def test_lightgbm_bins_the_rows_its_models_share_once(monkeypatch: pytest.MonkeyPatch) -> None:
     def fit() -> MultiTaskHead:
         return fast(n_estimators=100, early_stopping_rounds=10).fit(FIT_ROWS, valid=VALID_ROWS)
@@ -348,14 +362,7 @@ def test_lightgbm_bins_the_rows_its_models_share_once(monkeypatch: pytest.Monkey
     def refit(head: MultiTaskHead) -> MultiTaskHead:
         return head.refit(FRAME)  # without validation rows: a fixed number of trees each
 
-    made: list[int] = []
-
-    class Counted(lgb.Dataset):  # type: ignore[misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            made.append(1)
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(lgb, "Dataset", Counted)
+    made = count_made(monkeypatch, lgb, "Dataset")
     shared = fit()
     assert len(made) == 2  # the fitting rows and the validation rows, for three models
     shared_refit = refit(shared)
@@ -389,14 +396,7 @@ def test_xgboost_indexes_the_rows_its_models_share_once(monkeypatch: pytest.Monk
         head = fast(model="xgboost", n_estimators=60, early_stopping_rounds=10)
         return head.fit(FIT_ROWS, valid=VALID_ROWS)
 
-    made: list[int] = []
-
-    class Counted(xgb.DMatrix):  # type: ignore[misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            made.append(1)
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(xgb, "DMatrix", Counted)
+    made = count_made(monkeypatch, xgb, "DMatrix")
     shared = fit()
     assert len(made) == 2  # the fitting rows and the validation rows, for three models
     shared_refit = shared.refit(FRAME)
