@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from m002.evaluation import ExecutorConfig, run_tasks, run_walkforward
+from m002.evaluation import (
+    WORKER_MEMORY,
+    ExecutorConfig,
+    _executors,
+    default_workers,
+    run_tasks,
+    run_walkforward,
+)
 from m002.exceptions import ConfigError
 from tests.evaluation.test_walkforward import small_config
 
@@ -59,7 +67,8 @@ def test_executor_options_are_checked() -> None:
 
 
 def test_executors_say_where_the_tasks_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    monkeypatch.setattr(_executors, "usable_cores", lambda: 6)
+    monkeypatch.setattr(_executors, "available_memory", lambda: 64 * 2**30)
     assert ExecutorConfig().describe(10) == "in this process"
     assert ExecutorConfig("processes").describe(10) == "in 6 worker processes"
     assert ExecutorConfig("processes").describe(4) == "in 4 worker processes"
@@ -69,6 +78,27 @@ def test_executors_say_where_the_tasks_run(monkeypatch: pytest.MonkeyPatch) -> N
     assert ExecutorConfig("ray", address="10.0.0.1:6379").describe(5) == (
         "on the Ray cluster at 10.0.0.1:6379"
     )
+
+
+def test_the_default_worker_count_is_the_cores_the_memory_can_hold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_executors, "usable_cores", lambda: 8)
+    for memory, workers in ((64 * 2**30, 8), (5 * 2**30, 2), (2**30, 1), (None, 8)):
+        monkeypatch.setattr(_executors, "available_memory", lambda m=memory: m)
+        assert default_workers() == workers
+        assert ExecutorConfig("processes").worker_count() == workers
+        assert ExecutorConfig("processes", workers=3).worker_count() == 3  # asked: as asked
+    assert WORKER_MEMORY == 2 * 2**30
+
+
+def test_the_machine_s_cores_and_memory_are_read() -> None:
+    assert 1 <= _executors.usable_cores() <= (os.cpu_count() or 1)
+    memory = _executors.available_memory()
+    if sys.platform == "linux":
+        assert memory is not None
+        assert 0 < memory < 2**50
+    assert default_workers() >= 1
 
 
 @pytest.fixture(scope="module")

@@ -269,7 +269,8 @@ def _executor_options(default: str) -> list[Callable[[Callable[P, R]], Callable[
             "--workers",
             type=click.IntRange(min=0),
             default=0,
-            help="Worker processes, or CPUs of a local Ray instance (0: every core).",
+            help="Worker processes, or CPUs of a local Ray instance (0: one per core, at most "
+            "one per 2 GiB of available memory).",
         ),
         click.option(
             "--ray-address",

@@ -10,7 +10,13 @@ from m002.evaluation._backtest import (
     performance_metrics,
     run_backtest,
 )
-from m002.evaluation._executors import EXECUTORS, ExecutorConfig, run_tasks
+from m002.evaluation._executors import (
+    EXECUTORS,
+    WORKER_MEMORY,
+    ExecutorConfig,
+    default_workers,
+    run_tasks,
+)
 from m002.evaluation._experiment import (
     EXPERIMENT_FILE,
     EXPERIMENT_STRATEGY,
@@ -54,6 +60,7 @@ __all__ = [
     "RUN_FILES",
     "STRATEGIES",
     "TRADE_COLUMNS",
+    "WORKER_MEMORY",
     "Arm",
     "BacktestConfig",
     "BacktestResult",
@@ -64,6 +71,7 @@ __all__ = [
     "backtest_run",
     "calibration_bins",
     "config_changes",
+    "default_workers",
     "describe_change",
     "feature_stats_by_regime",
     "fold_prediction_metrics",

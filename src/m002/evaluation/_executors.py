@@ -27,7 +27,7 @@ from typing import Any, Final, TypeVar
 
 from m002.exceptions import ConfigError
 
-__all__ = ["EXECUTORS", "ExecutorConfig", "run_tasks"]
+__all__ = ["EXECUTORS", "WORKER_MEMORY", "ExecutorConfig", "default_workers", "run_tasks"]
 
 T = TypeVar("T")
 
@@ -44,7 +44,8 @@ class ExecutorConfig:
         ``local``, ``processes`` or ``ray``.
     workers : int
         Worker processes (``processes``) or CPUs a local Ray instance is started with
-        (``ray`` without ``address``); 0 for the machine's cores.
+        (``ray`` without ``address``); 0 for `default_workers`: the cores this process may
+        use, but no more than the memory available now holds at `WORKER_MEMORY` each.
     address : str
         A Ray cluster's address (``ray``), e.g. ``"auto"`` or ``"10.0.0.1:6379"``; empty to
         start a local instance for the run.
@@ -66,7 +67,7 @@ class ExecutorConfig:
             raise ConfigError(msg)
 
     def worker_count(self) -> int:
-        return self.workers or os.cpu_count() or 1
+        return self.workers or default_workers()
 
     def busy_workers(self, tasks: int) -> int:
         """Workers that ``tasks`` tasks keep busy: never more than there are tasks."""
@@ -90,8 +91,45 @@ class ExecutorConfig:
         return f"on a local Ray instance of {self.worker_count()} CPUs"
 
 
+WORKER_MEMORY: Final = 2 * 2**30
+"""Bytes of memory a worker is counted at for `default_workers`: on the S&P sample's
+walk-forward a worker peaked at 1.0-1.2 GB fitting layer-1 models and 1.6-1.7 GB in the folds
+(README, "How long"); a larger universe needs more, and ``--workers`` then sets the count."""
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the system says are available now (``MemAvailable`` of
+    /proc/meminfo), or None where it does not say."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def default_workers() -> int:
+    """Workers when none are asked for: one per usable core, but no more than the available
+    memory holds at `WORKER_MEMORY` each (at least one)."""
+    cores = usable_cores()
+    memory = available_memory()
+    if memory is None:
+        return cores
+    return max(1, min(cores, memory // WORKER_MEMORY))
+
+
 def _threads_per_worker(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(workers, 1))
+    return max(1, usable_cores() // max(workers, 1))
 
 
 def _call(threads: int, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
