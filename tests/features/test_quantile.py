@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from m002.exceptions import ConfigError
 from m002.features._quantile import rolling_quantile_fields, rolling_quantiles
 
 LEVELS = np.array([0.8, 0.2, 0.0, 0.5, 1.0])
@@ -61,3 +63,20 @@ def test_windows_with_a_missing_value_are_null_and_others_are_not() -> None:
     assert (hi[2], lo[2]) == (2.6, 1.4)  # of 1, 2, 3: 1 + 0.8 * 2 and 1 + 0.2 * 2
     assert (hi[7], lo[7]) == (6 + 0.8 * 2, 6 + 0.2 * 2)
     assert got.schema["x"] == pl.Struct({"hi": pl.Float64, "lo": pl.Float64})
+
+
+@pytest.mark.parametrize(
+    ("window", "levels", "name"),
+    [
+        (0, [0.5], "window"),
+        (2.5, [0.5], "window"),
+        (3, [1.2], "quantiles"),
+        (3, [-0.1, 0.5], "quantiles"),
+        (3, [float("nan")], "quantiles"),
+    ],
+)
+def test_a_bad_window_or_level_is_named_before_the_compiled_loop(
+    window: object, levels: list[float], name: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"`{name}`"):
+        rolling_quantiles(np.arange(10.0), window, np.array(levels))  # type: ignore[arg-type]

@@ -113,7 +113,7 @@ def available_memory() -> int | None:
             for line in meminfo:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
-    except OSError:
+    except (OSError, ValueError, IndexError):  # no such file, or a line it cannot read
         return None
     return None
 

@@ -53,7 +53,7 @@ from typing import Final
 import polars as pl
 
 from m002.features._engine import ROW_IN_TICKER, Feature
-from m002.features._quantile import rolling_quantile_fields
+from m002.features._quantile import quantile_fields_dtype, rolling_quantile_fields
 
 __all__ = ["ALPHA158_WINDOWS", "alpha158_features"]
 
@@ -249,7 +249,7 @@ def _helpers() -> list[Feature]:
             Feature(_h(f"cstd{d}"), c.rolling_std(d), warmup=d - 1),
             Feature(_h(f"cmean{d}"), _sum("c", d) * (1 / d), warmup=d - 1, pointwise=True),
             Feature(_h(f"qtl{d}"), _quantiles(d), warmup=d - 1, exact_window=True,
-                    dtype=_QUANTILES),
+                    dtype=quantile_fields_dtype(_QUANTILES)),
         ]  # fmt: skip
     # sign counts of close against the last 4, 9, 19, 29, 59 rows, each from the previous
     previous = 1
@@ -262,12 +262,13 @@ def _helpers() -> list[Feature]:
     return out
 
 
-_QUANTILES: Final = pl.Struct({"upper": pl.Float64, "lower": pl.Float64})
+_QUANTILES: Final = (("upper", 0.8), ("lower", 0.2))
+"""The quantiles of QTLU and QTLD, by the field of the helper column that holds them."""
 
 
 def _quantiles(d: int) -> pl.Expr:
     """The 0.8 (``upper``) and 0.2 (``lower``) quantiles of the closes over ``d`` rows."""
-    return rolling_quantile_fields(c, d, [("upper", 0.8), ("lower", 0.2)])
+    return rolling_quantile_fields(c, d, _QUANTILES)
 
 
 def _window_extreme(column: pl.Expr, name: str, d: int, *, top: bool) -> pl.Expr:

@@ -24,14 +24,29 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import polars as pl
 
-__all__ = ["rolling_quantile_fields", "rolling_quantiles"]
+from m002._checks import check_int
+from m002.exceptions import ConfigError
+
+__all__ = ["quantile_fields_dtype", "rolling_quantile_fields", "rolling_quantiles"]
 
 
 def rolling_quantiles(values: np.ndarray, window: int, quantiles: np.ndarray) -> np.ndarray:
     """``out[j, t]``: the ``quantiles[j]`` quantile (linear interpolation) of
     ``values[t - window + 1 : t + 1]``; NaN before the first full window and for a window
-    holding a NaN. Compiled on the first call (numba, cached on disk)."""
-    return _compiled()(np.ascontiguousarray(values, dtype=np.float64), window, quantiles)
+    holding a NaN. Compiled on the first call (numba, cached on disk).
+
+    Raises
+    ------
+    ConfigError
+        If ``window`` is not an int >= 1 or a quantile is not in [0, 1] (the compiled loop
+        does not check its indices).
+    """
+    check_int("window", window, 1)
+    levels = np.asarray(quantiles, dtype=np.float64)
+    if not np.all((levels >= 0) & (levels <= 1)):  # NaN fails too
+        msg = f"`quantiles` must be in [0, 1], got `quantiles={levels.tolist()!r}`"
+        raise ConfigError(msg)
+    return _compiled()(np.ascontiguousarray(values, dtype=np.float64), window, levels)
 
 
 @functools.cache
@@ -109,6 +124,11 @@ def _sorted_window_quantiles(
     return out
 
 
+def quantile_fields_dtype(quantiles: Sequence[tuple[str, float]]) -> pl.Struct:
+    """The struct type `rolling_quantile_fields` gives: one Float64 field per name."""
+    return pl.Struct(dict.fromkeys((name for name, _ in quantiles), pl.Float64))
+
+
 def rolling_quantile_fields(
     column: pl.Expr, window: int, quantiles: Sequence[tuple[str, float]]
 ) -> pl.Expr:
@@ -117,7 +137,6 @@ def rolling_quantile_fields(
     of the column it runs over, and for windows holding a missing value)."""
     names = [name for name, _ in quantiles]
     levels = np.array([q for _, q in quantiles], dtype=np.float64)
-    dtype = pl.Struct(dict.fromkeys(names, pl.Float64))
 
     def compute(series: pl.Series) -> pl.Series:
         values = series.cast(pl.Float64).to_numpy()
@@ -126,4 +145,4 @@ def rolling_quantile_fields(
         fields = [pl.Series(name, row, nan_to_null=True) for name, row in rows]
         return pl.struct(fields, eager=True).alias(series.name)
 
-    return column.map_batches(compute, return_dtype=dtype)
+    return column.map_batches(compute, return_dtype=quantile_fields_dtype(quantiles))

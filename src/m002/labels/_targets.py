@@ -67,9 +67,9 @@ is the same for every name on a date and so of no use in choosing between names.
     date of wide dispersion weighs no more in the fit than a quiet one. Unit-free (0 on a
     date whose returns are all equal; null where the date has a single such row).
 
-The excess, vol-scaled, rank and z-score targets depend on which tickers share the date in the frame
-they are computed on: compute them on the frame a model is fitted on (the head does so
-itself, from its ``target`` parameter). Like ``future_ret_pct`` they look ahead by
+The excess, vol-scaled, rank and z-score targets depend on which tickers share the date in
+the frame they are computed on: compute them on the frame a model is fitted on (the head
+does so itself, from its ``target`` parameter). Like ``future_ret_pct`` they look ahead by
 ``horizon`` rows.
 """
 
