@@ -127,20 +127,16 @@ def fit_and_predict(
 
 
 def daily_rank_ic(predicted: pl.DataFrame) -> pl.DataFrame:
-    """Per date: Spearman correlation of the expected return with the return from t and from
-    t+1 (dates with at least 5 names having both)."""
-    out = []
-    for column, name in (("future_ret_pct", "ic_t"), ("future_ret_next_pct", "ic_next")):
-        out.append(
-            predicted.drop_nulls(["pred_expected_ret_pct", column])
-            .group_by("date")
-            .agg(
-                pl.len().alias("n"),
-                pl.corr("pred_expected_ret_pct", column, method="spearman").alias(name),
-            )
-            .filter(pl.col("n") >= 5)
-            .drop("n")
+    """Per date: the rank IC of the expected return with the return from t and from t+1
+    (`m002.head.per_date_ic`: dates with at least 5 names having both)."""
+    from m002.head import per_date_ic
+
+    out = [
+        per_date_ic(predicted, "pred_expected_ret_pct", target).select(
+            "date", pl.col("rank_ic").alias(name)
         )
+        for target, name in (("future_ret_pct", "ic_t"), ("future_ret_next_pct", "ic_next"))
+    ]
     return out[0].join(out[1], on="date", how="full", coalesce=True).sort("date")
 
 

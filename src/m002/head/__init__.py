@@ -10,7 +10,7 @@ from m002.head._head import (
     MultiTaskHead,
     RegressionLoss,
 )
-from m002.head._metrics import daily_ic, head_metrics
+from m002.head._metrics import daily_ic, head_metrics, per_date_ic
 from m002.head._normalize import FillMissing, Normalize
 from m002.head._sampling import HEAD_SAMPLERS
 
@@ -27,4 +27,5 @@ __all__ = [
     "RegressionLoss",
     "daily_ic",
     "head_metrics",
+    "per_date_ic",
 ]

@@ -10,19 +10,16 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from m002._schema import DATE, require_columns
 
-__all__ = ["daily_ic", "head_metrics"]
+__all__ = ["daily_ic", "head_metrics", "per_date_ic"]
 
 
-def daily_ic(
+def per_date_ic(
     frame: pl.DataFrame, prediction: str, target: str, *, min_names: int = 5
-) -> dict[str, float | int]:
-    """Cross-sectional correlation of ``prediction`` with ``target`` per date, averaged.
-
-    Dates with fewer than ``min_names`` tickers having both values are skipped. Returns the
-    mean Pearson IC and Spearman rank IC, their standard deviations, ICIR (mean / sd) and the
-    number of dates used.
-    """
-    per_day = (
+) -> pl.DataFrame:
+    """Per date (sorted): ``n``, the Pearson ``ic`` and the Spearman ``rank_ic`` of
+    ``prediction`` with ``target`` across the rows having both; dates with fewer than
+    ``min_names`` such rows, or an undefined correlation (a constant column), are left out."""
+    return (
         frame.drop_nulls([prediction, target])
         .group_by(DATE)
         .agg(
@@ -35,6 +32,19 @@ def daily_ic(
         .drop_nulls(["ic", "rank_ic"])
         .sort(DATE)  # group_by order varies; a fixed order keeps the means bit-identical
     )
+
+
+def daily_ic(
+    frame: pl.DataFrame, prediction: str, target: str, *, min_names: int = 5
+) -> dict[str, float | int]:
+    """Cross-sectional correlation of ``prediction`` with ``target`` per date
+    (`per_date_ic`), averaged.
+
+    Dates with fewer than ``min_names`` tickers having both values are skipped. Returns the
+    mean Pearson IC and Spearman rank IC, their standard deviations, ICIR (mean / sd) and the
+    number of dates used.
+    """
+    per_day = per_date_ic(frame, prediction, target, min_names=min_names)
     out: dict[str, float | int] = {"n_dates": per_day.height}
     for name in ("ic", "rank_ic"):
         values = per_day[name].to_numpy()
