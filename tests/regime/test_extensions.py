@@ -38,6 +38,7 @@ from m002.regime import (
 )
 from m002.regime._classifier import RegimeClassifier as _Classifier
 from m002.regime._curriculum import LossCurriculum
+from m002.regime._losses import weighted_mean_loss
 
 TINY = {"hidden_size": 8, "max_epochs": 2, "batch_size": 64, "seed": 0, "verbose": False}
 
@@ -94,6 +95,39 @@ def test_focal_loss_with_gamma_zero_is_the_smoothed_cross_entropy() -> None:
     focal = FocalLoss(gamma=0.0, label_smoothing=0.15, reduction="none")(logits, y)
     cross = nn.CrossEntropyLoss(label_smoothing=0.15, reduction="none")(logits, y)
     np.testing.assert_allclose(focal.numpy(), cross.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        FocalLoss(gamma=2.0, label_smoothing=0.15, reduction="none"),
+        nn.CrossEntropyLoss(label_smoothing=0.15, reduction="none"),
+    ],
+)
+def test_a_weighted_batch_trains_like_its_repeated_windows(loss: nn.Module) -> None:
+    # balanced batches weigh each window by its repeats instead of repeating it: the loss
+    # and every gradient are the repeated batch's (no dropout, so the passes agree)
+    torch.manual_seed(0)
+    model = RegimeLSTM(3, 6, hidden_size=5, dropout=0.0).double()
+    x = torch.randn(7, 4, 3, dtype=torch.float64)
+    y = torch.tensor([0, 1, 1, 2, 5, 5, 3])
+    weight = torch.tensor([3.0, 1.0, 2.0, 1.0, 4.0, 1.0, 2.0], dtype=torch.float64)
+
+    def step(windows: torch.Tensor, outcomes: torch.Tensor, w: torch.Tensor) -> list[torch.Tensor]:
+        model.zero_grad()
+        value = weighted_mean_loss(loss, model(windows), outcomes, w)
+        value.backward()
+        return [value.detach(), *(p.grad.clone() for p in model.parameters())]
+
+    repeats = weight.long()
+    weighted = step(x, y, weight)
+    repeated = step(
+        x.repeat_interleave(repeats, 0),
+        y.repeat_interleave(repeats),
+        torch.ones(int(repeats.sum())),
+    )
+    for mine, theirs in zip(weighted, repeated, strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-12, atol=1e-14)
 
 
 # --- names, config, dependencies ---------------------------------------------------------

@@ -85,12 +85,23 @@ def test_index_batches_are_the_collated_batches_of_the_same_draws() -> None:
     balance = torch.Generator().manual_seed(4)
     assert len(batches) == -(-len(sequences) // 8)
     seen: set[int] = set()
-    for (x, y), start in zip(batches, range(0, len(sequences), 8), strict=True):
+    for (x, y, weight), start in zip(batches, range(0, len(sequences), 8), strict=True):
         items = [dataset[int(i)] for i in permutation[start : start + 8]]
         expected_x, expected_y = balanced_collate_fn(items, generator=balance)
-        assert torch.equal(x, expected_x)
-        assert torch.equal(y, expected_y)
-        counts = Counter(y.tolist())
+        assert bool((weight >= 1).all())
+        # each window once, weighted by its repeats in the collated batch
+        assert len({int(v) for v in x[:, -1, 0]}) == len(y)
+        repeats = weight.to(torch.int64)
+
+        def pairs(windows: torch.Tensor, outcomes: torch.Tensor) -> Counter[tuple[object, ...]]:
+            return Counter(
+                (tuple(w.flatten().tolist()), int(o))
+                for w, o in zip(windows, outcomes, strict=True)
+            )
+
+        repeated = pairs(x.repeat_interleave(repeats, 0), y.repeat_interleave(repeats))
+        assert repeated == pairs(expected_x, expected_y)
+        counts = Counter(y.repeat_interleave(repeats).tolist())
         assert len(set(counts.values())) == 1  # balanced
         seen.update(int(v) for v in x[:, -1, 0])
     assert seen == {int(e) for e in sequences.ends}  # every window in the epoch

@@ -24,6 +24,7 @@ from m002.regime._metrics import (
     reliability_table,
 )
 from m002.regime._model import (
+    Batch,
     RegimeLSTM,
     RegimeSequenceDataset,
     SequenceNetwork,
@@ -62,6 +63,7 @@ __all__ = [
     "SAMPLERS",
     "SEQUENCE_MODELS",
     "STATE_PROB_PREFIX",
+    "Batch",
     "FocalLoss",
     "OutcomeCalibration",
     "RegimeClassifier",

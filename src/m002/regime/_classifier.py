@@ -47,7 +47,7 @@ from m002.labels import (
 from m002.labels._regime import REGIME_LABEL_KNOWN
 from m002.regime._calibration import OutcomeCalibration
 from m002.regime._curriculum import CURRICULA, AllWindows
-from m002.regime._losses import LOSSES, build_loss
+from m002.regime._losses import LOSSES, build_loss, weighted_mean_loss
 from m002.regime._metrics import classification_metrics, outcome_metrics, reliability_table
 from m002.regime._model import SequenceNetwork
 from m002.regime._networks import SEQUENCE_MODELS, build_network
@@ -566,15 +566,19 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
             }
         }
 
-    def _window_losses(self, model: SequenceNetwork, train: SequenceSet) -> np.ndarray:
-        """Each training window's loss under ``model`` (no dropout): the curriculum's
-        difficulty."""
-        loss_fn = build_loss(
+    def _window_loss(self) -> nn.Module:
+        """The configured loss, one value per window."""
+        return build_loss(
             self.loss,
             label_smoothing=self.label_smoothing,
             focal_gamma=self.focal_gamma,
             reduction="none",
         )
+
+    def _window_losses(self, model: SequenceNetwork, train: SequenceSet) -> np.ndarray:
+        """Each training window's loss under ``model`` (no dropout): the curriculum's
+        difficulty."""
+        loss_fn = self._window_loss()
         logits = self._logits(model, train)
         y = torch.from_numpy(train.require_labels().astype(np.int64))
         with torch.no_grad():
@@ -659,9 +663,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=self.lr, weight_decay=self.weight_decay
         )
-        loss_fn = build_loss(
-            self.loss, label_smoothing=self.label_smoothing, focal_gamma=self.focal_gamma
-        )
+        loss_fn = self._window_loss()
         sampler = SAMPLERS[self.sampling](
             batch_size=self.batch_size,
             seed=self.seed,
@@ -687,17 +689,18 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
                     "", total=batches.n_batches, epoch=epoch, loss=0.0, acc=0.0, valid=""
                 )
                 model.train()
-                loss_sum, correct, seen = 0.0, 0, 0
-                for x, y in batches.batches:
+                loss_sum, correct, seen = 0.0, 0.0, 0.0
+                for x, y, weight in batches.batches:
                     optimizer.zero_grad()
                     logits = model(x)
-                    loss = loss_fn(logits, y)
-                    loss.backward()
+                    loss = weighted_mean_loss(loss_fn, logits, y, weight)
+                    loss.backward()  # type: ignore[no-untyped-call]
                     nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                     optimizer.step()
-                    loss_sum += loss.item() * y.numel()
-                    correct += int((logits.argmax(1) == y).sum())
-                    seen += y.numel()
+                    count = float(weight.sum())  # each window counts `weight` times
+                    loss_sum += loss.item() * count
+                    correct += float(((logits.argmax(1) == y) * weight).sum())
+                    seen += count
                     progress.update(task, advance=1, loss=loss_sum / seen, acc=correct / seen)
                 record = {
                     "epoch": epoch,

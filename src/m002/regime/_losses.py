@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-__all__ = ["LOSSES", "FocalLoss", "build_loss"]
+__all__ = ["LOSSES", "FocalLoss", "build_loss", "weighted_mean_loss"]
 
 # (1 - p) is floored here so that its power's gradient stays finite where p rounds to 1
 _MIN_MISS: Final = 1e-12
@@ -88,3 +88,13 @@ def build_loss(
     return LOSSES[name](
         label_smoothing=label_smoothing, focal_gamma=focal_gamma, reduction=reduction
     )
+
+
+def weighted_mean_loss(
+    loss: nn.Module, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
+    """The mean of ``loss`` (built with ``reduction="none"``) over windows that count
+    ``weight`` times each: the mean loss of the batch with each window repeated ``weight``
+    times, at the cost of one forward and backward pass per distinct window."""
+    per_window: torch.Tensor = loss(logits, target)
+    return (per_window * weight).sum() / weight.sum()

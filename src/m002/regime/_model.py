@@ -4,7 +4,7 @@ model shares), `RegimeLSTM`, `RegimeSequenceDataset`, `balanced_collate_fn`."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from m002.regime._sequences import SequenceSet, window_indices
 
 __all__ = [
+    "Batch",
     "RegimeLSTM",
     "RegimeSequenceDataset",
     "SequenceNetwork",
@@ -157,25 +158,46 @@ def balanced_collate_fn(
     return x, labels[order]
 
 
+class Batch(NamedTuple):
+    """One training step's windows: raw ``x`` ``(n, seq_len, n_features)``, outcomes ``y``
+    ``(n,)`` and ``weight`` ``(n,)`` float32, how many times each window counts in the
+    step's mean loss (`Batch.once` for once each)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    weight: torch.Tensor
+
+    @classmethod
+    def once(cls, x: torch.Tensor, y: torch.Tensor) -> Batch:
+        """Every window counted once."""
+        return cls(x, y, torch.ones(y.numel(), dtype=torch.float32))
+
+
 def balanced_batches(
     sequences: SequenceSet,
     batch_size: int,
     *,
     shuffle: torch.Generator,
     balance: torch.Generator,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of shuffled, balanced ``(x, y)`` batches over ``sequences``' windows.
+) -> Iterator[Batch]:
+    """One epoch of shuffled, balanced batches over ``sequences``' windows.
 
-    The windows are shuffled with ``shuffle``, cut into batches of ``batch_size`` and each
-    batch is balanced by `balanced_order` (drawing with ``balance``); each batch's windows
-    are then read from the feature matrix with one index array.
+    The windows are shuffled with ``shuffle`` and cut into batches of ``batch_size``; each
+    batch is balanced by `balanced_order` (drawing with ``balance``), and the repeats it asks
+    for become weights: each window of the batch appears once, read from the feature matrix
+    with one index array, with ``weight`` the number of times `balanced_order` took it. The
+    weighted mean loss is the mean loss of the repeated batch (`balanced_collate_fn`), and the
+    network reads each window once instead of once per repeat (on the sample, a third of a
+    balanced batch's windows are repeats); the one difference is dropout's, one mask per
+    window where each repeat had its own.
     """
     labels = torch.from_numpy(sequences.require_labels().astype(np.int64))
     matrix = torch.from_numpy(sequences.features)
     permutation = torch.randperm(len(sequences), generator=shuffle)
     for start in range(0, len(sequences), batch_size):
         chosen = permutation[start : start + batch_size]
-        chosen = chosen[balanced_order(labels[chosen], balance)]
+        order = balanced_order(labels[chosen], balance)
+        weight = torch.bincount(order, minlength=chosen.numel()).to(torch.float32)
         ends = sequences.ends[chosen.numpy()]
         x = matrix[torch.from_numpy(window_indices(ends, sequences.seq_len))]
-        yield x, labels[chosen]
+        yield Batch(x, labels[chosen], weight)

@@ -5,7 +5,8 @@ easiest share) into that epoch's ``(x, y)`` batches of raw windows:
 
 - ``"balanced_batch"`` (the default): every state window and a seeded draw of no-state windows
   as large as the average state (`epoch_windows`), shuffled, cut into batches and each batch
-  balanced by repeating its minority outcomes (`balanced_batches`);
+  balanced by repeating its minority outcomes (`balanced_batches`; a repeat is a weight on
+  the window in the loss, not another copy the network reads);
 - ``"none"``: every allowed window once, shuffled, no rebalancing: the batches carry the
   outcomes at their training frequencies;
 - ``"smote"``, ``"adasyn"`` (imbalanced-learn, ``pip install 'm002[experiments]'``): the same
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 
 from m002._checks import import_extra
-from m002.regime._model import balanced_batches
+from m002.regime._model import Batch, balanced_batches
 from m002.regime._outcomes import NO_STATE_ID
 from m002.regime._sequences import SequenceSet, window_indices
 
@@ -52,7 +53,7 @@ class Epoch(NamedTuple):
     """One epoch's batches and how many there are (for the progress bar)."""
 
     n_batches: int
-    batches: Iterator[tuple[torch.Tensor, torch.Tensor]]
+    batches: Iterator[Batch]
 
 
 def epoch_windows(labels: np.ndarray, generator: torch.Generator) -> np.ndarray:
@@ -69,11 +70,11 @@ def epoch_windows(labels: np.ndarray, generator: torch.Generator) -> np.ndarray:
 
 def _shuffled_batches(
     x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: torch.Generator
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+) -> Iterator[Batch]:
     permutation = torch.randperm(y.numel(), generator=shuffle)
     for start in range(0, y.numel(), batch_size):
         chosen = permutation[start : start + batch_size]
-        yield x[chosen], y[chosen]
+        yield Batch.once(x[chosen], y[chosen])
 
 
 class WindowSampler:
@@ -162,12 +163,12 @@ class ShuffledSampler(WindowSampler):
         matrix = torch.from_numpy(chosen.features)
         permutation = torch.randperm(len(chosen), generator=self.shuffle)
 
-        def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        def batches() -> Iterator[Batch]:
             for start in range(0, len(chosen), self.batch_size):
                 picked = permutation[start : start + self.batch_size]
                 ends = chosen.ends[picked.numpy()]
                 x = matrix[torch.from_numpy(window_indices(ends, chosen.seq_len))]
-                yield x, labels[picked]
+                yield Batch.once(x, labels[picked])
 
         return Epoch(math.ceil(len(chosen) / self.batch_size), batches())
 
