@@ -138,7 +138,7 @@ def test_a_weighted_batch_trains_like_its_repeated_windows(loss: nn.Module) -> N
     [
         ("model", "gru", "'lstm', 'transformer'"),
         ("loss", "hinge", "'cross_entropy', 'focal'"),
-        ("sampling", "smoot", "'balanced_batch', 'none', 'smote', 'adasyn'"),
+        ("sampling", "smoot", "'balanced_batch', 'weighted_batch', 'none', 'smote', 'adasyn'"),
         ("curriculum", "self_paced", "'none', 'loss'"),
     ],
 )

@@ -4,6 +4,7 @@ from collections import Counter
 
 import numpy as np
 import polars as pl
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -60,7 +61,14 @@ def test_dataset_items_are_views_with_their_labels() -> None:
     assert label == 3
 
 
-def test_index_batches_are_the_collated_batches_of_the_same_draws() -> None:
+def _pairs(windows: torch.Tensor, outcomes: torch.Tensor) -> Counter[tuple[object, ...]]:
+    return Counter(
+        (tuple(w.flatten().tolist()), int(o)) for w, o in zip(windows, outcomes, strict=True)
+    )
+
+
+@pytest.mark.parametrize("weights", [False, True])
+def test_index_batches_are_the_collated_batches_of_the_same_draws(weights: bool) -> None:
     rng = np.random.default_rng(0)
     n = 40
     frame = pl.DataFrame(
@@ -78,6 +86,7 @@ def test_index_batches_are_the_collated_batches_of_the_same_draws() -> None:
             8,
             shuffle=torch.Generator().manual_seed(3),
             balance=torch.Generator().manual_seed(4),
+            weights=weights,
         )
     )
     dataset = RegimeSequenceDataset(sequences)
@@ -88,20 +97,18 @@ def test_index_batches_are_the_collated_batches_of_the_same_draws() -> None:
     for (x, y, weight), start in zip(batches, range(0, len(sequences), 8), strict=True):
         items = [dataset[int(i)] for i in permutation[start : start + 8]]
         expected_x, expected_y = balanced_collate_fn(items, generator=balance)
-        assert bool((weight >= 1).all())
-        # each window once, weighted by its repeats in the collated batch
-        assert len({int(v) for v in x[:, -1, 0]}) == len(y)
-        repeats = weight.to(torch.int64)
-
-        def pairs(windows: torch.Tensor, outcomes: torch.Tensor) -> Counter[tuple[object, ...]]:
-            return Counter(
-                (tuple(w.flatten().tolist()), int(o))
-                for w, o in zip(windows, outcomes, strict=True)
-            )
-
-        repeated = pairs(x.repeat_interleave(repeats, 0), y.repeat_interleave(repeats))
-        assert repeated == pairs(expected_x, expected_y)
-        counts = Counter(y.repeat_interleave(repeats).tolist())
+        if weights:  # each window once, weighted by its repeats in the collated batch
+            assert weight is not None
+            assert len({int(v) for v in x[:, -1, 0]}) == len(y)
+            repeats = weight.to(torch.int64)
+            assert torch.equal(repeats.to(weight.dtype), weight)
+            x, y = x.repeat_interleave(repeats, 0), y.repeat_interleave(repeats)
+            assert _pairs(x, y) == _pairs(expected_x, expected_y)
+        else:  # every repeat a copy, in the collated order
+            assert weight is None
+            assert torch.equal(x, expected_x)
+            assert torch.equal(y, expected_y)
+        counts = Counter(y.tolist())
         assert len(set(counts.values())) == 1  # balanced
         seen.update(int(v) for v in x[:, -1, 0])
     assert seen == {int(e) for e in sequences.ends}  # every window in the epoch

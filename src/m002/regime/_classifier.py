@@ -186,9 +186,10 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         whose softmax is flatter, the validation temperature corrects what remains.
     focal_gamma : float
         The focal loss's exponent (>= 0; default 2.0; 0 is the cross-entropy).
-    sampling : {"balanced_batch", "none", "smote", "adasyn"}
+    sampling : {"balanced_batch", "weighted_batch", "none", "smote", "adasyn"}
         How each epoch's batches are drawn from the training windows
-        (`m002.regime.SAMPLERS`): today's epoch draw with balanced batches, every window
+        (`m002.regime.SAMPLERS`): today's epoch draw with balanced batches (repeats as
+        copies, or as weights: the same loss, a third fewer windows to compute), every window
         at its training frequency, or the epoch draw completed with SMOTE's or ADASYN's
         synthetic windows (imbalanced-learn: ``pip install 'm002[experiments]'``). The
         calibration takes the network's output from the mix its batches had (balanced, or
@@ -566,19 +567,20 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
             }
         }
 
-    def _window_loss(self) -> nn.Module:
-        """The configured loss, one value per window."""
+    def _loss(self, reduction: str) -> nn.Module:
+        """The configured loss: the batch's mean (``"mean"``) or one value per window
+        (``"none"``)."""
         return build_loss(
             self.loss,
             label_smoothing=self.label_smoothing,
             focal_gamma=self.focal_gamma,
-            reduction="none",
+            reduction=reduction,
         )
 
     def _window_losses(self, model: SequenceNetwork, train: SequenceSet) -> np.ndarray:
         """Each training window's loss under ``model`` (no dropout): the curriculum's
         difficulty."""
-        loss_fn = self._window_loss()
+        loss_fn = self._loss("none")
         logits = self._logits(model, train)
         y = torch.from_numpy(train.require_labels().astype(np.int64))
         with torch.no_grad():
@@ -663,7 +665,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=self.lr, weight_decay=self.weight_decay
         )
-        loss_fn = self._window_loss()
+        mean_loss, window_loss = self._loss("mean"), self._loss("none")
         sampler = SAMPLERS[self.sampling](
             batch_size=self.batch_size,
             seed=self.seed,
@@ -693,13 +695,18 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
                 for x, y, weight in batches.batches:
                     optimizer.zero_grad()
                     logits = model(x)
-                    loss = weighted_mean_loss(loss_fn, logits, y, weight)
-                    loss.backward()  # type: ignore[no-untyped-call]
+                    hits = logits.argmax(1) == y
+                    if weight is None:
+                        loss, count = mean_loss(logits, y), float(y.numel())
+                        correct += float(hits.sum())
+                    else:  # each window counts `weight` times
+                        loss = weighted_mean_loss(window_loss, logits, y, weight)
+                        count = float(weight.sum())
+                        correct += float((hits * weight).sum())
+                    loss.backward()
                     nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                     optimizer.step()
-                    count = float(weight.sum())  # each window counts `weight` times
                     loss_sum += loss.item() * count
-                    correct += float(((logits.argmax(1) == y) * weight).sum())
                     seen += count
                     progress.update(task, advance=1, loss=loss_sum / seen, acc=correct / seen)
                 record = {

@@ -160,17 +160,12 @@ def balanced_collate_fn(
 
 class Batch(NamedTuple):
     """One training step's windows: raw ``x`` ``(n, seq_len, n_features)``, outcomes ``y``
-    ``(n,)`` and ``weight`` ``(n,)`` float32, how many times each window counts in the
-    step's mean loss (`Batch.once` for once each)."""
+    ``(n,)`` and ``weight``, how many times each window counts in the step's mean loss
+    (``(n,)`` float32; None for once each)."""
 
     x: torch.Tensor
     y: torch.Tensor
-    weight: torch.Tensor
-
-    @classmethod
-    def once(cls, x: torch.Tensor, y: torch.Tensor) -> Batch:
-        """Every window counted once."""
-        return cls(x, y, torch.ones(y.numel(), dtype=torch.float32))
+    weight: torch.Tensor | None = None
 
 
 def balanced_batches(
@@ -179,17 +174,19 @@ def balanced_batches(
     *,
     shuffle: torch.Generator,
     balance: torch.Generator,
+    weights: bool = False,
 ) -> Iterator[Batch]:
     """One epoch of shuffled, balanced batches over ``sequences``' windows.
 
-    The windows are shuffled with ``shuffle`` and cut into batches of ``batch_size``; each
-    batch is balanced by `balanced_order` (drawing with ``balance``), and the repeats it asks
-    for become weights: each window of the batch appears once, read from the feature matrix
-    with one index array, with ``weight`` the number of times `balanced_order` took it. The
-    weighted mean loss is the mean loss of the repeated batch (`balanced_collate_fn`), and the
-    network reads each window once instead of once per repeat (on the sample, a third of a
-    balanced batch's windows are repeats); the one difference is dropout's, one mask per
-    window where each repeat had its own.
+    The windows are shuffled with ``shuffle``, cut into batches of ``batch_size`` and each
+    batch is balanced by `balanced_order` (drawing with ``balance``); each batch's windows
+    are then read from the feature matrix with one index array, every repeat a copy.
+
+    With ``weights`` the same draws give each window of the batch once, with ``weight`` the
+    number of times `balanced_order` took it: the weighted mean loss is the repeated batch's
+    mean loss, and the network reads each window once instead of once per repeat (on the
+    sample a third of a balanced batch's windows are repeats). The one difference is
+    dropout's: one mask per window where each repeat had its own.
     """
     labels = torch.from_numpy(sequences.require_labels().astype(np.int64))
     matrix = torch.from_numpy(sequences.features)
@@ -197,7 +194,11 @@ def balanced_batches(
     for start in range(0, len(sequences), batch_size):
         chosen = permutation[start : start + batch_size]
         order = balanced_order(labels[chosen], balance)
-        weight = torch.bincount(order, minlength=chosen.numel()).to(torch.float32)
+        weight = None
+        if weights:
+            weight = torch.bincount(order, minlength=chosen.numel()).to(torch.float32)
+        else:
+            chosen = chosen[order]
         ends = sequences.ends[chosen.numpy()]
         x = matrix[torch.from_numpy(window_indices(ends, sequences.seq_len))]
         yield Batch(x, labels[chosen], weight)

@@ -5,8 +5,10 @@ easiest share) into that epoch's ``(x, y)`` batches of raw windows:
 
 - ``"balanced_batch"`` (the default): every state window and a seeded draw of no-state windows
   as large as the average state (`epoch_windows`), shuffled, cut into batches and each batch
-  balanced by repeating its minority outcomes (`balanced_batches`; a repeat is a weight on
-  the window in the loss, not another copy the network reads);
+  balanced by repeating its minority outcomes (`balanced_batches`);
+- ``"weighted_batch"``: the same draws, each repeat a weight on the window in the loss instead
+  of another copy of it: the same loss with a third fewer windows through the network (one
+  dropout mask per window instead of one per repeat);
 - ``"none"``: every allowed window once, shuffled, no rebalancing: the batches carry the
   outcomes at their training frequencies;
 - ``"smote"``, ``"adasyn"`` (imbalanced-learn, ``pip install 'm002[experiments]'``): the same
@@ -74,7 +76,7 @@ def _shuffled_batches(
     permutation = torch.randperm(y.numel(), generator=shuffle)
     for start in range(0, y.numel(), batch_size):
         chosen = permutation[start : start + batch_size]
-        yield Batch.once(x[chosen], y[chosen])
+        yield Batch(x[chosen], y[chosen])
 
 
 class WindowSampler:
@@ -143,13 +145,25 @@ class WindowSampler:
 class BalancedBatchSampler(WindowSampler):
     """``"balanced_batch"``: `epoch_windows`, then `balanced_batches`."""
 
+    weights: ClassVar[bool] = False
+
     def epoch(self, train: SequenceSet, allowed: np.ndarray) -> Epoch:
         labels = train.require_labels()
         chosen = train.subset(self.capped(allowed[epoch_windows(labels[allowed], self.draw)]))
         batches = balanced_batches(
-            chosen, self.batch_size, shuffle=self.shuffle, balance=self.balance
+            chosen,
+            self.batch_size,
+            shuffle=self.shuffle,
+            balance=self.balance,
+            weights=self.weights,
         )
         return Epoch(math.ceil(len(chosen) / self.batch_size), batches)
+
+
+class WeightedBatchSampler(BalancedBatchSampler):
+    """``"weighted_batch"``: `balanced_batches` with its repeats as weights."""
+
+    weights = True
 
 
 class ShuffledSampler(WindowSampler):
@@ -168,7 +182,7 @@ class ShuffledSampler(WindowSampler):
                 picked = permutation[start : start + self.batch_size]
                 ends = chosen.ends[picked.numpy()]
                 x = matrix[torch.from_numpy(window_indices(ends, chosen.seq_len))]
-                yield Batch.once(x, labels[picked])
+                yield Batch(x, labels[picked])
 
         return Epoch(math.ceil(len(chosen) / self.batch_size), batches())
 
@@ -280,6 +294,7 @@ class AdasynSampler(_SyntheticSampler):
 
 SAMPLERS: Final[dict[str, type[WindowSampler]]] = {
     "balanced_batch": BalancedBatchSampler,
+    "weighted_batch": WeightedBatchSampler,
     "none": ShuffledSampler,
     "smote": SmoteSampler,
     "adasyn": AdasynSampler,
