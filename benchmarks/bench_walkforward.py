@@ -7,14 +7,15 @@ the stage cache, the time of a backtest re-run at another cost (the cost-sensiti
 re-training), and the strategy / baseline / ablation table. ``--compare RUN_DIR`` prints the
 out-of-sample prediction metrics and the strategy's Sharpe next to an earlier run's (same
 test years), for a change that must not make them worse; ``--warm-start-epochs N`` runs with
-layer 1's warm start, ``--max-windows-per-epoch N`` with its epochs capped at N windows.
+layer 1's warm start, ``--max-windows-per-epoch N`` with its epochs capped at N windows,
+``--sampling NAME`` with another of its samplers (``weighted_batch``).
 Each table is printed for every test year, and for the years up to ``--split`` and after it
 (the default configuration was chosen on the first, `benchmarks/bench_portfolio.py`); then one
 JSON line. The run directory is kept for `m002 report`.
 
     python benchmarks/bench_walkforward.py [--source ../shared/data/sp500_sample]
         [--out /tmp/m002_walkforward_run] [--cache-dir DIR] [--split 2013-12-31]
-        [--compare RUN_DIR] [--warm-start-epochs N] [--max-windows-per-epoch N]
+        [--compare RUN_DIR] [--warm-start-epochs N] [--max-windows-per-epoch N] [--sampling NAME]
         [--executor local|processes|ray]
         [--workers N]
 """
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--compare", type=Path, default=None)
     parser.add_argument("--warm-start-epochs", type=int, default=None)
     parser.add_argument("--max-windows-per-epoch", type=int, default=None)
+    parser.add_argument("--sampling", default=None, help="layer 1's [regime] sampling")
     parser.add_argument("--executor", default="local")
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
@@ -84,11 +86,17 @@ def main() -> None:
         config = dataclasses.replace(
             config, pipeline=dataclasses.replace(pipeline, crossfit=crossfit)
         )
-    if args.max_windows_per_epoch is not None:
-        pipeline = config.pipeline
-        regime = dataclasses.replace(
-            pipeline.regime, max_windows_per_epoch=args.max_windows_per_epoch
+    regime_changes = {
+        key: value
+        for key, value in (
+            ("max_windows_per_epoch", args.max_windows_per_epoch),
+            ("sampling", args.sampling),
         )
+        if value is not None
+    }
+    if regime_changes:
+        pipeline = config.pipeline
+        regime = dataclasses.replace(pipeline.regime, **regime_changes)
         config = dataclasses.replace(config, pipeline=dataclasses.replace(pipeline, regime=regime))
     with tempfile.TemporaryDirectory(prefix="m002_bench_wf_") as tmp:
         cache = args.cache_dir or Path(tmp) / "cache"
