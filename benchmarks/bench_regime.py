@@ -7,6 +7,7 @@ accuracy next to the majority class and a logistic regression on each window's l
 Prints one JSON line.
 
     python benchmarks/bench_regime.py [--epochs 15] [--source ../shared/data/sp500_sample]
+        [--sampling balanced_batch|weighted_batch|...]
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=SAMPLE)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sampling", default="balanced_batch", help="[regime] sampling")
     args = parser.parse_args()
     if not args.source.exists():
         print(json.dumps({"benchmark": "regime", "skipped": f"{args.source} is absent"}))
@@ -63,7 +65,9 @@ def main() -> None:
     prepare_s = time.perf_counter() - t0
     shares = label_distribution(frame).select("regime_state", "share")
 
-    model = RegimeClassifier(max_epochs=args.epochs, seed=args.seed, verbose=False)
+    model = RegimeClassifier(
+        max_epochs=args.epochs, seed=args.seed, sampling=args.sampling, verbose=False
+    )
     columns = list(DEFAULT_SEQUENCE_FEATURES)
     before = rss_mb()
     t0 = time.perf_counter()
@@ -99,6 +103,7 @@ def main() -> None:
         "m002": __version__,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "sampling": args.sampling,
         "rows": frame.height,
         "tickers": frame["ticker"].n_unique(),
         "label_shares": {r: round(s, 4) for r, s in shares.iter_rows()},
