@@ -6,7 +6,9 @@ default config (10 bps per side). Measured: wall time of the walk-forward (cold 
 the stage cache, the time of a backtest re-run at another cost (the cost-sensitivity path: no
 re-training), and the strategy / baseline / ablation table. ``--compare RUN_DIR`` prints the
 out-of-sample prediction metrics and the strategy's Sharpe next to an earlier run's (same
-test years), for a change that must not make them worse; ``--warm-start-epochs N`` runs with
+test years), and per metric the mean difference fold by fold with its standard error over
+folds, for the years up to ``--split`` and after it: what a rule for a default (decide on
+the early folds, report the later ones) reads; ``--warm-start-epochs N`` runs with
 layer 1's warm start, ``--max-windows-per-epoch N`` with its epochs capped at N windows,
 ``--sampling NAME`` with another of its samplers (``weighted_batch``).
 Each table is printed for every test year, and for the years up to ``--split`` and after it
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import resource
 import tempfile
 import time
@@ -120,6 +123,11 @@ def main() -> None:
         before = None
         if args.compare is not None:
             before = _compare(args.compare, run, at_10, Path(tmp) / "compare_10bps")
+            before["paired_folds"] = paired_folds(
+                json.loads((args.compare / "evaluation.json").read_text())["folds"],
+                run["evaluation"]["folds"],
+                date.fromisoformat(args.split),
+            )
 
     split = date.fromisoformat(args.split)
     periods = {"": {}, f" up to {split}": {"until": split}, f" after {split}": {"after": split}}
@@ -200,6 +208,56 @@ def _compare(earlier: Path, run: dict[str, Any], at_10: Any, out: Path) -> dict[
         cells = " | ".join(f"{row[k]:.4f}" if row.get(k) is not None else "-" for k in keys)
         print(f"| {name} | {cells} |")
     return {k: rows["earlier"].get(k) for k in keys}
+
+
+_PAIRED = ("regime_macro_f1", "regime_all_rows_macro_f1", "regime_all_rows_log_loss", "ap",
+           "rank_ic_mean", "rank_ic_next_mean")  # fmt: skip
+
+
+def paired_folds(
+    earlier: list[dict[str, Any]], folds: list[dict[str, Any]], split: date
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per metric and period (test years up to ``split``, after it): the mean over folds of
+    this run's value minus the earlier run's on the same fold, its standard error over
+    folds, and how many folds got better (lower, for a log loss); printed as a table. The
+    earlier run must have the same folds."""
+    if [f["test_start"] for f in earlier] != [f["test_start"] for f in folds]:
+        msg = "--compare needs a run with the same test folds"
+        raise SystemExit(msg)
+    periods = {f"up to {split}": True, f"after {split}": False}
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    print("\n| metric | test years | earlier | this run | this - earlier (+- SE) | better |")
+    print("|---|---|---|---|---|---|")
+    for key in _PAIRED:
+        for period, early in periods.items():
+            pairs = [
+                (a[key], b[key])
+                for a, b in zip(earlier, folds, strict=True)
+                if (date.fromisoformat(b["test_end"]) <= split) == early
+                and a.get(key) is not None
+                and b.get(key) is not None
+            ]
+            if not pairs:
+                continue
+            diffs = [b - a for a, b in pairs]
+            n = len(diffs)
+            mean = sum(diffs) / n
+            se = (sum((d - mean) ** 2 for d in diffs) / (n - 1) / n) ** 0.5 if n > 1 else math.nan
+            better = sum((d < 0) if key.endswith("log_loss") else (d > 0) for d in diffs)
+            row = {
+                "earlier": sum(a for a, _ in pairs) / n,
+                "this_run": sum(b for _, b in pairs) / n,
+                "difference": mean,
+                "standard_error": se,
+                "better_folds": better,
+                "folds": n,
+            }
+            out.setdefault(key, {})[period] = row
+            print(
+                f"| {key} | {period} | {row['earlier']:.4f} | {row['this_run']:.4f} | "
+                f"{mean:+.4f} +- {se:.4f} | {better}/{n} |"
+            )
+    return out
 
 
 if __name__ == "__main__":
