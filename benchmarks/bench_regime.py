@@ -102,7 +102,7 @@ def main() -> None:
         "benchmark": "regime",
         "m002": __version__,
         "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        "fit_threads": model.threads,  # torch threads while fitting ([regime] threads)
         "sampling": args.sampling,
         "rows": frame.height,
         "tickers": frame["ticker"].n_unique(),
