@@ -27,13 +27,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import resource
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from bench_head_ic import block_mean_se
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sp500_sample"
 COLUMNS = ("cagr", "ann_vol", "sharpe", "sortino", "max_drawdown", "calmar", "hit_rate",
@@ -122,12 +124,8 @@ def main() -> None:
         at_10, _ = backtest_run(args.out, out_dir=Path(tmp) / "backtest_10bps")
         before = None
         if args.compare is not None:
-            before = _compare(args.compare, run, at_10, Path(tmp) / "compare_10bps")
-            before["paired_folds"] = paired_folds(
-                json.loads((args.compare / "evaluation.json").read_text())["folds"],
-                run["evaluation"]["folds"],
-                date.fromisoformat(args.split),
-            )
+            compared = Path(tmp) / "compare_10bps"
+            before = _compare(args.compare, run, at_10, compared, date.fromisoformat(args.split))
 
     split = date.fromisoformat(args.split)
     periods = {"": {}, f" up to {split}": {"until": split}, f" after {split}": {"after": split}}
@@ -183,8 +181,11 @@ _COMPARED = ("ap", "base_rate", "rank_ic_mean", "rank_ic_ir", "regime_macro_f1",
              "regime_all_rows_macro_f1")  # fmt: skip
 
 
-def _compare(earlier: Path, run: dict[str, Any], at_10: Any, out: Path) -> dict[str, Any]:
-    """Print this run's out-of-sample metrics beside ``earlier``'s; return the earlier ones."""
+def _compare(
+    earlier: Path, run: dict[str, Any], at_10: Any, out: Path, split: date
+) -> dict[str, Any]:
+    """Print this run's out-of-sample metrics beside ``earlier``'s, overall and fold by fold
+    (`paired_folds`); return the earlier ones and the paired differences."""
     from m002.evaluation import backtest_run
 
     evaluation = json.loads((earlier / "evaluation.json").read_text())
@@ -207,7 +208,8 @@ def _compare(earlier: Path, run: dict[str, Any], at_10: Any, out: Path) -> dict[
     for name, row in rows.items():
         cells = " | ".join(f"{row[k]:.4f}" if row.get(k) is not None else "-" for k in keys)
         print(f"| {name} | {cells} |")
-    return {k: rows["earlier"].get(k) for k in keys}
+    paired = paired_folds(evaluation["folds"], run["evaluation"]["folds"], split)
+    return {**{k: rows["earlier"].get(k) for k in keys}, "paired_folds": paired}
 
 
 _PAIRED = ("regime_macro_f1", "regime_all_rows_macro_f1", "regime_all_rows_log_loss", "ap",
@@ -241,8 +243,7 @@ def paired_folds(
                 continue
             diffs = [b - a for a, b in pairs]
             n = len(diffs)
-            mean = sum(diffs) / n
-            se = (sum((d - mean) ** 2 for d in diffs) / (n - 1) / n) ** 0.5 if n > 1 else math.nan
+            mean, se = block_mean_se(np.array(diffs), block=1)  # folds are the blocks
             better = sum((d < 0) if key.endswith("log_loss") else (d > 0) for d in diffs)
             row = {
                 "earlier": sum(a for a, _ in pairs) / n,
