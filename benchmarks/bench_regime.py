@@ -7,7 +7,7 @@ accuracy next to the majority class and a logistic regression on each window's l
 Prints one JSON line.
 
     python benchmarks/bench_regime.py [--epochs 15] [--source ../shared/data/sp500_sample]
-        [--sampling balanced_batch|weighted_batch|...]
+        [--sampling balanced_batch|weighted_batch|...] [--hidden-size 64]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sampling", default="balanced_batch", help="[regime] sampling")
+    parser.add_argument("--hidden-size", type=int, default=64, help="[regime] hidden_size")
     args = parser.parse_args()
     if not args.source.exists():
         print(json.dumps({"benchmark": "regime", "skipped": f"{args.source} is absent"}))
@@ -66,7 +67,11 @@ def main() -> None:
     shares = label_distribution(frame).select("regime_state", "share")
 
     model = RegimeClassifier(
-        max_epochs=args.epochs, seed=args.seed, sampling=args.sampling, verbose=False
+        max_epochs=args.epochs,
+        seed=args.seed,
+        sampling=args.sampling,
+        hidden_size=args.hidden_size,
+        verbose=False,
     )
     columns = list(DEFAULT_SEQUENCE_FEATURES)
     before = rss_mb()
@@ -104,6 +109,7 @@ def main() -> None:
         "torch": torch.__version__,
         "fit_threads": model.threads,  # torch threads while fitting ([regime] threads)
         "sampling": args.sampling,
+        "hidden_size": args.hidden_size,
         "rows": frame.height,
         "tickers": frame["ticker"].n_unique(),
         "label_shares": {r: round(s, 4) for r, s in shares.iter_rows()},

@@ -10,7 +10,8 @@ test years), and per metric the mean difference fold by fold with its standard e
 folds, for the years up to ``--split`` and after it: what a rule for a default (decide on
 the early folds, report the later ones) reads; ``--warm-start-epochs N`` runs with
 layer 1's warm start, ``--max-windows-per-epoch N`` with its epochs capped at N windows,
-``--sampling NAME`` with another of its samplers (``weighted_batch``).
+``--sampling NAME`` with another of its samplers (``weighted_batch``), ``--hidden-size N``
+with another width of its network.
 Each table is printed for every test year, and for the years up to ``--split`` and after it
 (the default configuration was chosen on the first, `benchmarks/bench_portfolio.py`); then one
 JSON line. The run directory is kept for `m002 report`.
@@ -18,6 +19,7 @@ JSON line. The run directory is kept for `m002 report`.
     python benchmarks/bench_walkforward.py [--source ../shared/data/sp500_sample]
         [--out /tmp/m002_walkforward_run] [--cache-dir DIR] [--split 2013-12-31]
         [--compare RUN_DIR] [--warm-start-epochs N] [--max-windows-per-epoch N] [--sampling NAME]
+        [--hidden-size N]
         [--executor local|processes|ray]
         [--workers N]
 """
@@ -65,6 +67,7 @@ def main() -> None:
     parser.add_argument("--warm-start-epochs", type=int, default=None)
     parser.add_argument("--max-windows-per-epoch", type=int, default=None)
     parser.add_argument("--sampling", default=None, help="layer 1's [regime] sampling")
+    parser.add_argument("--hidden-size", type=int, default=None, help="[regime] hidden_size")
     parser.add_argument("--executor", default="local")
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
@@ -96,6 +99,7 @@ def main() -> None:
         for key, value in (
             ("max_windows_per_epoch", args.max_windows_per_epoch),
             ("sampling", args.sampling),
+            ("hidden_size", args.hidden_size),
         )
         if value is not None
     }
