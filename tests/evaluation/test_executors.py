@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -49,6 +50,24 @@ def test_results_come_back_in_the_order_of_the_items(kind: str) -> None:
     assert sorted(finished) == list(range(6))
     pids = {r[1] for r in results}
     assert (pids == {os.getpid()}) if kind == "local" else (os.getpid() not in pids)
+
+
+def _started(_: object, value: int) -> tuple[int, int]:
+    return value, time.monotonic_ns()
+
+
+@pytest.mark.parametrize("kind", ["local", "processes"])
+def test_start_from_last_hands_out_the_last_task_first_with_results_in_order(kind: str) -> None:
+    # one worker process runs its tasks in the order they were handed out
+    results = run_tasks(
+        _started, None, [(v,) for v in range(5)], ExecutorConfig(kind, workers=1),
+        start_from_last=True,
+    )  # fmt: skip
+    assert [value for value, _ in results] == list(range(5))
+    starts = [started for _, started in results]
+    expected = sorted(starts, reverse=kind == "processes")  # local runs them as listed
+    assert starts == expected
+    assert len(set(starts)) == 5
 
 
 @pytest.mark.parametrize("kind", ["local", "processes"])

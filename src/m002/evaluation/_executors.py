@@ -177,6 +177,7 @@ def run_tasks(
     config: ExecutorConfig | None = None,
     *,
     on_done: Callable[[int, T], None] | None = None,
+    start_from_last: bool = False,
 ) -> list[T]:
     """``[fn(shared, *args) for args in items]``, run by the executor of ``config``.
 
@@ -186,9 +187,15 @@ def run_tasks(
     ``on_done(index, result)`` is called in the driver as each task finishes (in finishing
     order), for progress. The first task that raises stops the run: the exception propagates
     and the tasks not yet started are cancelled.
+
+    ``start_from_last`` hands the tasks to worker processes or Ray from the last listed to
+    the first (``local`` runs them in their order): for tasks listed by growing size, such as
+    the folds of an expanding window, the longest start first, so that no worker is left
+    alone with a long one at the end while the others idle. The results are the same, in
+    the order of ``items``, either way.
     """
     cfg = config or ExecutorConfig()
-    job = _Job(fn, shared, items, on_done)
+    job = _Job(fn, shared, items, on_done, start_from_last)
     if cfg.runs_here(len(items)):
         for index, args in enumerate(items):
             job.finished(index, fn(shared, *args))
@@ -207,7 +214,13 @@ class _Job:
     shared: Any
     items: Sequence[tuple[Any, ...]]
     on_done: Callable[[int, Any], None] | None
+    start_from_last: bool = False
     results: dict[int, Any] = field(default_factory=dict)
+
+    def start_order(self) -> list[int]:
+        """The indices of ``items`` in the order their tasks are handed out."""
+        order = list(range(len(self.items)))
+        return order[::-1] if self.start_from_last else order
 
     def finished(self, index: int, result: Any) -> None:
         self.results[index] = result
@@ -224,8 +237,8 @@ def _run_processes(job: _Job, cfg: ExecutorConfig) -> None:
         concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool,
     ):
         futures = {
-            pool.submit(_call, threads, job.fn, (job.shared, *args)): i
-            for i, args in enumerate(job.items)
+            pool.submit(_call, threads, job.fn, (job.shared, *job.items[i])): i
+            for i in job.start_order()
         }
         try:
             for future in concurrent.futures.as_completed(futures):
@@ -260,9 +273,10 @@ def _run_ray(job: _Job, cfg: ExecutorConfig) -> None:
         threads = 1 if cfg.address else _threads_per_worker(min(cpus, len(job.items)))
         task = ray.remote(num_cpus=threads)(_call_shared)
         stored = ray.put(job.shared)
-        refs = [task.remote(threads, job.fn, stored, args) for args in job.items]
-        index_of = {ref: i for i, ref in enumerate(refs)}
-        pending = list(refs)
+        index_of = {
+            task.remote(threads, job.fn, stored, job.items[i]): i for i in job.start_order()
+        }
+        pending = list(index_of)
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)

@@ -372,7 +372,11 @@ def _fit_regime_models(
             f"{how}) at {time.perf_counter() - started:.0f} s",
         )
 
-    return sum(run_tasks(_fit_regime_chain, panel, items, executor, on_done=done))
+    # a later fit end fits on more rows: the longest start first (one chain: no choice)
+    fitted = run_tasks(
+        _fit_regime_chain, panel, items, executor, on_done=done, start_from_last=True
+    )
+    return sum(fitted)
 
 
 def _fit_regime_chain(
@@ -488,7 +492,8 @@ def run_walkforward(
 
         if not in_driver:
             _say(verbose, f"{len(folds)} folds, {executor.describe(len(folds))}")
-        results = run_tasks(_fold_task, prices, tasks, executor, on_done=done)
+        # with an expanding window a later fold trains on more rows: the longest start first
+        results = run_tasks(_fold_task, prices, tasks, executor, on_done=done, start_from_last=True)
     parts = [part for part, _ in results]
     infos = [info for _, info in results]
     layer1["fitted_in_folds"] = sum(i["train"]["cache"]["regime_models_fitted"] for i in infos)

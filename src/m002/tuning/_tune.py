@@ -592,7 +592,8 @@ def tune_run(
                 f"{outcome.best.values[0]:.3f}"
             )
 
-    outcomes = run_tasks(_study_task, search, tasks, executor, on_done=done)
+    # each study evaluates more days than the one before, the last every day: longest first
+    outcomes = run_tasks(_study_task, search, tasks, executor, on_done=done, start_from_last=True)
     for outcome in outcomes:
         outcome.add_timing_to(search)
     blocks: list[dict[str, Any]] = [
