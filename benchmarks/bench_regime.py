@@ -7,7 +7,7 @@ accuracy next to the majority class and a logistic regression on each window's l
 Prints one JSON line.
 
     python benchmarks/bench_regime.py [--epochs 15] [--source ../shared/data/sp500_sample]
-        [--sampling balanced_batch|weighted_batch|...] [--hidden-size 64]
+        [--sampling balanced_batch|weighted_batch|...] [--hidden-size 32]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sampling", default="balanced_batch", help="[regime] sampling")
-    parser.add_argument("--hidden-size", type=int, default=64, help="[regime] hidden_size")
+    parser.add_argument("--hidden-size", type=int, default=32, help="[regime] hidden_size")
     args = parser.parse_args()
     if not args.source.exists():
         print(json.dumps({"benchmark": "regime", "skipped": f"{args.source} is absent"}))

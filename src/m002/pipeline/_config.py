@@ -70,7 +70,7 @@ class RegimeParams:
     """`RegimeClassifier` parameters (see its docstring)."""
 
     seq_len: int = 20
-    hidden_size: int = 64
+    hidden_size: int = 32
     num_layers: int = 1
     dropout: float = 0.1
     batch_size: int = 256

@@ -63,7 +63,7 @@ class RegimeTransformer(SequenceNetwork):
         n_features: int,
         n_classes: int,
         *,
-        hidden_size: int = 64,
+        hidden_size: int = 32,
         num_layers: int = 1,
         dropout: float = 0.1,
         n_heads: int = 4,
