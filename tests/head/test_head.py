@@ -259,7 +259,7 @@ def test_defaults() -> None:
     params = MultiTaskHead().get_params()
     assert params["n_estimators"] == 600
     assert (params["target"], params["loss"], params["huber_delta"]) == ("raw", "l2", None)
-    assert params["early_stopping_rounds"] == 50
+    assert (params["learning_rate"], params["early_stopping_rounds"]) == (0.1, 20)
     assert (params["normalize"], params["fill"]) == ("none", "none")
 
 

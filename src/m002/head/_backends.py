@@ -162,7 +162,7 @@ class HeadBackend(ABC):
         feature_names: Sequence[str],
         rounds: int,
         valid: tuple[np.ndarray, np.ndarray] | None = None,
-        early_stopping_rounds: int = 50,
+        early_stopping_rounds: int,
     ) -> Grown:
         """A model of ``rounds`` trees on ``(x, y)``; with ``valid``, grown until its loss
         on it has not improved for ``early_stopping_rounds`` trees and cut to its best.
@@ -252,7 +252,7 @@ class LightGBMBackend(HeadBackend):
         feature_names: Sequence[str],
         rounds: int,
         valid: tuple[np.ndarray, np.ndarray] | None = None,
-        early_stopping_rounds: int = 50,
+        early_stopping_rounds: int,
     ) -> Grown:
         settings = self._params(params, objective)
         data = self._dataset(x, y, feature_names=feature_names)
@@ -347,7 +347,7 @@ class XGBoostBackend(HeadBackend):
         feature_names: Sequence[str],
         rounds: int,
         valid: tuple[np.ndarray, np.ndarray] | None = None,
-        early_stopping_rounds: int = 50,
+        early_stopping_rounds: int,
     ) -> Grown:
         xgb = self._xgb()
         settings = self._params(params, objective, y)

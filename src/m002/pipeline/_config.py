@@ -130,7 +130,7 @@ class HeadParams:
     """
 
     n_estimators: int = 600
-    learning_rate: float = 0.03
+    learning_rate: float = 0.1
     num_leaves: int = 31
     min_child_samples: int = 100
     subsample: float = 0.8
@@ -145,7 +145,7 @@ class HeadParams:
     fill: str = "none"
     model: str = "lightgbm"
     sampling: str = "none"
-    early_stopping_rounds: int = 50
+    early_stopping_rounds: int = 20
     n_jobs: int = 2
     seed: int = 0
     use_state_probs: bool = True
