@@ -321,6 +321,33 @@ def test_ticker_filter_does_not_open_other_files(tmp_path: Path) -> None:
     assert one["ticker"].unique().to_list() == ["BF.B"]
 
 
+def test_a_file_is_inspected_again_only_once_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from m002.data import _loader
+
+    opened: list[str] = []
+    inspect_file = _loader._inspect_file
+
+    def counting(cand: object) -> object:
+        opened.append(Path(cand.path).name)  # type: ignore[attr-defined]
+        return inspect_file(cand)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_loader, "_inspect_file", counting)
+    root = write_folder(tmp_path, FRAMES)
+    first = load_silver(root).collect()
+    assert_frame_equal(load_silver(root, start="2020-01-10").collect(), first.filter(
+        pl.col("date") >= dt.date(2020, 1, 10)
+    ))  # fmt: skip
+    assert sorted(opened) == sorted(f"{t}.parquet" for t in FRAMES)  # once each
+    # rewritten without its close: read again, and refused
+    FRAMES["MSFT"].drop("close").write_parquet(root / "MSFT.parquet")
+    with pytest.raises(DataValidationError, match="MSFT"):
+        load_silver(root)
+    assert opened.count("MSFT.parquet") == 2
+    assert opened.count("AAPL.parquet") == 1
+
+
 @pytest.mark.parametrize("validate", ["strict", "lenient", "off"])
 def test_unknown_ticker(tmp_path: Path, validate: str) -> None:
     root = write_folder(tmp_path, FRAMES)

@@ -26,6 +26,7 @@ is collected, and with ``tickers=`` the files named after other tickers are neve
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -400,6 +401,23 @@ def _count_rows(path: str, fmt: Fmt) -> int:
 
 
 def _inspect(cand: _Candidate) -> _Table | SkippedFile:
+    """`_inspect_file`, kept per file for as long as its inode, size and modification time
+    (in ns) stay the same: `predict(asof="latest")` reads every file twice (the latest date,
+    then its history), and a process that predicts every day reads the same files again."""
+    try:
+        stat = os.stat(cand.path)
+    except OSError:
+        return _inspect_file(cand)  # says why the file cannot be read
+    return _inspect_unchanged(cand, (stat.st_ino, stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _inspect_unchanged(cand: _Candidate, stamp: tuple[int, int, int]) -> _Table | SkippedFile:
+    """`_inspect_file` of ``cand`` as it is at ``stamp`` (inode, size, mtime in ns)."""
+    return _inspect_file(cand)
+
+
+def _inspect_file(cand: _Candidate) -> _Table | SkippedFile:
     """Open one file's header/metadata and map its columns, or say why it is skipped."""
     fmt = cand.fmt
     ticker = cand.name_ticker
