@@ -336,9 +336,8 @@ def test_a_file_is_inspected_again_only_once_it_changes(
     monkeypatch.setattr(_loader, "_inspect_file", counting)
     root = write_folder(tmp_path, FRAMES)
     first = load_silver(root).collect()
-    assert_frame_equal(load_silver(root, start="2020-01-10").collect(), first.filter(
-        pl.col("date") >= dt.date(2020, 1, 10)
-    ))  # fmt: skip
+    later = load_silver(root, start="2020-01-10").collect()
+    assert_frame_equal(later, first.filter(pl.col("date") >= dt.date(2020, 1, 10)))
     assert sorted(opened) == sorted(f"{t}.parquet" for t in FRAMES)  # once each
     # rewritten without its close: read again, and refused
     FRAMES["MSFT"].drop("close").write_parquet(root / "MSFT.parquet")

@@ -373,10 +373,9 @@ def _fit_regime_models(
         )
 
     # a later fit end fits on more rows: the longest start first (one chain: no choice)
-    fitted = run_tasks(
-        _fit_regime_chain, panel, items, executor, on_done=done, start_from_last=True
+    return sum(
+        run_tasks(_fit_regime_chain, panel, items, executor, on_done=done, start_from_last=True)
     )
-    return sum(fitted)
 
 
 def _fit_regime_chain(
