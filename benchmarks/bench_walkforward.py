@@ -11,7 +11,8 @@ folds, for the years up to ``--split`` and after it: what a rule for a default (
 the early folds, report the later ones) reads; ``--warm-start-epochs N`` runs with
 layer 1's warm start, ``--max-windows-per-epoch N`` with its epochs capped at N windows,
 ``--sampling NAME`` with another of its samplers (``weighted_batch``), ``--hidden-size N``
-with another width of its network.
+with another width of its network, ``--lr X``, ``--lr-schedule NAME`` and ``--max-epochs N``
+with another learning rate, schedule of it (``cosine``) or number of epochs.
 Each table is printed for every test year, and for the years up to ``--split`` and after it
 (the default configuration was chosen on the first, `benchmarks/bench_portfolio.py`); then one
 JSON line. The run directory is kept for `m002 report`.
@@ -19,7 +20,7 @@ JSON line. The run directory is kept for `m002 report`.
     python benchmarks/bench_walkforward.py [--source ../shared/data/sp500_sample]
         [--out /tmp/m002_walkforward_run] [--cache-dir DIR] [--split 2013-12-31]
         [--compare RUN_DIR] [--warm-start-epochs N] [--max-windows-per-epoch N] [--sampling NAME]
-        [--hidden-size N]
+        [--hidden-size N] [--lr X] [--lr-schedule constant|cosine] [--max-epochs N]
         [--executor local|processes|ray]
         [--workers N]
 """
@@ -68,6 +69,9 @@ def main() -> None:
     parser.add_argument("--max-windows-per-epoch", type=int, default=None)
     parser.add_argument("--sampling", default=None, help="layer 1's [regime] sampling")
     parser.add_argument("--hidden-size", type=int, default=None, help="[regime] hidden_size")
+    parser.add_argument("--lr", type=float, default=None, help="[regime] lr")
+    parser.add_argument("--lr-schedule", default=None, help="[regime] lr_schedule")
+    parser.add_argument("--max-epochs", type=int, default=None, help="[regime] max_epochs")
     parser.add_argument("--executor", default="local")
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
@@ -100,6 +104,9 @@ def main() -> None:
             ("max_windows_per_epoch", args.max_windows_per_epoch),
             ("sampling", args.sampling),
             ("hidden_size", args.hidden_size),
+            ("lr", args.lr),
+            ("lr_schedule", args.lr_schedule),
+            ("max_epochs", args.max_epochs),
         )
         if value is not None
     }

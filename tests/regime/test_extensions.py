@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import sys
@@ -31,6 +32,7 @@ from m002.regime import (
     RegimeTransformer,
     SequenceSet,
     build_sequences,
+    lr_factor,
     pacing_share,
     pseudo_labels,
     regime_outcome,
@@ -140,6 +142,7 @@ def test_a_weighted_batch_trains_like_its_repeated_windows(loss: nn.Module) -> N
         ("loss", "hinge", "'cross_entropy', 'focal'"),
         ("sampling", "smoot", "'balanced_batch', 'weighted_batch', 'none', 'smote', 'adasyn'"),
         ("curriculum", "self_paced", "'none', 'loss'"),
+        ("lr_schedule", "linear", "'constant', 'cosine'"),
     ],
 )
 def test_an_unknown_name_is_refused_with_the_choices(key: str, value: str, allowed: str) -> None:
@@ -318,12 +321,12 @@ def test_a_model_saved_before_the_names_loads_as_the_lstm(
     folder = model.save(tmp_path / "old")
     meta = json.loads((folder / "regime_meta.json").read_text())
     new_keys = ("model", "n_heads", "loss", "focal_gamma", "sampling", "curriculum",
-                "curriculum_epochs", "pseudo_label_threshold")  # fmt: skip
+                "curriculum_epochs", "pseudo_label_threshold", "lr_schedule")  # fmt: skip
     for key in new_keys:
         del meta["params"][key]
     (folder / "regime_meta.json").write_text(json.dumps(meta))
     loaded = RegimeClassifier.load(folder)
-    assert loaded.model == "lstm"
+    assert (loaded.model, loaded.lr_schedule) == ("lstm", "constant")
     assert type(loaded.model_) is RegimeLSTM
     assert loaded.predict_probabilities(frame).equals(model.predict_probabilities(frame))
 
@@ -387,6 +390,47 @@ def test_a_curriculum_fit_records_growing_shares_and_ignores_validation(
     RegimeClassifier(**params).fit(spiked)
     assert len(difficulties) == 2
     np.testing.assert_array_equal(difficulties[0], difficulties[1])
+
+
+# --- learning-rate schedule --------------------------------------------------------------
+
+
+def test_the_cosine_schedule_falls_from_lr_to_zero_step_by_step() -> None:
+    epochs, steps = 3, 4
+    grid = [lr_factor("cosine", e, i, steps, epochs) for e in range(1, 4) for i in range(steps)]
+    assert grid[0] == 1.0
+    assert all(a > b for a, b in itertools.pairwise(grid))  # every step lower
+    assert grid[6] == pytest.approx(0.5)  # half way: epoch 2, step 2 of 4
+    assert 0.0 < grid[-1] < 0.02  # the last step is near 0, not at it
+    # a step's place inside its epoch counts, whatever the epoch's number of steps
+    assert lr_factor("cosine", 2, 1, 2, 2) == pytest.approx(lr_factor("cosine", 2, 2, 4, 2))
+    assert {lr_factor("constant", e, i, steps, epochs) for e in (1, 3) for i in (0, 3)} == {1.0}
+
+
+def test_a_fit_steps_at_the_scheduled_rates(
+    frame: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rates: list[float] = []
+    original = torch.optim.AdamW.step
+
+    def spy(self: torch.optim.AdamW, *args: Any, **kwargs: Any) -> Any:
+        rates.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
+    params = {**TINY, "max_epochs": 3, "patience": 3, "lr": 0.01}
+    constant = RegimeClassifier(**params).fit(frame)
+    assert set(rates) == {0.01}
+    steps = len(rates)
+    cosine = RegimeClassifier(**params, lr_schedule="cosine").fit(frame)
+    scheduled = rates[steps:]
+    assert len(scheduled) == steps  # the same batches, three full epochs each
+    assert scheduled[0] == 0.01
+    assert all(a > b > 0 for a, b in itertools.pairwise(scheduled))
+    assert scheduled[-1] < 0.01 * 0.02
+    assert not _same_weights(constant.model_, cosine.model_)
+    again = RegimeClassifier(**params, lr_schedule="cosine").fit(frame)
+    assert _same_weights(cosine.model_, again.model_)  # deterministic by seed
 
 
 # --- pseudo-labels -----------------------------------------------------------------------

@@ -77,6 +77,7 @@ class RegimeParams:
     max_epochs: int = 15
     patience: int = 3
     lr: float = 3e-3
+    lr_schedule: str = "constant"
     weight_decay: float = 1e-4
     label_smoothing: float = 0.15
     valid_fraction: float = 0.2

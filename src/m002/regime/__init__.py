@@ -2,7 +2,8 @@
 
 Its parts are chosen by name (spec section 6): the network (`SEQUENCE_MODELS`: the LSTM, a
 transformer), the loss (`LOSSES`), how each epoch's windows are drawn (`SAMPLERS`), the
-curriculum (`CURRICULA`) and, optionally, pseudo-labels of no-state windows.
+curriculum (`CURRICULA`), the learning rate's schedule (`LR_SCHEDULES`) and, optionally,
+pseudo-labels of no-state windows.
 
 The classifier's ``state_prob_<state>`` are probabilities at the states' real frequencies: the
 five sum to at most 1, and what they leave is the probability of no state (the outcome of rows
@@ -45,6 +46,7 @@ from m002.regime._outcomes import (
 from m002.regime._pseudo_labels import pseudo_labels
 from m002.regime._quality import regime_quality
 from m002.regime._sampling import SAMPLERS
+from m002.regime._schedules import LR_SCHEDULES, lr_factor
 from m002.regime._sequences import (
     SequenceSet,
     build_sequences,
@@ -57,6 +59,7 @@ __all__ = [
     "CURRICULA",
     "DEFAULT_SEQUENCE_FEATURES",
     "LOSSES",
+    "LR_SCHEDULES",
     "NO_STATE",
     "NO_STATE_ID",
     "OUTCOME_NAMES",
@@ -79,6 +82,7 @@ __all__ = [
     "classification_metrics",
     "last_day_logistic_baseline",
     "longest_usable_run",
+    "lr_factor",
     "majority_baseline",
     "outcome_metrics",
     "outcome_probabilities",

@@ -60,6 +60,7 @@ from m002.regime._outcomes import (
 )
 from m002.regime._pseudo_labels import pseudo_labels
 from m002.regime._sampling import SAMPLERS, require_imblearn
+from m002.regime._schedules import LR_SCHEDULES, lr_factor
 from m002.regime._sequences import SequenceSet, build_sequences, window_indices
 
 __all__ = ["DEFAULT_SEQUENCE_FEATURES", "RegimeClassifier", "time_split"]
@@ -150,6 +151,10 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         are restored.
     lr, weight_decay : float
         AdamW.
+    lr_schedule : {"constant", "cosine"}
+        How the learning rate moves over a fit (`m002.regime.LR_SCHEDULES`): ``"constant"``
+        keeps ``lr``; ``"cosine"`` lowers it from ``lr`` to 0 over ``max_epochs`` epochs, step
+        by step.
     label_smoothing : float
         Of the cross-entropy loss (spec: 0.15).
     valid_fraction : float
@@ -262,6 +267,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         max_epochs: int = 15,
         patience: int = 3,
         lr: float = 3e-3,
+        lr_schedule: str = "constant",
         weight_decay: float = 1e-4,
         label_smoothing: float = 0.15,
         valid_fraction: float = 0.2,
@@ -289,6 +295,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         self.max_epochs = max_epochs
         self.patience = patience
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.weight_decay = weight_decay
         self.label_smoothing = label_smoothing
         self.valid_fraction = valid_fraction
@@ -361,6 +368,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
             "loss": LOSSES,
             "sampling": SAMPLERS,
             "curriculum": CURRICULA,
+            "lr_schedule": LR_SCHEDULES,
         }
         for name, registry in registries.items():
             check_choice(name, getattr(self, name), registry)
@@ -693,7 +701,10 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
                 )
                 model.train()
                 loss_sum, correct, seen = 0.0, 0.0, 0.0
-                for x, y, weight in batches.batches:
+                for step, (x, y, weight) in enumerate(batches.batches):
+                    factor = lr_factor(self.lr_schedule, epoch, step, batches.n_batches, epochs)
+                    for group in optimizer.param_groups:
+                        group["lr"] = self.lr * factor
                     optimizer.zero_grad()
                     logits = model(x)
                     hits = logits.argmax(1) == y
@@ -910,6 +921,7 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
                 raise FileNotFoundError(msg)
         meta = read_json(folder / _META_FILE, what="the regime model's metadata")
         params = dict(meta["params"])
+        params.setdefault("lr_schedule", "constant")  # saved before the schedule existed
         if isinstance(params.get("label_config"), dict):
             params["label_config"] = RegimeLabelConfig(**params["label_config"])
         model = cls(**params)
