@@ -7,7 +7,7 @@ accuracy next to the majority class and a logistic regression on each window's l
 Prints one JSON line.
 
     python benchmarks/bench_regime.py [--epochs 15] [--source ../shared/data/sp500_sample]
-        [--sampling balanced_batch|weighted_batch|...] [--hidden-size 32]
+        [--sampling balanced_batch|weighted_batch|...] [--hidden-size 32] [--model lstm]
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sampling", default="balanced_batch", help="[regime] sampling")
     parser.add_argument("--hidden-size", type=int, default=32, help="[regime] hidden_size")
+    parser.add_argument("--model", default="lstm", help="[regime] model (lstm, transformer)")
     args = parser.parse_args()
     if not args.source.exists():
         print(json.dumps({"benchmark": "regime", "skipped": f"{args.source} is absent"}))
@@ -71,6 +72,7 @@ def main() -> None:
         seed=args.seed,
         sampling=args.sampling,
         hidden_size=args.hidden_size,
+        model=args.model,
         verbose=False,
     )
     columns = list(DEFAULT_SEQUENCE_FEATURES)
@@ -110,6 +112,7 @@ def main() -> None:
         "fit_threads": model.threads,  # torch threads while fitting ([regime] threads)
         "sampling": args.sampling,
         "hidden_size": args.hidden_size,
+        "model": args.model,
         "rows": frame.height,
         "tickers": frame["ticker"].n_unique(),
         "label_shares": {r: round(s, 4) for r, s in shares.iter_rows()},
