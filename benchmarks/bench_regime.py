@@ -1,12 +1,13 @@
 """Layer 1 on the real S&P 500 sample: speed, memory and out-of-time quality against baselines.
 
 Steps: load + m002 features + labels, `build_sequences` (its memory next to the size of the
-feature matrix), `RegimeClassifier.fit` with the default parameters (time per epoch, windows per
-second), and on the same later, unseen validation windows: the LSTM's macro F1 and balanced
-accuracy next to the majority class and a logistic regression on each window's last day.
+feature matrix), `RegimeClassifier.fit` with the default parameters (``--epochs`` sets
+``max_epochs``; time per epoch, windows per second), and on the same later, unseen
+validation windows: the LSTM's macro F1 and balanced accuracy next to the majority class and
+a logistic regression on each window's last day.
 Prints one JSON line.
 
-    python benchmarks/bench_regime.py [--epochs 15] [--source ../shared/data/sp500_sample]
+    python benchmarks/bench_regime.py [--epochs N] [--source ../shared/data/sp500_sample]
         [--sampling balanced_batch|weighted_batch|...] [--hidden-size 32] [--model lstm]
 """
 
@@ -37,7 +38,7 @@ def peak_rss_mb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=SAMPLE)
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=None, help="[regime] max_epochs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sampling", default="balanced_batch", help="[regime] sampling")
     parser.add_argument("--hidden-size", type=int, default=32, help="[regime] hidden_size")
@@ -67,8 +68,9 @@ def main() -> None:
     prepare_s = time.perf_counter() - t0
     shares = label_distribution(frame).select("regime_state", "share")
 
+    max_epochs = {} if args.epochs is None else {"max_epochs": args.epochs}
     model = RegimeClassifier(
-        max_epochs=args.epochs,
+        **max_epochs,
         seed=args.seed,
         sampling=args.sampling,
         hidden_size=args.hidden_size,

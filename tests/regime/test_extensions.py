@@ -419,7 +419,7 @@ def test_a_fit_steps_at_the_scheduled_rates(
 
     monkeypatch.setattr(torch.optim.AdamW, "step", spy)
     params = {**TINY, "max_epochs": 3, "patience": 3, "lr": 0.01}
-    constant = RegimeClassifier(**params).fit(frame)
+    constant = RegimeClassifier(**params, lr_schedule="constant").fit(frame)
     assert set(rates) == {0.01}
     steps = len(rates)
     cosine = RegimeClassifier(**params, lr_schedule="cosine").fit(frame)

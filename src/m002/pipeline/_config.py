@@ -74,10 +74,10 @@ class RegimeParams:
     num_layers: int = 1
     dropout: float = 0.1
     batch_size: int = 256
-    max_epochs: int = 15
+    max_epochs: int = 10
     patience: int = 3
-    lr: float = 3e-3
-    lr_schedule: str = "constant"
+    lr: float = 6e-3
+    lr_schedule: str = "cosine"
     weight_decay: float = 1e-4
     label_smoothing: float = 0.15
     valid_fraction: float = 0.2
