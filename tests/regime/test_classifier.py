@@ -120,6 +120,12 @@ def test_same_seed_same_probabilities_and_save_load_round_trip(
     assert loaded.outputs_ == fitted.outputs_ == OUTCOME_NAMES
     assert loaded.metrics_ == fitted.metrics_
     assert loaded.get_params() == {**fitted.get_params(), "feature_columns": fitted.feature_names_}
+    # the same weights give the same bytes wherever they are saved (content-keyed caches)
+    again.save(tmp_path / "elsewhere")
+    for name in ("regime_model.pt", "regime_meta.json"):
+        assert (tmp_path / "elsewhere" / name).read_bytes() == (
+            tmp_path / "regime" / name
+        ).read_bytes()
 
 
 def test_clone_keeps_params_and_drops_fitted_state(fitted: RegimeClassifier) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import io
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -881,8 +882,12 @@ class RegimeClassifier(BaseEstimator):  # type: ignore[misc]
         self._check_fitted()
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
+        # through memory: saved to a path, torch names the archive's records after the file
+        # (a temporary name here), so the same weights would give other bytes on every save
+        weights = io.BytesIO()
+        torch.save(self.model_.state_dict(), weights)
         with atomic_file(folder / _MODEL_FILE) as tmp:
-            torch.save(self.model_.state_dict(), tmp)
+            tmp.write_bytes(weights.getvalue())
         params = self.get_params()
         params["feature_columns"] = list(self.feature_names_)
         if self.label_config is not None:
