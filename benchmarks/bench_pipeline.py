@@ -1,11 +1,13 @@
 """The whole M002 system on the real S&P 500 sample: train, re-run, predict; one JSON line.
 
-Measured: wall time and peak RSS of `train` (cold cache, default config), a second `train`
+Measured: wall time and peak RSS of `train` (cold cache, default config; layer 1's models
+fitted by ``--executor``, worker processes by default as in `m002 train`), a second `train`
 with only the policy changed (layers 1 and 2 read back from the stage cache), `predict` for
 the latest date over all tickers (from a loaded model folder), and the out-of-time head
 metrics of the first training: average precision next to the base rate, daily IC and rank IC.
 
     python benchmarks/bench_pipeline.py [--source ../shared/data/sp500_sample]
+        [--executor processes] [--workers 0]
 """
 
 from __future__ import annotations
@@ -20,26 +22,33 @@ from pathlib import Path
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sp500_sample"
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak RSS of this process, or (``RUSAGE_CHILDREN``) of its largest finished child."""
+    return resource.getrusage(who).ru_maxrss / 2**10
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=SAMPLE)
+    parser.add_argument("--executor", choices=["local", "processes", "ray"], default="processes")
+    parser.add_argument("--workers", type=int, default=0, help="0: one per core")
     args = parser.parse_args()
     if not args.source.exists():
         print(json.dumps({"benchmark": "pipeline", "skipped": f"{args.source} is absent"}))
         return
 
     from m002 import __version__
+    from m002.evaluation import ExecutorConfig
     from m002.pipeline import M002Config, M002FullArchitecture
     from m002.policy import PolicyConfig
 
     with tempfile.TemporaryDirectory(prefix="m002_bench_") as tmp:
         cache, model_dir = Path(tmp) / "cache", Path(tmp) / "model"
         t0 = time.perf_counter()
-        model = M002FullArchitecture(cache_dir=cache, verbose=False).train(args.source)
+        executor = ExecutorConfig(args.executor, args.workers)
+        model = M002FullArchitecture(cache_dir=cache, verbose=False).train(
+            args.source, executor=executor
+        )
         train_s = time.perf_counter() - t0
         train_peak = peak_rss_mb()
         model.save(model_dir)
@@ -61,9 +70,11 @@ def main() -> None:
         "m002": __version__,
         "rows": state["rows"],
         "tickers": state["tickers"],
+        "executor": {"kind": executor.kind, "workers": executor.worker_count()},
         "train_s": round(train_s, 1),
         "train_timings": state["timings"],
         "train_peak_rss_mb": round(train_peak, 1),
+        "train_peak_rss_worker_mb": round(peak_rss_mb(resource.RUSAGE_CHILDREN), 1),
         "policy_only_rerun_s": round(rerun_s, 2),
         "rerun_fraction_of_train": round(rerun_s / train_s, 4),
         "rerun_cache": again.trained_state["cache"],

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from m002.cli import main
 from m002.data import generate_synthetic
+from m002.evaluation import ExecutorConfig
 from m002.exceptions import ConfigError, NotFittedError, SchemaError
 from m002.features import add_features, ticker_chunks
 from m002.labels import LABEL_COLUMNS, HMMLabeller, TargetConfig
@@ -125,6 +126,28 @@ def test_each_block_model_is_fitted_once_across_trainings(
     # the four block models come back (the block from 700 is the first training's final
     # model); only the second training's final model is new
     assert (cache["regime_models_fitted"], cache["regime_models_read_back"]) == (1, 4)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_worker_processes_train_the_local_model_bit_for_bit(
+    trained: M002FullArchitecture, prices: pl.DataFrame, tmp_path: Path
+) -> None:
+    # without the stage cache, the workers hand their models back through a temporary one
+    model = M002FullArchitecture(SMALL, cache_dir=tmp_path / "c", use_cache=False, verbose=False)
+    model.train(prices, executor=ExecutorConfig("processes", workers=2))
+    assert not (tmp_path / "c").exists()
+    blocks = len(trained.trained_state["regime"]["folds"])
+    assert blocks >= 2  # several models, fitted side by side
+    cache = model.trained_state["cache"]
+    assert (cache["regime_models_fitted"], cache["regime_models_read_back"]) == (blocks + 1, 0)
+    trained.save(tmp_path / "local")
+    model.save(tmp_path / "workers")
+    assert _files(tmp_path / "workers" / "regime") == _files(tmp_path / "local" / "regime")
+    assert _files(tmp_path / "workers" / "head") == _files(tmp_path / "local" / "head")
+    assert json.dumps(model.trained_state["regime"]) == json.dumps(trained.trained_state["regime"])
 
 
 def test_head_split_has_a_purge_gap_of_the_horizon(trained: M002FullArchitecture) -> None:
@@ -339,9 +362,21 @@ def test_cli_train_and_predict_with_a_config_file(tmp_path: Path, prices: pl.Dat
     cache = ["--cache-dir", str(tmp_path / "cache")]
     trained = runner.invoke(
         main,
-        ["train", str(data), "--out", str(tmp_path / "model"), "--config", str(config), *cache],
+        [
+            "train",
+            str(data),
+            "--out",
+            str(tmp_path / "model"),
+            "--config",
+            str(config),
+            "--workers",
+            "2",
+            *cache,
+        ],
     )
     assert trained.exit_code == 0, trained.output
+    assert "layer 1: " in trained.stdout
+    assert " models, in 2 worker processes" in trained.stdout  # the default executor
     assert "AP" in trained.stdout
     assert "base rate" in trained.stdout
     out = tmp_path / "today.csv"

@@ -285,9 +285,10 @@ def _with_executor_options(
     default: str,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """``--executor`` (default ``default``), ``--workers`` and ``--ray-address``. A
-    walk-forward's tasks (layer 1's fits, each on one torch thread, then the folds) default to
-    worker processes, one per core: in this process they would run one after another on one
-    core. Tuning's studies run here by default, each evaluating trials on ``--jobs`` threads."""
+    walk-forward's and a training's tasks (layer 1's fits, each on one torch thread, then the
+    folds) default to worker processes, one per core: in this process they would run one after
+    another on one core. Tuning's studies run here by default, each evaluating trials on
+    ``--jobs`` threads."""
 
     def wrap(func: Callable[P, R]) -> Callable[P, R]:
         for option in reversed(_executor_options(default)):

@@ -19,6 +19,7 @@ from m002.cli._common import (
     _step,
     _validate,
     _with_cache_options,
+    _with_executor_options,
     _write,
     out,
 )
@@ -37,6 +38,7 @@ from m002.exceptions import M002Error
 @_config_option
 @_validate
 @_with_cache_options
+@_with_executor_options("processes")
 @_friendly_errors
 def train_cmd(
     source: Path,
@@ -45,19 +47,25 @@ def train_cmd(
     validate: str | None,
     no_cache: bool,
     cache_dir: Path | None,
+    executor: str,
+    workers: int,
+    ray_address: str,
 ) -> None:
     """Train the whole system on SOURCE and save it to --out.
 
+    Layer 1's models (one per cross-fit block, and the final one) are fitted side by side in
+    worker processes, or as Ray tasks (--executor); the model is the same wherever they ran.
     --out must be new, empty or an earlier model: the model is written beside it and
     renamed into place when complete, so an earlier model there is replaced only then.
     """
     from m002._io import check_replaceable
+    from m002.evaluation import ExecutorConfig
     from m002.pipeline import M002FullArchitecture
 
     check_replaceable(out_dir, kind="model", option="--out")  # before minutes of training
     config = _with_validate(_read_config(config_file), validate)
     model = M002FullArchitecture(config, cache_dir=cache_dir, use_cache=not no_cache)
-    model.train(source)
+    model.train(source, executor=ExecutorConfig(executor, workers, ray_address))
     model.save(out_dir, option="--out")
     _print_trained_state(model.trained_state)
     out.print(f"model saved to {out_dir}")

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from m002._executors import (
+    EXECUTORS,
+    WORKER_MEMORY,
+    ExecutorConfig,
+    default_workers,
+    run_tasks,
+)
 from m002.evaluation._backtest import (
     DAILY_COLUMNS,
     TRADE_COLUMNS,
@@ -9,13 +16,6 @@ from m002.evaluation._backtest import (
     BacktestResult,
     performance_metrics,
     run_backtest,
-)
-from m002.evaluation._executors import (
-    EXECUTORS,
-    WORKER_MEMORY,
-    ExecutorConfig,
-    default_workers,
-    run_tasks,
 )
 from m002.evaluation._experiment import (
     EXPERIMENT_FILE,

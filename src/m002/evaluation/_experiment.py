@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from m002 import __version__
+from m002._executors import ExecutorConfig
 from m002._io import atomic_dir, check_replaceable, write_json
-from m002.evaluation._executors import ExecutorConfig
 from m002.evaluation._run import RunConfig
 from m002.evaluation._walkforward import run_walkforward
 from m002.exceptions import ConfigError

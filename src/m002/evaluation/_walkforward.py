@@ -35,11 +35,11 @@ from typing import Any, Final
 import polars as pl
 
 from m002 import __version__
+from m002._executors import ExecutorConfig, run_tasks
 from m002._io import atomic_dir, check_replaceable, write_json
 from m002._polars import collect
 from m002._schema import CANONICAL_COLUMNS, DATE, TICKER
 from m002.data import REGIMES_FILE
-from m002.evaluation._executors import ExecutorConfig, run_tasks
 from m002.evaluation._predictive import (
     calibration_bins,
     feature_stats_by_regime,
@@ -352,59 +352,16 @@ def _fit_regime_models(
         assume_sorted=True,
         max_gap_days=cfg.max_gap_days,
     )
-    panel = collect(regime_fit_frame(features, cfg.labels))
-    steps = sorted(starts.items())
-    # with a warm start each model needs the one before: one chain, in date order
-    chains = [steps] if warm else [[step] for step in steps]
-    where = executor.describe(len(chains))
-    _say(verbose, f"layer 1: {len(steps)} models for {len(folds)} folds, {where}")
-    items = [(chain, config, cache_dir) for chain in chains]
-    started = time.perf_counter()
-    finished = 0
-
-    def done(index: int, fitted: int) -> None:
-        nonlocal finished
-        finished += 1
-        how = f"{fitted} fitted" if fitted else "read back"
-        _say(
-            verbose,
-            f"layer 1: {finished}/{len(chains)} done (dates up to {chains[index][-1][0]}, "
-            f"{how}) at {time.perf_counter() - started:.0f} s",
-        )
-
-    # a later fit end fits on more rows: the longest start first (one chain: no choice)
-    return sum(
-        run_tasks(_fit_regime_chain, panel, items, executor, on_done=done, start_from_last=True)
-    )
-
-
-def _fit_regime_chain(
-    panel: pl.DataFrame,
-    steps: list[tuple[date, date | None]],
-    config: RunConfig,
-    cache_dir: str | Path | None,
-) -> int:
-    """Fit (or read back) the model on ``panel``'s rows up to each fit end of ``steps``, in
-    order, each warm-started from the model of the fit end paired with it (None: cold);
-    how many were fitted."""
-    cfg = config.pipeline
     fits = RegimeFits(
         StageCache(cache_dir or default_cache_dir()),
-        panel,
+        collect(regime_fit_frame(features, cfg.labels)),
         cfg.regime,
         cfg.labels,
         cfg.crossfit,
         max_gap_days=cfg.max_gap_days,
         verbose=False,
     )
-    models: dict[date, Any] = {}
-    for fit_end, start in steps:
-        try:
-            models[fit_end] = fits.model(fit_end, None if start is None else models[start])
-        except M002Error as exc:
-            msg = f"layer 1's model of the dates up to {fit_end}: {exc}"
-            exc.args = (msg, *exc.args[1:])  # same type, for a caller catching it
-            raise
+    fits.fit_models(sorted(starts.items()), executor, say=lambda line: _say(verbose, line))
     return fits.fitted
 
 

@@ -35,6 +35,7 @@ import polars as pl
 
 from m002 import __version__
 from m002._dates import calendar_days, parse_date
+from m002._executors import ExecutorConfig
 from m002._io import atomic_dir, folder_checksums, read_json, verify_checksums, write_json
 from m002._polars import collect
 from m002._schema import DATE, TICKER
@@ -245,9 +246,20 @@ class M002FullArchitecture:
 
     # --- train ------------------------------------------------------------------------------
 
-    def train(self, source: Source, *, regime_fit_end: date | None = None) -> M002FullArchitecture:
+    def train(
+        self,
+        source: Source,
+        *,
+        regime_fit_end: date | None = None,
+        executor: ExecutorConfig | None = None,
+    ) -> M002FullArchitecture:
         """Fit layers 1 and 2 on ``source`` (a path or canonical frame) and fill
         ``trained_state``. Returns self.
+
+        ``executor``: where layer 1's models are fitted (`m002.evaluation.ExecutorConfig`;
+        default: in this process, one after another). Without a warm start they are
+        independent, and worker processes fit them side by side, handing them back through
+        the stage cache; the trained model is the same wherever they ran.
 
         ``regime_fit_end``: layer 1's final model fits on the labelled rows up to this date
         only (default: every row). The walk-forward passes the date ``seq_len + lookahead``
@@ -293,7 +305,9 @@ class M002FullArchitecture:
             },
             features_key.digest,
         )
-        regime_dir, regime_hit, fits = self._regime_stage(regime_key, labelled, regime_fit_end)
+        regime_dir, regime_hit, fits = self._regime_stage(
+            regime_key, labelled, regime_fit_end, executor
+        )
         self.regime_ = RegimeClassifier.load(regime_dir / "model")
         oof = pl.read_parquet(regime_dir / "oof.parquet")
         folds = json.loads((regime_dir / "folds.json").read_text())
@@ -356,7 +370,11 @@ class M002FullArchitecture:
         return self
 
     def _regime_stage(
-        self, key: StageKey, labelled: pl.DataFrame, final_fit_end: date | None
+        self,
+        key: StageKey,
+        labelled: pl.DataFrame,
+        final_fit_end: date | None,
+        executor: ExecutorConfig | None,
     ) -> tuple[Path, bool, RegimeFits | None]:
         cfg = self.config
         fits = RegimeFits(
@@ -371,7 +389,7 @@ class M002FullArchitecture:
 
         def fit(folder: Path) -> None:
             self._say(f"layer 1: cross-fitting on blocks of {cfg.crossfit.block}")
-            oof, folds, final = fits.crossfit_and_final(final_fit_end)
+            oof, folds, final = fits.crossfit_and_final(final_fit_end, executor, self._say)
             self._say(
                 f"layer 1: {fits.fitted} model(s) fitted, {fits.read_back} read back from the cache"
             )

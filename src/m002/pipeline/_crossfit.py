@@ -26,11 +26,20 @@ a cache hit still means the same rows, hence the same labeller and labels.
 
 With ``warm_start_epochs`` > 0 each model after the first starts from the weights of the
 model before it (the previous block's) and trains for at most that many epochs.
+
+`RegimeFits.fit_models` fits a list of models before they are read: through an executor
+(`m002._executors`: in worker processes or on Ray), each worker writing its models to the
+stage cache, from which `RegimeFits.model` then reads them back. Independent models run side
+by side; warm-started ones form one chain, fitted in order.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -40,9 +49,10 @@ import numpy as np
 import polars as pl
 
 from m002._dates import parse_period
+from m002._executors import ExecutorConfig, run_tasks
 from m002._polars import collect
 from m002._schema import DATE, MAX_GAP_DAYS, TICKER
-from m002.exceptions import SchemaError
+from m002.exceptions import M002Error, SchemaError
 from m002.labels import (
     REGIME_LABEL_KNOWN,
     REGIME_LABEL_LOOKAHEAD,
@@ -56,7 +66,14 @@ from m002.pipeline._cache import StageCache, StageKey, config_fingerprint, frame
 from m002.pipeline._config import CrossFitConfig, RegimeParams
 from m002.regime import DEFAULT_SEQUENCE_FEATURES, RegimeClassifier, longest_usable_run
 
-__all__ = ["CROSSFIT_FOLD", "RegimeFits", "block_plan", "regime_block_plan", "regime_gap"]
+__all__ = [
+    "CROSSFIT_FOLD",
+    "FitStep",
+    "RegimeFits",
+    "block_plan",
+    "regime_block_plan",
+    "regime_gap",
+]
 
 CROSSFIT_FOLD = "crossfit_fold"
 """Output column: the block whose model predicted the row."""
@@ -70,6 +87,10 @@ MODEL_COLUMNS: Final = (
     REGIME_LABEL_LOOKAHEAD,
 )
 """What a regime model is fitted on: its key hashes exactly these columns."""
+
+FitStep = tuple[date | None, date | None]
+"""A layer-1 model to fit: its fit end (None: every row), and the fit end of the model it is
+warm-started from (None: from random weights)."""
 
 
 def regime_fit_columns(labels: RegimeLabelConfig) -> tuple[str, ...]:
@@ -218,6 +239,16 @@ class RegimeFits:
         """The model fitted on the labelled rows dated up to ``fit_end`` (None: every row),
         warm-started from ``init`` (a model and its key) when given. With ``"hmm"`` labels
         those rows are labelled by an HMM fitted on them alone (`fit_rows`)."""
+        model, key, hit = self._model(fit_end, init)
+        if hit:
+            self.read_back += 1
+        else:
+            self.fitted += 1
+        return model, key
+
+    def _model(
+        self, fit_end: date | None, init: tuple[RegimeClassifier, StageKey] | None
+    ) -> tuple[RegimeClassifier, StageKey, bool]:
         rows = self.frame if fit_end is None else self.frame.filter(pl.col(DATE) <= fit_end)
         section: dict[str, Any] = {
             "regime": self.params,
@@ -246,11 +277,74 @@ class RegimeFits:
             model.save(folder / "model")
 
         folder, hit = self.cache.get_or_build_dir(key, fit)
-        if hit:
-            self.read_back += 1
-        else:
-            self.fitted += 1
-        return RegimeClassifier.load(folder / "model"), key
+        return RegimeClassifier.load(folder / "model"), key, hit
+
+    def fit_models(
+        self,
+        steps: Sequence[FitStep],
+        executor: ExecutorConfig,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        """Fit (or read back) the models of ``steps`` into the stage cache, by ``executor``:
+        each model on its own without a warm start, the longest first; with one, every step in
+        one chain, in the order given (a warm start before the model it starts). Adds to
+        `fitted` and `read_back`; ``say`` receives a progress line as each task ends.
+
+        With the cache disabled the models are fitted but not kept: `crossfit_and_final`
+        gives the workers a temporary cache to hand them back through.
+        """
+        warm = self.crossfit.warm_start_epochs > 0
+        chains = [list(steps)] if warm else [[step] for step in steps]
+        where = executor.describe(len(chains))
+        if say is not None:
+            say(f"layer 1: {len(steps)} models, {where}")
+        items = [
+            (chain, self.params, self.labels, self.crossfit, self.max_gap_days, self.cache)
+            for chain in chains
+        ]
+        started = time.perf_counter()
+        finished = 0
+
+        def done(index: int, counts: tuple[int, int]) -> None:
+            nonlocal finished
+            finished += 1
+            if say is not None:
+                last = chains[index][-1][0]
+                how = f"{counts[0]} fitted" if counts[0] else "read back"
+                say(
+                    f"layer 1: {finished}/{len(chains)} done (dates up to "
+                    f"{'the last' if last is None else last}, {how}) at "
+                    f"{time.perf_counter() - started:.0f} s"
+                )
+
+        # a later fit end fits on more rows: the longest start first (one chain: no choice)
+        results = run_tasks(
+            _fit_regime_chain, self.frame, items, executor, on_done=done, start_from_last=True
+        )
+        self.fitted += sum(fitted for fitted, _ in results)
+        self.read_back += sum(read for _, read in results)
+
+    @contextmanager
+    def _fitting_models(
+        self,
+        steps: Sequence[FitStep],
+        executor: ExecutorConfig,
+        say: Callable[[str], None] | None = None,
+    ) -> Iterator[None]:
+        """`fit_models`, then, inside the block, `model` reads them back without counting
+        them again. A disabled stage cache is replaced by a temporary one for the block, so
+        that what the workers fit reaches this process; nothing is kept after it."""
+        cache, counting = self.cache, (self.fitted, self.read_back)
+        with tempfile.TemporaryDirectory(prefix="m002-regime-") as tmp:
+            if not cache.enabled:
+                self.cache = StageCache(tmp, auto_prune=False)
+            try:
+                self.fit_models(steps, executor, say)
+                counting = (self.fitted, self.read_back)
+                yield
+            finally:
+                self.cache = cache
+                self.fitted, self.read_back = counting
 
     def fit_rows(self, rows: pl.DataFrame) -> pl.DataFrame:
         """``rows`` (of the frame, up to a model's fit end) labelled for that model: as held
@@ -281,11 +375,17 @@ class RegimeFits:
         return frame.with_columns(pl.lit(plan["fold"], dtype=pl.Int32).alias(CROSSFIT_FOLD))
 
     def crossfit_and_final(
-        self, final_fit_end: date | None = None
+        self,
+        final_fit_end: date | None = None,
+        executor: ExecutorConfig | None = None,
+        say: Callable[[str], None] | None = None,
     ) -> tuple[pl.DataFrame, list[dict[str, Any]], RegimeClassifier]:
         """Out-of-sample ``state_prob_*`` of every predicted block, per block its bounds and
         its model's validation metrics, and the final model (fitted on the rows up to
         ``final_fit_end``, or every row).
+
+        ``executor``: where the models are fitted (`fit_models`; default: here, one after
+        another). The models, hence everything returned, are the same wherever they ran.
 
         Raises
         ------
@@ -308,6 +408,18 @@ class RegimeFits:
             )
             raise SchemaError(msg)
         warm = self.crossfit.warm_start_epochs > 0
+        fit_ends: list[date | None] = [block["fit_end"] for block in plan]
+        steps = [(end, fit_ends[i - 1] if warm and i else None) for i, end in enumerate(fit_ends)]
+        steps.append((final_fit_end, fit_ends[-1] if warm else None))
+        if executor is None or executor.runs_here(1 if warm else len(steps)):
+            return self._crossfit(plan, final_fit_end)
+        with self._fitting_models(steps, executor, say):
+            return self._crossfit(plan, final_fit_end)
+
+    def _crossfit(
+        self, plan: list[dict[str, Any]], final_fit_end: date | None
+    ) -> tuple[pl.DataFrame, list[dict[str, Any]], RegimeClassifier]:
+        warm = self.crossfit.warm_start_epochs > 0
         parts: list[pl.DataFrame] = []
         folds: list[dict[str, Any]] = []
         previous: tuple[RegimeClassifier, StageKey] | None = None
@@ -326,3 +438,29 @@ class RegimeFits:
             )
         final, _ = self.model(final_fit_end, previous if warm else None)
         return pl.concat(parts), folds, final
+
+
+def _fit_regime_chain(
+    frame: pl.DataFrame,
+    chain: list[FitStep],
+    params: RegimeParams,
+    labels: RegimeLabelConfig,
+    crossfit: CrossFitConfig,
+    max_gap_days: int,
+    cache: StageCache,
+) -> tuple[int, int]:
+    """A task of `RegimeFits.fit_models`: fit (or read back) the model of each step of
+    ``chain`` on ``frame``, in order, each warm-started from the model of its step's second
+    date; how many were fitted and read back."""
+    fits = RegimeFits(
+        cache, frame, params, labels, crossfit, max_gap_days=max_gap_days, verbose=False
+    )
+    models: dict[date | None, tuple[RegimeClassifier, StageKey]] = {}
+    for fit_end, start in chain:
+        try:
+            models[fit_end] = fits.model(fit_end, None if start is None else models[start])
+        except M002Error as exc:
+            end = "every date" if fit_end is None else f"the dates up to {fit_end}"
+            exc.args = (f"layer 1's model of {end}: {exc}", *exc.args[1:])  # same type
+            raise
+    return fits.fitted, fits.read_back

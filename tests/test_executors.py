@@ -12,10 +12,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from m002 import _executors
 from m002.evaluation import (
     WORKER_MEMORY,
     ExecutorConfig,
-    _executors,
     default_workers,
     run_tasks,
     run_walkforward,
