@@ -74,6 +74,7 @@ def demo(
     train the three layers -> today's decisions -> a walk-forward evaluation with its
     backtest and HTML report."""
     from m002.data import write_synthetic
+    from m002.evaluation import ExecutorConfig
     from m002.features import build_dataset, feature_names
     from m002.pipeline import M002FullArchitecture
 
@@ -93,7 +94,8 @@ def demo(
         if features_only:
             return
         model = M002FullArchitecture(cache_dir=folder / "cache")
-        model.train(data)
+        # layer 1's models side by side, as `m002 train` fits them
+        model.train(data, executor=ExecutorConfig("processes"))
         model.save(folder / "model")
         _print_trained_state(model.trained_state)
         with _step("predicting the latest date"):
@@ -108,14 +110,20 @@ def demo(
 
 def _demo_evaluation(data: Path, folder: Path) -> None:
     """Walk-forward with two-year test blocks on the demo data, then the report."""
-    from m002.evaluation import RunConfig, WalkForwardConfig, run_walkforward
+    from m002.evaluation import ExecutorConfig, RunConfig, WalkForwardConfig, run_walkforward
     from m002.report import render_report
 
     out.print(
         styled("walk-forward evaluation", "bold", ": re-training fold by fold, out of sample")
     )
     config = RunConfig(walkforward=WalkForwardConfig(retrain_every="2y"))
-    run = run_walkforward(data, folder / "run", config, cache_dir=folder / "cache")
+    run = run_walkforward(
+        data,
+        folder / "run",
+        config,
+        cache_dir=folder / "cache",
+        executor=ExecutorConfig("processes"),  # as `m002 walkforward` runs
+    )
     _print_wide(_folds_table(run["evaluation"]))
     _print_wide(_strategy_table(run["backtest"]))
     _print_wide(_executions_table(run["backtest"]))
