@@ -28,6 +28,7 @@ from m002.pipeline import (
     config_from_dict,
     config_to_dict,
 )
+from m002.pipeline._architecture import _windows_from
 from m002.policy import PolicyConfig
 
 SMALL = M002Config(
@@ -217,6 +218,23 @@ def test_asof_predicts_one_date_from_its_history_only(
         numeric = [c for c in OUTPUT_COLUMNS if c not in exact]
         diff = (one_day.select(numeric) - expected.select(numeric)).select(pl.all().abs().max())
         assert max(v or 0.0 for v in diff.row(0)) < 1e-6
+
+
+def test_layer_1_reads_only_the_windows_it_scores_for_one_day(
+    trained: M002FullArchitecture, prices: pl.DataFrame
+) -> None:
+    features = add_features(prices, "m002", assume_sorted=True).collect()
+    since = prices["date"].unique().sort()[-30]
+    regime = trained.regime_
+    windows = _windows_from(features, since, regime.seq_len)
+    # per ticker: its 30 last dates and the seq_len - 1 rows before them their windows hold
+    lengths = windows.group_by("ticker").len()["len"].unique().to_list()
+    assert lengths == [30 + regime.seq_len - 1]
+    whole = regime.predict_probabilities(features, since=since)
+    part = regime.predict_probabilities(windows, since=since)
+    keys = features.select("ticker", "date")
+    assert keys.join(part, on=["ticker", "date"], how="left").equals(whole)  # bit for bit
+    assert whole["state_prob_Peak"].drop_nulls().len() == 30 * prices["ticker"].n_unique()
 
 
 def test_save_load_round_trip_gives_identical_predictions(

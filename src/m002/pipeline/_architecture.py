@@ -126,6 +126,17 @@ def _first_of_last(prices: pl.DataFrame, dates: int) -> date:
     return calendar[max(calendar.len() - dates - 1, 0)]  # type: ignore[no-any-return]
 
 
+def _windows_from(features: pl.DataFrame, since: date | None, seq_len: int) -> pl.DataFrame:
+    """The rows of ``features`` (sorted by ticker, date) that a window of ``seq_len`` rows
+    ending on or after ``since`` can hold: per ticker, from ``seq_len - 1`` rows before its
+    first row dated ``since`` or later. The windows, hence layer 1's probabilities from
+    ``since`` on, are those of the whole frame; the rows before them are not read."""
+    if since is None:
+        return features
+    earlier = (pl.col(DATE) < since).sum().over(TICKER)
+    return features.filter(pl.int_range(pl.len()).over(TICKER) >= earlier - (seq_len - 1))
+
+
 def read_prices(
     source: Source,
     *,
@@ -572,8 +583,10 @@ class M002FullArchitecture:
         return self._one_day(out, prices, day)
 
     def _scored(self, prices: pl.DataFrame, since: date | None, *, with_head: bool) -> pl.DataFrame:
-        """Features, layer-1 probabilities (on or after ``since``) and, ``with_head``, layer
-        2's predictions of one chunk of tickers: only the columns the later steps read."""
+        """Features, layer-1 probabilities and, ``with_head``, layer 2's predictions of one
+        chunk of tickers: only the columns the later steps read, and only the rows on or after
+        ``since`` (where the book's memory starts, `PortfolioConfig.memory_dates`; the rows
+        before it are the features' and the windows' history)."""
         features, features_key, _ = self._features(prices)
         self._check_schema(features)
         section = {} if since is None else {"since": str(since)}
@@ -581,9 +594,13 @@ class M002FullArchitecture:
             "regime_probs", features_key.input_hash, section, self._regime_content
         )
         probs, _ = self.cache.get_or_compute(
-            probs_key, lambda: self.regime_.predict_probabilities(features, since=since)
+            probs_key,
+            lambda: self.regime_.predict_probabilities(
+                _windows_from(features, since, self.regime_.seq_len), since=since
+            ),
         )
-        frame = features.join(probs, on=[TICKER, DATE], how="left")
+        rows = features if since is None else features.filter(pl.col(DATE) >= since)
+        frame = rows.join(probs, on=[TICKER, DATE], how="left")
         if with_head:
             frame = self._with_head(frame)
         keep = [
