@@ -38,8 +38,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -291,7 +290,7 @@ class RegimeFits:
         `fitted` and `read_back`; ``say`` receives a progress line as each task ends.
 
         With the cache disabled the models are fitted but not kept: `crossfit_and_final`
-        gives the workers a temporary cache to hand them back through.
+        then gives the workers a temporary cache to hand them back through.
         """
         warm = self.crossfit.warm_start_epochs > 0
         chains = [list(steps)] if warm else [[step] for step in steps]
@@ -323,28 +322,6 @@ class RegimeFits:
         )
         self.fitted += sum(fitted for fitted, _ in results)
         self.read_back += sum(read for _, read in results)
-
-    @contextmanager
-    def _fitting_models(
-        self,
-        steps: Sequence[FitStep],
-        executor: ExecutorConfig,
-        say: Callable[[str], None] | None = None,
-    ) -> Iterator[None]:
-        """`fit_models`, then, inside the block, `model` reads them back without counting
-        them again. A disabled stage cache is replaced by a temporary one for the block, so
-        that what the workers fit reaches this process; nothing is kept after it."""
-        cache, counting = self.cache, (self.fitted, self.read_back)
-        with tempfile.TemporaryDirectory(prefix="m002-regime-") as tmp:
-            if not cache.enabled:
-                self.cache = StageCache(tmp, auto_prune=False)
-            try:
-                self.fit_models(steps, executor, say)
-                counting = (self.fitted, self.read_back)
-                yield
-            finally:
-                self.cache = cache
-                self.fitted, self.read_back = counting
 
     def fit_rows(self, rows: pl.DataFrame) -> pl.DataFrame:
         """``rows`` (of the frame, up to a model's fit end) labelled for that model: as held
@@ -413,18 +390,37 @@ class RegimeFits:
         steps.append((final_fit_end, fit_ends[-1] if warm else None))
         if executor is None or executor.runs_here(1 if warm else len(steps)):
             return self._crossfit(plan, final_fit_end)
-        with self._fitting_models(steps, executor, say):
-            return self._crossfit(plan, final_fit_end)
+        with tempfile.TemporaryDirectory(prefix="m002-regime-") as tmp:
+            # the workers hand their models back through the stage cache: with the cache
+            # off, through a temporary one that this process then reads them from
+            fits = self
+            if not self.cache.enabled:
+                fits = dataclasses.replace(self, cache=StageCache(tmp, auto_prune=False))
+            fits.fit_models(steps, executor, say)
+            result = fits._crossfit(plan, final_fit_end, count=False)
+        self.fitted, self.read_back = fits.fitted, fits.read_back
+        return result
 
     def _crossfit(
-        self, plan: list[dict[str, Any]], final_fit_end: date | None
+        self, plan: list[dict[str, Any]], final_fit_end: date | None, *, count: bool = True
     ) -> tuple[pl.DataFrame, list[dict[str, Any]], RegimeClassifier]:
+        """`crossfit_and_final` with the plan made; ``count=False`` leaves `fitted` and
+        `read_back` as they are (the models were counted where they were fitted)."""
         warm = self.crossfit.warm_start_epochs > 0
         parts: list[pl.DataFrame] = []
         folds: list[dict[str, Any]] = []
         previous: tuple[RegimeClassifier, StageKey] | None = None
+
+        def get(
+            fit_end: date | None, init: tuple[RegimeClassifier, StageKey] | None
+        ) -> tuple[RegimeClassifier, StageKey]:
+            if count:
+                return self.model(fit_end, init)
+            fitted, key, _ = self._model(fit_end, init)
+            return fitted, key
+
         for block in plan:
-            model, key = self.model(block["fit_end"], previous if warm else None)
+            model, key = get(block["fit_end"], previous if warm else None)
             previous = model, key
             parts.append(self.probabilities(model, key, block))
             folds.append(
@@ -436,7 +432,7 @@ class RegimeFits:
                     "warm_start": warm and len(folds) > 0,
                 }
             )
-        final, _ = self.model(final_fit_end, previous if warm else None)
+        final, _ = get(final_fit_end, previous if warm else None)
         return pl.concat(parts), folds, final
 
 
