@@ -151,6 +151,30 @@ def test_worker_processes_train_the_local_model_bit_for_bit(
     assert json.dumps(model.trained_state["regime"]) == json.dumps(trained.trained_state["regime"])
 
 
+def test_a_training_fits_only_the_layer_1_models_not_in_the_cache(
+    trained: M002FullArchitecture,
+    prices: pl.DataFrame,
+    cache_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # 50 dates fewer than `trained`: the same blocks, whose models are cached, a new final one
+    shorter = prices.filter(pl.col("date") < prices["date"].unique().sort()[-50])
+    capsys.readouterr()
+    model = M002FullArchitecture(SMALL, cache_dir=cache_dir).train(
+        shorter, executor=ExecutorConfig("processes", workers=2)
+    )
+    blocks = len(model.trained_state["regime"]["folds"])
+    assert blocks == len(trained.trained_state["regime"]["folds"])
+    cache = model.trained_state["cache"]
+    assert (cache["regime_models_fitted"], cache["regime_models_read_back"]) == (1, blocks)
+    said = capsys.readouterr().out
+    # one model to fit: in this process, not in a worker started for it
+    assert (
+        f"layer 1: 1 of {blocks + 1} models to fit ({blocks} read back from the cache), "
+        "in this process" in said
+    )
+
+
 def test_head_split_has_a_purge_gap_of_the_horizon(trained: M002FullArchitecture) -> None:
     split = trained.trained_state["head"]["split"]
     assert split["purge_dates"] >= SMALL.targets.horizon
@@ -394,7 +418,7 @@ def test_cli_train_and_predict_with_a_config_file(tmp_path: Path, prices: pl.Dat
     )
     assert trained.exit_code == 0, trained.output
     assert "layer 1: " in trained.stdout
-    assert " models, in 2 worker processes" in trained.stdout  # the default executor
+    assert " models to fit, in 2 worker processes" in trained.stdout  # the default executor
     assert "AP" in trained.stdout
     assert "base rate" in trained.stdout
     out = tmp_path / "today.csv"

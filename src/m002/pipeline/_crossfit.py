@@ -245,9 +245,11 @@ class RegimeFits:
             self.fitted += 1
         return model, key
 
-    def _model(
-        self, fit_end: date | None, init: tuple[RegimeClassifier, StageKey] | None
-    ) -> tuple[RegimeClassifier, StageKey, bool]:
+    def _rows_and_key(
+        self, fit_end: date | None, init: StageKey | None
+    ) -> tuple[pl.DataFrame, StageKey]:
+        """The rows of the model fitted up to ``fit_end``, and its key in the stage cache
+        (``init``: the key of the model it starts from)."""
         rows = self.frame if fit_end is None else self.frame.filter(pl.col(DATE) <= fit_end)
         section: dict[str, Any] = {
             "regime": self.params,
@@ -260,8 +262,14 @@ class RegimeFits:
             stage="regime_model",
             input_hash=frame_fingerprint(rows),
             config_hash=config_fingerprint(section),
-            upstream=None if init is None else init[1].digest,
+            upstream=None if init is None else init.digest,
         )
+        return rows, key
+
+    def _model(
+        self, fit_end: date | None, init: tuple[RegimeClassifier, StageKey] | None
+    ) -> tuple[RegimeClassifier, StageKey, bool]:
+        rows, key = self._rows_and_key(fit_end, None if init is None else init[1])
 
         def fit(folder: Path) -> None:
             params = dataclasses.asdict(self.params)
@@ -293,10 +301,22 @@ class RegimeFits:
         then gives the workers a temporary cache to hand them back through.
         """
         warm = self.crossfit.warm_start_epochs > 0
-        chains = [list(steps)] if warm else [[step] for step in steps]
+        missing = self._not_cached(steps)
+        if not missing:  # nothing to fit: no worker to start
+            self.read_back += len(steps)
+            if say is not None:
+                say(f"layer 1: {len(steps)} models, all read back from the cache")
+            return
+        # a chain fits in order from its start, reading back what is cached
+        chains = [list(steps)] if warm else [[step] for step in missing]
+        self.read_back += 0 if warm else len(steps) - len(missing)
         where = executor.describe(len(chains))
-        if say is not None:
-            say(f"layer 1: {len(steps)} models, {where}")
+        if say is not None and warm:
+            say(f"layer 1: {len(steps)} models in one chain of warm starts, {where}")
+        elif say is not None:
+            cached = len(steps) - len(missing)
+            also = f" ({cached} read back from the cache)" if cached else ""
+            say(f"layer 1: {len(missing)} of {len(steps)} models to fit{also}, {where}")
         items = [
             (chain, self.params, self.labels, self.crossfit, self.max_gap_days, self.cache)
             for chain in chains
@@ -322,6 +342,16 @@ class RegimeFits:
         )
         self.fitted += sum(fitted for fitted, _ in results)
         self.read_back += sum(read for _, read in results)
+
+    def _not_cached(self, steps: Sequence[FitStep]) -> list[FitStep]:
+        """The steps whose model is not in the stage cache (keys only: nothing is read)."""
+        keys: dict[date | None, StageKey] = {}
+        missing = []
+        for fit_end, start in steps:
+            _, keys[fit_end] = self._rows_and_key(fit_end, None if start is None else keys[start])
+            if self.cache.get_dir(keys[fit_end]) is None:
+                missing.append((fit_end, start))
+        return missing
 
     def fit_rows(self, rows: pl.DataFrame) -> pl.DataFrame:
         """``rows`` (of the frame, up to a model's fit end) labelled for that model: as held
