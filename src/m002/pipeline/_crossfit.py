@@ -238,12 +238,26 @@ class RegimeFits:
         """The model fitted on the labelled rows dated up to ``fit_end`` (None: every row),
         warm-started from ``init`` (a model and its key) when given. With ``"hmm"`` labels
         those rows are labelled by an HMM fitted on them alone (`fit_rows`)."""
-        model, key, hit = self._model(fit_end, init)
+        rows, key = self._rows_and_key(fit_end, None if init is None else init[1])
+
+        def fit(folder: Path) -> None:
+            params = dataclasses.asdict(self.params)
+            if init is not None:
+                params["max_epochs"] = self.crossfit.warm_start_epochs
+            model = RegimeClassifier(
+                **params,
+                max_gap_days=self.max_gap_days,
+                label_config=self.labels,
+                verbose=self.verbose,
+            ).fit(self.fit_rows(rows), init=None if init is None else init[0])
+            model.save(folder / "model")
+
+        folder, hit = self.cache.get_or_build_dir(key, fit)
         if hit:
             self.read_back += 1
         else:
             self.fitted += 1
-        return model, key
+        return RegimeClassifier.load(folder / "model"), key
 
     def _rows_and_key(
         self, fit_end: date | None, init: StageKey | None
@@ -265,26 +279,6 @@ class RegimeFits:
             upstream=None if init is None else init.digest,
         )
         return rows, key
-
-    def _model(
-        self, fit_end: date | None, init: tuple[RegimeClassifier, StageKey] | None
-    ) -> tuple[RegimeClassifier, StageKey, bool]:
-        rows, key = self._rows_and_key(fit_end, None if init is None else init[1])
-
-        def fit(folder: Path) -> None:
-            params = dataclasses.asdict(self.params)
-            if init is not None:
-                params["max_epochs"] = self.crossfit.warm_start_epochs
-            model = RegimeClassifier(
-                **params,
-                max_gap_days=self.max_gap_days,
-                label_config=self.labels,
-                verbose=self.verbose,
-            ).fit(self.fit_rows(rows), init=None if init is None else init[0])
-            model.save(folder / "model")
-
-        folder, hit = self.cache.get_or_build_dir(key, fit)
-        return RegimeClassifier.load(folder / "model"), key, hit
 
     def fit_models(
         self,
@@ -427,30 +421,21 @@ class RegimeFits:
             if not self.cache.enabled:
                 fits = dataclasses.replace(self, cache=StageCache(tmp, auto_prune=False))
             fits.fit_models(steps, executor, say)
-            result = fits._crossfit(plan, final_fit_end, count=False)
-        self.fitted, self.read_back = fits.fitted, fits.read_back
+            counted = fits.fitted, fits.read_back
+            result = fits._crossfit(plan, final_fit_end)
+        # every model was counted where it was fitted or found: not again when read here
+        self.fitted, self.read_back = counted
         return result
 
     def _crossfit(
-        self, plan: list[dict[str, Any]], final_fit_end: date | None, *, count: bool = True
+        self, plan: list[dict[str, Any]], final_fit_end: date | None
     ) -> tuple[pl.DataFrame, list[dict[str, Any]], RegimeClassifier]:
-        """`crossfit_and_final` with the plan made; ``count=False`` leaves `fitted` and
-        `read_back` as they are (the models were counted where they were fitted)."""
         warm = self.crossfit.warm_start_epochs > 0
         parts: list[pl.DataFrame] = []
         folds: list[dict[str, Any]] = []
         previous: tuple[RegimeClassifier, StageKey] | None = None
-
-        def get(
-            fit_end: date | None, init: tuple[RegimeClassifier, StageKey] | None
-        ) -> tuple[RegimeClassifier, StageKey]:
-            if count:
-                return self.model(fit_end, init)
-            fitted, key, _ = self._model(fit_end, init)
-            return fitted, key
-
         for block in plan:
-            model, key = get(block["fit_end"], previous if warm else None)
+            model, key = self.model(block["fit_end"], previous if warm else None)
             previous = model, key
             parts.append(self.probabilities(model, key, block))
             folds.append(
@@ -462,7 +447,7 @@ class RegimeFits:
                     "warm_start": warm and len(folds) > 0,
                 }
             )
-        final, _ = get(final_fit_end, previous if warm else None)
+        final, _ = self.model(final_fit_end, previous if warm else None)
         return pl.concat(parts), folds, final
 
 
