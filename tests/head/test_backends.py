@@ -15,6 +15,7 @@ import pytest
 import xgboost as xgb
 from imblearn.over_sampling import ADASYN, SMOTE
 from polars.testing import assert_frame_equal
+from scipy.stats import spearmanr
 
 from m002.exceptions import ConfigError, DamagedFileError, SchemaError
 from m002.head import HEAD_BACKENDS, HEAD_SAMPLERS, PRED_COLUMNS, MultiTaskHead, daily_ic
@@ -519,3 +520,49 @@ def test_the_head_section_reaches_the_head() -> None:
     assert (head.model, head.sampling) == ("xgboost", "adasyn")
     defaults = HeadParams().build().get_params()
     assert (defaults["model"], defaults["sampling"]) == ("lightgbm", "none")
+
+
+# --- stopping on the rank IC ---------------------------------------------------------------------
+
+
+def mean_daily_spearman(frame: pl.DataFrame, predictions: np.ndarray) -> float:
+    """The mean over dates of scipy's Spearman correlation of ``predictions`` with
+    ``future_ret_pct``: an independent count of what ``return_stopping="rank_ic"`` watches."""
+    dates = frame["date"].to_numpy()
+    y = frame["future_ret_pct"].to_numpy()
+    return float(
+        np.mean([spearmanr(predictions[dates == d], y[dates == d])[0] for d in np.unique(dates)])
+    )
+
+
+@pytest.mark.parametrize("model", ["lightgbm", "xgboost"])
+def test_the_return_model_stops_at_its_best_daily_rank_ic(model: str) -> None:
+    rounds = 10
+    options = {"model": model, "n_estimators": 150, "early_stopping_rounds": rounds}
+    head = fast(**options, return_stopping="rank_ic").fit(FIT_ROWS, valid=VALID_ROWS)
+    by_loss = fast(**options).fit(FIT_ROWS, valid=VALID_ROWS)
+    grown = fast(model=model, n_estimators=150).fit(FIT_ROWS).boosters_[RET]
+    x = features(VALID_ROWS, head)
+
+    def predicted(k: int) -> np.ndarray:
+        if model == "lightgbm":
+            return np.asarray(grown.predict(x, num_iteration=k))
+        return np.asarray(grown.inplace_predict(x, iteration_range=(0, k)), dtype=np.float64)
+
+    best = head.best_iterations_[RET]
+    curve = [mean_daily_spearman(VALID_ROWS, predicted(k)) for k in range(1, best + rounds + 1)]
+    assert int(np.argmax(curve)) + 1 == best
+    assert head.valid_scores_[RET] == pytest.approx(curve[best - 1], rel=1e-9)
+    np.testing.assert_array_equal(head.predict(VALID_ROWS)[RET].to_numpy(), predicted(best))
+    # the other two models stop on their loss, as without the option
+    for name in (REBOUND, DD):
+        assert head.best_iterations_[name] == by_loss.best_iterations_[name]
+        assert head.valid_scores_[name] == by_loss.valid_scores_[name]
+    # and the option reaches the pipeline's [head] section
+    params = config_from_dict({"head": {"return_stopping": "rank_ic"}}).head
+    assert params.build().return_stopping == "rank_ic"
+
+
+def test_an_unknown_return_stopping_is_refused() -> None:
+    with pytest.raises(ConfigError, match="`return_stopping` must be one of 'loss', 'rank_ic'"):
+        fast(return_stopping="auc").fit(FIT_ROWS, valid=VALID_ROWS)

@@ -33,6 +33,8 @@ loss "l2"          ``reg:squarederror``, stopping on ``rmse``; ``valid_score`` i
 loss "huber"       ``reg:pseudohubererror`` with ``huber_slope`` the head's Huber delta,
                    stopping on ``mphe`` (the mean pseudo-Huber error, its score)
 classifier         ``binary:logistic``, stopping on ``logloss``
+a ``StopScore``    a ``custom_metric``, maximised, the default metric off (LightGBM: a
+                   ``feval``, its ``metric`` "None"); ``valid_score`` is that score
 ================== ===================================================================
 
 Missing values are XGBoost's own (``missing=NaN``: each split learns where they go), as
@@ -64,6 +66,7 @@ __all__ = [
     "LightGBMBackend",
     "Objective",
     "ObjectiveKind",
+    "StopScore",
     "TreeParams",
     "XGBoostBackend",
     "head_backend",
@@ -107,10 +110,17 @@ class Objective:
     huber_delta: float | None = None
 
 
+StopScore = Callable[[np.ndarray], float]
+"""A score of a model's predictions on the validation rows, higher better, that early
+stopping may watch in place of the loss (the head's per-date rank IC)."""
+_STOP_SCORE: Final = "stop_score"
+"""The name the libraries log a `StopScore` under."""
+
+
 @dataclass(frozen=True)
 class Grown:
     """A trained model, its number of trees and (with a validation matrix) its validation
-    loss at that number."""
+    loss, or its `StopScore`, at that number."""
 
     model: Any
     n_trees: int
@@ -163,9 +173,11 @@ class HeadBackend(ABC):
         rounds: int,
         valid: tuple[np.ndarray, np.ndarray] | None = None,
         early_stopping_rounds: int,
+        stop_score: StopScore | None = None,
     ) -> Grown:
         """A model of ``rounds`` trees on ``(x, y)``; with ``valid``, grown until its loss
-        on it has not improved for ``early_stopping_rounds`` trees and cut to its best.
+        on it (or ``stop_score`` of its predictions there, higher better, where given) has
+        not improved for ``early_stopping_rounds`` trees and cut to its best.
         ``feature_names`` name the columns of ``x`` where the library keeps names in the
         model (LightGBM; XGBoost's models use its positional names ``f0, f1, ...``)."""
 
@@ -253,12 +265,20 @@ class LightGBMBackend(HeadBackend):
         rounds: int,
         valid: tuple[np.ndarray, np.ndarray] | None = None,
         early_stopping_rounds: int,
+        stop_score: StopScore | None = None,
     ) -> Grown:
         settings = self._params(params, objective)
         data = self._dataset(x, y, feature_names=feature_names)
         if valid is None:
             booster = lgb.train(settings, data, num_boost_round=rounds)
             return Grown(booster, booster.current_iteration(), None)
+        watched, feval = settings["metric"], None
+        if stop_score is not None:  # the score alone: no built-in metric beside it
+            settings, watched = {**settings, "metric": "None"}, _STOP_SCORE
+
+            def feval(predictions: np.ndarray, _: Any) -> tuple[str, float, bool]:
+                return _STOP_SCORE, stop_score(predictions), True
+
         stop = lgb.early_stopping(early_stopping_rounds, first_metric_only=True, verbose=False)
         grown = lgb.train(
             settings,
@@ -266,11 +286,12 @@ class LightGBMBackend(HeadBackend):
             num_boost_round=rounds,
             valid_sets=[self._dataset(valid[0], valid[1], reference=data)],
             valid_names=["valid"],
+            feval=feval,
             callbacks=[stop],
         )
         best = grown.best_iteration
         kept = lgb.Booster(model_str=grown.model_to_string(num_iteration=best))
-        return Grown(kept, best, float(grown.best_score["valid"][settings["metric"]]))
+        return Grown(kept, best, float(grown.best_score["valid"][watched]))
 
     def predict(self, model: Any, x: np.ndarray, *, n_jobs: int) -> np.ndarray:
         return np.asarray(model.predict(x, num_threads=n_jobs), dtype=np.float64)
@@ -348,6 +369,7 @@ class XGBoostBackend(HeadBackend):
         rounds: int,
         valid: tuple[np.ndarray, np.ndarray] | None = None,
         early_stopping_rounds: int,
+        stop_score: StopScore | None = None,
     ) -> Grown:
         xgb = self._xgb()
         settings = self._params(params, objective, y)
@@ -356,6 +378,15 @@ class XGBoostBackend(HeadBackend):
             booster = xgb.train(settings, data, num_boost_round=rounds, verbose_eval=False)
             return Grown(booster, int(booster.num_boosted_rounds()), None)
         held = self._dmatrix(valid[0], valid[1], params.n_jobs)
+        custom: dict[str, Any] = {}
+        if stop_score is not None:  # the score alone: no built-in metric beside it
+            settings = {k: v for k, v in settings.items() if k != "eval_metric"}
+            settings["disable_default_eval_metric"] = 1
+
+            def metric(predictions: np.ndarray, _: Any) -> tuple[str, float]:
+                return _STOP_SCORE, stop_score(np.asarray(predictions, dtype=np.float64))
+
+            custom = {"custom_metric": metric, "maximize": True}
         grown = xgb.train(
             settings,
             data,
@@ -363,13 +394,16 @@ class XGBoostBackend(HeadBackend):
             evals=[(held, "valid")],
             early_stopping_rounds=early_stopping_rounds,
             verbose_eval=False,
+            **custom,
         )
         best = int(grown.best_iteration) + 1
+        kept = grown[:best]  # a slice is a new booster without the early-stopping attributes
         score = float(grown.best_score)
-        if objective.kind is ObjectiveKind.L2:
+        if stop_score is not None:  # XGBoost logs it to 6 digits: the exact value instead
+            score = stop_score(self.predict(kept, valid[0], n_jobs=params.n_jobs))
+        elif objective.kind is ObjectiveKind.L2:
             score = score**2
-        # a slice is a new booster without the early-stopping attributes
-        return Grown(grown[:best], best, score)
+        return Grown(kept, best, score)
 
     def predict(self, model: Any, x: np.ndarray, *, n_jobs: int) -> np.ndarray:
         model.set_param({"nthread": n_jobs})

@@ -60,9 +60,11 @@ from m002.head._backends import (
     HeadBackend,
     Objective,
     ObjectiveKind,
+    StopScore,
     TreeParams,
     head_backend,
 )
+from m002.head._metrics import per_date_ic
 from m002.head._normalize import FillMissing, Normalize, normalised
 from m002.head._sampling import HEAD_SAMPLERS
 from m002.head._saved import read_head, write_head
@@ -75,6 +77,7 @@ __all__ = [
     "PRED_COLUMNS",
     "MultiTaskHead",
     "RegressionLoss",
+    "ReturnStopping",
 ]
 
 HEAD_FEATURES: Final[tuple[str, ...]] = (*DEFAULT_SEQUENCE_FEATURES, *state_prob_columns())
@@ -98,6 +101,32 @@ class RegressionLoss(StrEnum):
     """Squared within ``huber_delta`` of the prediction, linear beyond (LightGBM ``huber``,
     whose ``alpha`` is the delta; XGBoost's smooth ``reg:pseudohubererror``, whose
     ``huber_slope`` is the delta): a fat-tailed return moves the trees less."""
+
+
+class ReturnStopping(StrEnum):
+    """What the return model's early stopping watches on the validation rows."""
+
+    LOSS = "loss"
+    """Its loss (l2 or Huber), as the other two models."""
+    RANK_IC = "rank_ic"
+    """The mean over the validation dates of the Spearman correlation, within each date, of
+    its predictions with its target (`m002.head.per_date_ic`: dates with at least 5 rows,
+    ties averaged), higher better: how well it ranks names, which is what a cross-sectional
+    book reads. For every target but ``vol_scaled_excess`` this is the rank IC of
+    ``future_ret_pct`` itself, since the others keep each date's order."""
+
+
+def _mean_rank_ic(dates: pl.Series, target: np.ndarray) -> StopScore:
+    """The `ReturnStopping.RANK_IC` score of predictions of the rows of ``dates`` whose
+    target is ``target``; 0 where no date has a defined correlation (a constant model)."""
+    rows = pl.DataFrame({DATE: dates, "target": target})
+
+    def score(predictions: np.ndarray) -> float:
+        scored = rows.with_columns(pl.Series("prediction", predictions, dtype=pl.Float64))
+        daily = per_date_ic(scored, "prediction", "target")
+        return float(daily["rank_ic"].to_numpy().mean()) if daily.height else 0.0
+
+    return score
 
 
 def _huber_delta(y: np.ndarray) -> float:
@@ -157,6 +186,10 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
     early_stopping_rounds : int, default 20
         With a ``valid`` frame in `fit`: a model stops once its validation loss has not
         improved for this many trees, and keeps the trees up to its best score.
+    return_stopping : {"loss", "rank_ic"}, default "loss"
+        What the return model's early stopping watches (`ReturnStopping`): its validation
+        loss, or the mean daily rank IC of its validation predictions (``valid`` then needs
+        ``date``). The other two models always stop on their loss.
     normalize : {"none", "cs_rank", "cs_robust_zscore"}, default "none"
         Each feature rescaled within each date of the frame given, over that date's rows
         with a finite value (`Normalize`): ``cs_rank`` is ``(pct - 0.5) * 3.46`` with
@@ -186,8 +219,8 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         splits). `refit` reuses them.
     valid_scores_ : dict of str -> float
         Validation loss of each model at its best iteration (binary log loss; l2, the mean
-        squared error; Huber, or pseudo-Huber with XGBoost); empty without a ``valid``
-        frame.
+        squared error; Huber, or pseudo-Huber with XGBoost), for the return model the mean
+        daily rank IC with ``return_stopping="rank_ic"``; empty without a ``valid`` frame.
     huber_deltas_ : dict of str -> float
         The delta each regressor used (``loss="huber"``); empty with l2.
     feature_names_ : list of str
@@ -228,6 +261,7 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         loss: str = "l2",
         huber_delta: float | None = None,
         early_stopping_rounds: int = 20,
+        return_stopping: str = "loss",
         normalize: str = "none",
         fill: str = "none",
         model: str = DEFAULT_BACKEND,
@@ -249,6 +283,7 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         self.loss = loss
         self.huber_delta = huber_delta
         self.early_stopping_rounds = early_stopping_rounds
+        self.return_stopping = return_stopping
         self.normalize = normalize
         self.fill = fill
         self.model = model
@@ -288,6 +323,7 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
                 raise ConfigError(msg)
         self._choice("target", ReturnTarget)
         self._choice("loss", RegressionLoss)
+        self._choice("return_stopping", ReturnStopping)
         self._choice("normalize", Normalize)
         self._choice("fill", FillMissing)
         head_backend(self.model)
@@ -372,9 +408,15 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         )
 
     def _rows(
-        self, frame: pl.DataFrame | pl.LazyFrame, columns: Sequence[str], *, what: str
+        self,
+        frame: pl.DataFrame | pl.LazyFrame,
+        columns: Sequence[str],
+        *,
+        what: str,
+        dated: bool = False,
     ) -> pl.DataFrame:
-        """Features and the three model targets of the rows whose targets are all defined.
+        """Features and the three model targets of the rows whose targets are all defined,
+        and with ``dated`` their ``date``.
 
         The return target and the normalised features are computed on all of ``frame``
         first, so that a date's cross-section is every row of that date, before any row is
@@ -384,7 +426,7 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
         needed = [*columns, *HEAD_TARGETS, *return_target_inputs(self.target)]
         require_columns(
             data,
-            list(dict.fromkeys([*needed, *([DATE] if self._per_date() else [])])),
+            list(dict.fromkeys([*needed, *([DATE] if self._per_date() or dated else [])])),
             needed_by=f"the multi-task head ({what})",
             hint="add features, state probabilities and targets first",
         )
@@ -397,7 +439,7 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             counted = [_N_INFINITE]
         return (
             self._prepared(data, columns)
-            .select(*columns, *learned, *counted)
+            .select(*columns, *learned, *counted, *([DATE] if dated else []))
             .drop_nulls(learned)
             .collect()
         )
@@ -470,9 +512,11 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             msg = "`label_rebound_bin` has a single class in the fitted rows; cannot fit"
             raise SchemaError(msg)
         checked: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        stop_scores: dict[str, StopScore] = {}
         n_valid = 0
         if valid is not None:
-            held = self._rows(valid, columns, what="validation rows")
+            by_rank = ReturnStopping(self.return_stopping) is ReturnStopping.RANK_IC
+            held = self._rows(valid, columns, what="validation rows", dated=by_rank)
             if held.height == 0:
                 msg = (
                     "no row of `valid` has all head targets defined: "
@@ -481,6 +525,8 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
                 raise SchemaError(msg)
             xv, _ = self._matrix(held, columns)
             checked = {name: (xv, held[column].to_numpy()) for name, column in _LEARNS.items()}
+            if by_rank:
+                stop_scores[_RET] = _mean_rank_ic(held[DATE], checked[_RET][1])
             n_valid = held.height
 
         # the sampler sees the fitting rows only: `valid` is another frame, never passed here
@@ -506,6 +552,7 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
                 rounds=trees[name],
                 valid=checked.get(name),
                 early_stopping_rounds=self.early_stopping_rounds,
+                stop_score=stop_scores.get(name),
             )
             boosters[name] = grown.model
             best_iterations[name] = grown.n_trees
