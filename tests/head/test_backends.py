@@ -558,9 +558,12 @@ def test_the_return_model_stops_at_its_best_daily_rank_ic(model: str) -> None:
     for name in (REBOUND, DD):
         assert head.best_iterations_[name] == by_loss.best_iterations_[name]
         assert head.valid_scores_[name] == by_loss.valid_scores_[name]
-    # and the option reaches the pipeline's [head] section
-    params = config_from_dict({"head": {"return_stopping": "rank_ic"}}).head
-    assert params.build().return_stopping == "rank_ic"
+    # the pipeline's head stops so by default (MultiTaskHead alone on its loss), and its
+    # [head] section can say otherwise
+    assert HeadParams().build().return_stopping == "rank_ic"
+    assert MultiTaskHead().return_stopping == "loss"
+    params = config_from_dict({"head": {"return_stopping": "loss"}}).head
+    assert params.build().return_stopping == "loss"
 
 
 def test_an_unknown_return_stopping_is_refused() -> None:

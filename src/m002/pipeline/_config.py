@@ -123,8 +123,9 @@ class HeadParams:
 
     Fitting: each booster stops early (``early_stopping_rounds``) on the last
     ``early_stopping_fraction`` of the head's training dates, after a purge of ``horizon +
-    1`` dates, watching its loss (the return model: its mean daily rank IC there with
-    ``return_stopping = "rank_ic"``); ``n_estimators`` is the most trees it may grow. With
+    1`` dates, watching its loss, but for the return model, which watches its mean daily
+    rank IC there (``return_stopping = "rank_ic"``, the pipeline's default; `MultiTaskHead`
+    alone stops on the loss); ``n_estimators`` is the most trees it may grow. With
     ``refit_all`` the production head is then fitted again on every training date, the
     held-out block included, with the number of trees each booster chose, so that it learns
     from the most recent data too; the held-out metrics are those of the early-stopped head,
@@ -148,7 +149,7 @@ class HeadParams:
     model: str = "lightgbm"
     sampling: str = "none"
     early_stopping_rounds: int = 20
-    return_stopping: str = "loss"
+    return_stopping: str = "rank_ic"
     n_jobs: int = 2
     seed: int = 0
     use_state_probs: bool = True
