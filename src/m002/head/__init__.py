@@ -9,6 +9,7 @@ from m002.head._head import (
     PRED_COLUMNS,
     MultiTaskHead,
     RegressionLoss,
+    ReturnStopping,
 )
 from m002.head._metrics import daily_ic, head_metrics, per_date_ic
 from m002.head._normalize import FillMissing, Normalize
@@ -25,6 +26,7 @@ __all__ = [
     "MultiTaskHead",
     "Normalize",
     "RegressionLoss",
+    "ReturnStopping",
     "daily_ic",
     "head_metrics",
     "per_date_ic",
