@@ -569,3 +569,13 @@ def test_the_return_model_stops_at_its_best_daily_rank_ic(model: str) -> None:
 def test_an_unknown_return_stopping_is_refused() -> None:
     with pytest.raises(ConfigError, match="`return_stopping` must be one of 'loss', 'rank_ic'"):
         fast(return_stopping="auc").fit(FIT_ROWS, valid=VALID_ROWS)
+
+
+def test_rank_ic_stopping_refuses_validation_dates_too_small_to_rank() -> None:
+    few = head_frame(n_tickers=4, n_dates=60, seed=5)
+    fit_rows, valid_rows = split_dates(few)
+    with pytest.raises(SchemaError, match="at most 4 per date: set `return_stopping='loss'`"):
+        fast(return_stopping="rank_ic").fit(fit_rows, valid=valid_rows)
+    fast(return_stopping="loss").fit(fit_rows, valid=valid_rows)  # the loss needs no ranking
+    with pytest.raises(SchemaError, match=r"lacks: \['date'\]"):
+        fast(return_stopping="rank_ic").fit(FIT_ROWS, valid=VALID_ROWS.drop("date"))

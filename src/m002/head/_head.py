@@ -64,7 +64,7 @@ from m002.head._backends import (
     TreeParams,
     head_backend,
 )
-from m002.head._metrics import per_date_ic
+from m002.head._metrics import MIN_IC_NAMES, per_date_ic
 from m002.head._normalize import FillMissing, Normalize, normalised
 from m002.head._sampling import HEAD_SAMPLERS
 from m002.head._saved import read_head, write_head
@@ -127,6 +127,20 @@ def _mean_rank_ic(dates: pl.Series, target: np.ndarray) -> StopScore:
         return float(daily["rank_ic"].to_numpy().mean()) if daily.height else 0.0
 
     return score
+
+
+def _check_ranked_dates(dates: pl.Series) -> None:
+    """Raise a `SchemaError` unless some validation date has the `MIN_IC_NAMES` names a
+    rank IC needs: without one, every tree would score alike and the return model would stop
+    at its first, silently."""
+    most = int(dates.value_counts()["count"].to_numpy().max())
+    if most < MIN_IC_NAMES:
+        msg = (
+            f"`return_stopping='rank_ic'` needs validation dates with at least {MIN_IC_NAMES} "
+            f"names to rank; the validation rows have at most {most} per date: set "
+            "`return_stopping='loss'` for so few tickers"
+        )
+        raise SchemaError(msg)
 
 
 def _huber_delta(y: np.ndarray) -> float:
@@ -526,6 +540,7 @@ class MultiTaskHead(BaseEstimator):  # type: ignore[misc]
             xv, _ = self._matrix(held, columns)
             checked = {name: (xv, held[column].to_numpy()) for name, column in _LEARNS.items()}
             if by_rank:
+                _check_ranked_dates(held[DATE])
                 stop_scores[_RET] = _mean_rank_ic(held[DATE], checked[_RET][1])
             n_valid = held.height
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
@@ -10,11 +10,14 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from m002._schema import DATE, require_columns
 
-__all__ = ["daily_ic", "head_metrics", "per_date_ic"]
+__all__ = ["MIN_IC_NAMES", "daily_ic", "head_metrics", "per_date_ic"]
+
+MIN_IC_NAMES: Final = 5
+"""The fewest names a date needs for its IC to be counted."""
 
 
 def per_date_ic(
-    frame: pl.DataFrame, prediction: str, target: str, *, min_names: int = 5
+    frame: pl.DataFrame, prediction: str, target: str, *, min_names: int = MIN_IC_NAMES
 ) -> pl.DataFrame:
     """Per date (sorted): ``n``, the Pearson ``ic`` and the Spearman ``rank_ic`` of
     ``prediction`` with ``target`` across the rows having both; dates with fewer than
