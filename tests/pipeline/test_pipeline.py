@@ -311,8 +311,20 @@ def test_policy_only_change_reuses_layers_1_and_2(
 
 def test_no_cache_writes_nothing(prices: pl.DataFrame, tmp_path: Path) -> None:
     small = prices.filter(pl.col("ticker").is_in(["SYN0000", "SYN0001", "SYN0002", "SYN0003"]))
-    M002FullArchitecture(SMALL, cache_dir=tmp_path, use_cache=False, verbose=False).train(small)
+    # four names are too few to rank: the return model stops on its loss
+    config = dataclasses.replace(
+        SMALL, head=dataclasses.replace(SMALL.head, return_stopping="loss")
+    )
+    M002FullArchitecture(config, cache_dir=tmp_path, use_cache=False, verbose=False).train(small)
     assert not any(tmp_path.iterdir())
+
+
+def test_a_universe_too_small_to_rank_is_refused_naming_the_fix(
+    prices: pl.DataFrame, tmp_path: Path
+) -> None:
+    small = prices.filter(pl.col("ticker").is_in(["SYN0000", "SYN0001", "SYN0002", "SYN0003"]))
+    with pytest.raises(SchemaError, match="return_stopping='loss'"):
+        M002FullArchitecture(SMALL, cache_dir=tmp_path, verbose=False).train(small)
 
 
 def test_not_trained_error(prices: pl.DataFrame) -> None:
